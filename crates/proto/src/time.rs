@@ -1,0 +1,86 @@
+//! The date formats OSS uses. Time is always passed in; nothing here reads a clock.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use time::{format_description::FormatItem, macros::format_description, OffsetDateTime, PrimitiveDateTime};
+
+const ISO_BASIC: &[FormatItem<'_>] =
+    format_description!("[year][month][day]T[hour][minute][second]Z");
+const DAY: &[FormatItem<'_>] = format_description!("[year][month][day]");
+const ISO_MILLIS: &[FormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+fn odt(t: SystemTime) -> OffsetDateTime {
+    OffsetDateTime::from(t)
+}
+
+/// `Wed, 28 Dec 2022 10:27:41 GMT` (`Date`, `Last-Modified`, V1 `x-oss-date`).
+pub fn rfc1123(t: SystemTime) -> String {
+    httpdate::fmt_http_date(t)
+}
+
+/// `20221228T102741Z` (V4 `x-oss-date`).
+pub fn iso8601_basic(t: SystemTime) -> String {
+    odt(t).format(ISO_BASIC).unwrap_or_default()
+}
+
+/// `20221228` (V4 scope day).
+pub fn scope_day(t: SystemTime) -> String {
+    odt(t).format(DAY).unwrap_or_default()
+}
+
+/// `2022-12-28T10:27:41.000Z` (timestamps inside XML bodies).
+pub fn iso8601_millis(t: SystemTime) -> String {
+    odt(t).format(ISO_MILLIS).unwrap_or_default()
+}
+
+/// Parses an HTTP date (RFC 1123 and the two legacy forms).
+pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+    httpdate::parse_http_date(s.trim()).ok()
+}
+
+/// Parses `20221228T102741Z`.
+pub fn parse_iso8601_basic(s: &str) -> Option<SystemTime> {
+    PrimitiveDateTime::parse(s.trim(), ISO_BASIC)
+        .ok()
+        .map(|p| p.assume_utc().into())
+}
+
+/// Parses `2022-12-28T10:27:41.000Z`.
+pub fn parse_iso8601_millis(s: &str) -> Option<SystemTime> {
+    PrimitiveDateTime::parse(s.trim(), ISO_MILLIS)
+        .ok()
+        .map(|p| p.assume_utc().into())
+}
+
+/// A signing timestamp as SDKs send it: ISO basic (`x-oss-date` in V4) or an HTTP date.
+pub fn parse_any(s: &str) -> Option<SystemTime> {
+    parse_iso8601_basic(s).or_else(|| parse_http_date(s))
+}
+
+/// Seconds since the epoch (saturating at 0 for times before it).
+pub fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn from_unix_seconds(s: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_match_the_vectors() {
+        let t = from_unix_seconds(1_672_223_261);
+        assert_eq!(rfc1123(t), "Wed, 28 Dec 2022 10:27:41 GMT");
+        assert_eq!(iso8601_basic(t), "20221228T102741Z");
+        assert_eq!(scope_day(t), "20221228");
+        assert_eq!(iso8601_millis(t), "2022-12-28T10:27:41.000Z");
+        assert_eq!(parse_any("20221228T102741Z"), Some(t));
+        assert_eq!(parse_any("Wed, 28 Dec 2022 10:27:41 GMT"), Some(t));
+        assert_eq!(parse_iso8601_millis("2022-12-28T10:27:41.000Z"), Some(t));
+        assert_eq!(parse_any("yesterday"), None);
+    }
+}
