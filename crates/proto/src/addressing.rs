@@ -59,7 +59,11 @@ pub fn resolve(host: &str, raw_path: &str, own_hosts: &[&str]) -> Result<Vec<Tar
     if is_path_style_host(name, own_hosts) || !name.contains('.') {
         return Ok(vec![path_style(&path)]);
     }
-    let bucket = name.split('.').next().unwrap_or_default().to_ascii_lowercase();
+    let bucket = name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let virtual_hosted = Target {
         bucket: non_empty(&bucket),
         key: non_empty(path.strip_prefix('/').unwrap_or(&path)),
@@ -85,9 +89,18 @@ mod tests {
 
     #[test]
     fn styles() {
-        assert_eq!(resolve("127.0.0.1:80", "/b/dir%2Fa+b", &[]).unwrap(), vec![t(Some("b"), Some("dir/a+b"))]);
-        assert_eq!(resolve("localhost", "/b/", &[]).unwrap(), vec![t(Some("b"), None)]);
-        assert_eq!(resolve("[::1]:9000", "/b", &[]).unwrap(), vec![t(Some("b"), None)]);
+        assert_eq!(
+            resolve("127.0.0.1:80", "/b/dir%2Fa+b", &[]).unwrap(),
+            vec![t(Some("b"), Some("dir/a+b"))]
+        );
+        assert_eq!(
+            resolve("localhost", "/b/", &[]).unwrap(),
+            vec![t(Some("b"), None)]
+        );
+        assert_eq!(
+            resolve("[::1]:9000", "/b", &[]).unwrap(),
+            vec![t(Some("b"), None)]
+        );
         assert_eq!(resolve("127.0.0.1", "/", &[]).unwrap(), vec![t(None, None)]);
         assert_eq!(
             resolve("bk.oss-cn-hangzhou.aliyuncs.com", "/k%20x", &[]).unwrap(),
@@ -97,6 +110,9 @@ mod tests {
             resolve("bk.oss-cn-hangzhou.aliyuncs.com", "/bk/k", &[]).unwrap(),
             vec![t(Some("bk"), Some("bk/k")), t(Some("bk"), Some("k"))]
         );
-        assert_eq!(resolve("my.host", "/b/k", &["my.host"]).unwrap(), vec![t(Some("b"), Some("k"))]);
+        assert_eq!(
+            resolve("my.host", "/b/k", &["my.host"]).unwrap(),
+            vec![t(Some("b"), Some("k"))]
+        );
     }
 }

@@ -99,7 +99,10 @@ impl TransportFailure {
     /// True when the request provably never reached the server, so even non-idempotent
     /// operations may be retried.
     pub fn request_never_sent(self) -> bool {
-        matches!(self, Self::ConnectFailed | Self::ConnectTimeout | Self::TlsHandshake)
+        matches!(
+            self,
+            Self::ConnectFailed | Self::ConnectTimeout | Self::TlsHandshake
+        )
     }
 
     /// A timeout (costs more retry budget than other transient failures).
@@ -205,7 +208,11 @@ impl ServiceError {
 
 impl std::fmt::Display for ServiceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let code = if self.code.is_empty() { "(no code)" } else { &self.code };
+        let code = if self.code.is_empty() {
+            "(no code)"
+        } else {
+            &self.code
+        };
         write!(f, "OSS error {} {code}", self.status)?;
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
@@ -239,13 +246,31 @@ mod tests {
 
     #[test]
     fn classification_table() {
-        assert_eq!(classify_response(500, "InternalError"), ErrorClass::Transient);
+        assert_eq!(
+            classify_response(500, "InternalError"),
+            ErrorClass::Transient
+        );
         assert_eq!(classify_response(502, ""), ErrorClass::Transient);
-        assert_eq!(classify_response(503, "ServiceUnavailable"), ErrorClass::Throttled);
-        assert_eq!(classify_response(503, "BucketQpsLimitExceeded"), ErrorClass::Throttled);
+        assert_eq!(
+            classify_response(503, "ServiceUnavailable"),
+            ErrorClass::Throttled
+        );
+        assert_eq!(
+            classify_response(503, "BucketQpsLimitExceeded"),
+            ErrorClass::Throttled
+        );
         assert_eq!(classify_response(429, ""), ErrorClass::Throttled);
-        assert_eq!(classify_response(403, "RequestTimeTooSkewed"), ErrorClass::ClockSkew);
-        for (s, c) in [(403, "AccessDenied"), (404, "NoSuchKey"), (409, "BucketNotEmpty"), (412, "PreconditionFailed"), (416, "InvalidRange")] {
+        assert_eq!(
+            classify_response(403, "RequestTimeTooSkewed"),
+            ErrorClass::ClockSkew
+        );
+        for (s, c) in [
+            (403, "AccessDenied"),
+            (404, "NoSuchKey"),
+            (409, "BucketNotEmpty"),
+            (412, "PreconditionFailed"),
+            (416, "InvalidRange"),
+        ] {
             assert_eq!(classify_response(s, c), ErrorClass::Client, "{c}");
         }
         assert!(TransportFailure::ConnectFailed.request_never_sent());
@@ -257,9 +282,15 @@ mod tests {
     fn parses_body_and_head_header() {
         let xml = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><RequestId>5C3D9175B6FC201293AD4890</RequestId><HostId>h</HostId><EC>0026-00000001</EC></Error>";
         let e = ServiceError::from_response(404, &HeaderMap::new(), xml);
-        assert_eq!((e.code.as_str(), e.ec.as_str()), ("NoSuchKey", "0026-00000001"));
+        assert_eq!(
+            (e.code.as_str(), e.ec.as_str()),
+            ("NoSuchKey", "0026-00000001")
+        );
         let mut h = HeaderMap::new();
-        h.insert("x-oss-err", HeaderValue::from_str(&B64.encode(xml)).unwrap());
+        h.insert(
+            "x-oss-err",
+            HeaderValue::from_str(&B64.encode(xml)).unwrap(),
+        );
         h.insert("x-oss-request-id", HeaderValue::from_static("AAAA"));
         let e = ServiceError::from_response(404, &h, b"");
         assert_eq!(e.code, "NoSuchKey");

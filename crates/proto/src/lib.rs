@@ -8,9 +8,13 @@ pub mod addressing;
 pub mod auth;
 pub mod crc64;
 pub mod encoding;
+pub mod error;
+pub mod ops;
+pub mod range;
 pub mod request;
 pub mod time;
 pub mod xml;
 
 pub use auth::Credentials;
+pub use ops::Operation;
 pub use request::{AddressingStyle, Request};

@@ -87,7 +87,11 @@ pub fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
     let rest = v.trim().strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
     let (a, b) = range.split_once('-')?;
-    let total = if total == "*" { None } else { Some(total.parse().ok()?) };
+    let total = if total == "*" {
+        None
+    } else {
+        Some(total.parse().ok()?)
+    };
     Some((a.parse().ok()?, b.parse().ok()?, total))
 }
 
@@ -97,17 +101,52 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(ByteRange::parse("bytes=0-9").unwrap().resolve(100), Ok((0, 9)));
-        assert_eq!(ByteRange::parse("bytes=90-200").unwrap().resolve(100), Ok((90, 99)));
-        assert_eq!(ByteRange::parse("bytes=10-").unwrap().resolve(100), Ok((10, 99)));
-        assert_eq!(ByteRange::parse("bytes=-10").unwrap().resolve(100), Ok((90, 99)));
-        assert_eq!(ByteRange::parse("bytes=-500").unwrap().resolve(100), Ok((0, 99)));
-        assert_eq!(ByteRange::parse("bytes=100-").unwrap().resolve(100), Err(RangeError::Unsatisfiable));
-        assert_eq!(ByteRange::parse("bytes=-0").unwrap().resolve(100), Err(RangeError::Unsatisfiable));
-        assert_eq!(ByteRange::parse("bytes=0-").unwrap().resolve(0), Err(RangeError::Unsatisfiable));
-        for bad in ["bytes=5-1", "bytes=a-b", "bytes=", "bytes=-", "items=0-1", "bytes=0-1,3-4", "bytes=+1-2"] {
+        assert_eq!(
+            ByteRange::parse("bytes=0-9").unwrap().resolve(100),
+            Ok((0, 9))
+        );
+        assert_eq!(
+            ByteRange::parse("bytes=90-200").unwrap().resolve(100),
+            Ok((90, 99))
+        );
+        assert_eq!(
+            ByteRange::parse("bytes=10-").unwrap().resolve(100),
+            Ok((10, 99))
+        );
+        assert_eq!(
+            ByteRange::parse("bytes=-10").unwrap().resolve(100),
+            Ok((90, 99))
+        );
+        assert_eq!(
+            ByteRange::parse("bytes=-500").unwrap().resolve(100),
+            Ok((0, 99))
+        );
+        assert_eq!(
+            ByteRange::parse("bytes=100-").unwrap().resolve(100),
+            Err(RangeError::Unsatisfiable)
+        );
+        assert_eq!(
+            ByteRange::parse("bytes=-0").unwrap().resolve(100),
+            Err(RangeError::Unsatisfiable)
+        );
+        assert_eq!(
+            ByteRange::parse("bytes=0-").unwrap().resolve(0),
+            Err(RangeError::Unsatisfiable)
+        );
+        for bad in [
+            "bytes=5-1",
+            "bytes=a-b",
+            "bytes=",
+            "bytes=-",
+            "items=0-1",
+            "bytes=0-1,3-4",
+            "bytes=+1-2",
+        ] {
             assert_eq!(ByteRange::parse(bad), Err(RangeError::Malformed), "{bad}");
         }
-        assert_eq!(parse_content_range(&content_range(0, 9, 100)), Some((0, 9, Some(100))));
+        assert_eq!(
+            parse_content_range(&content_range(0, 9, 100)),
+            Some((0, 9, Some(100)))
+        );
     }
 }

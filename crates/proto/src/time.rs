@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use time::{format_description::FormatItem, macros::format_description, OffsetDateTime, PrimitiveDateTime};
+use time::{
+    format_description::FormatItem, macros::format_description, OffsetDateTime, PrimitiveDateTime,
+};
 
 const ISO_BASIC: &[FormatItem<'_>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
@@ -60,7 +62,9 @@ pub fn parse_any(s: &str) -> Option<SystemTime> {
 
 /// Seconds since the epoch (saturating at 0 for times before it).
 pub fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub fn from_unix_seconds(s: u64) -> SystemTime {

@@ -112,16 +112,36 @@ fn mutations(c: &Captured) -> usize {
     let mut n = 0;
     if let Some(auth) = first.header("authorization") {
         let sig = if auth.starts_with("OSS4") {
-            auth.rsplit("Signature=").next().unwrap().split(',').next().unwrap().to_owned()
+            auth.rsplit("Signature=")
+                .next()
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_owned()
         } else {
             auth.rsplit(':').next().unwrap().to_owned()
         };
         let set = |v: String| move |r: &mut Request| r.set_header("authorization", &v).unwrap();
         let reqs = map_all(c, &set(auth.replace(&sig, &flip(&sig))));
-        n += expect(&reqs, now, AuthErrorCode::SignatureDoesNotMatch, "signature byte");
+        n += expect(
+            &reqs,
+            now,
+            AuthErrorCode::SignatureDoesNotMatch,
+            "signature byte",
+        );
         let reqs = map_all(c, &set(auth.replace(AK, "LTAI-test-iX")));
-        n += expect(&reqs, now, AuthErrorCode::InvalidAccessKeyId, "access key id");
-        let date_name = if first.headers.contains_key("x-oss-date") { "x-oss-date" } else { "date" };
+        n += expect(
+            &reqs,
+            now,
+            AuthErrorCode::InvalidAccessKeyId,
+            "access key id",
+        );
+        let date_name = if first.headers.contains_key("x-oss-date") {
+            "x-oss-date"
+        } else {
+            "date"
+        };
         let date = first.header(date_name).unwrap();
         let t = ossguard_proto::time::parse_any(&date).unwrap() + Duration::from_secs(1);
         let new = if date.contains(',') {
@@ -132,11 +152,23 @@ fn mutations(c: &Captured) -> usize {
         let reqs = map_all(c, &|r| r.set_header(date_name, &new).unwrap());
         n += expect(&reqs, now, AuthErrorCode::SignatureDoesNotMatch, "date");
         if first.headers.contains_key("x-oss-meta-author") {
-            let reqs = map_all(c, &|r| r.set_header("x-oss-meta-author", "mallory").unwrap());
-            n += expect(&reqs, now, AuthErrorCode::SignatureDoesNotMatch, "signed header");
+            let reqs = map_all(c, &|r| {
+                r.set_header("x-oss-meta-author", "mallory").unwrap()
+            });
+            n += expect(
+                &reqs,
+                now,
+                AuthErrorCode::SignatureDoesNotMatch,
+                "signed header",
+            );
         }
         let skew = Duration::from_secs(16 * 60);
-        n += expect(&c.candidates, now + skew, AuthErrorCode::RequestTimeTooSkewed, "skew");
+        n += expect(
+            &c.candidates,
+            now + skew,
+            AuthErrorCode::RequestTimeTooSkewed,
+            "skew",
+        );
     } else {
         let v4 = first.query_param("x-oss-signature").is_some();
         let (sig, ak, date) = if v4 {
@@ -145,9 +177,21 @@ fn mutations(c: &Captured) -> usize {
             ("Signature", "OSSAccessKeyId", "Expires")
         };
         let reqs = map_all(c, &|r| mutate_query(r, sig, &flip));
-        n += expect(&reqs, now, AuthErrorCode::SignatureDoesNotMatch, "presign signature");
-        let reqs = map_all(c, &|r| mutate_query(r, ak, &|v| v.replace(AK, "LTAI-test-iX")));
-        n += expect(&reqs, now, AuthErrorCode::InvalidAccessKeyId, "presign access key");
+        n += expect(
+            &reqs,
+            now,
+            AuthErrorCode::SignatureDoesNotMatch,
+            "presign signature",
+        );
+        let reqs = map_all(c, &|r| {
+            mutate_query(r, ak, &|v| v.replace(AK, "LTAI-test-iX"))
+        });
+        n += expect(
+            &reqs,
+            now,
+            AuthErrorCode::InvalidAccessKeyId,
+            "presign access key",
+        );
         let bump = |v: &str| {
             if v4 {
                 let t = ossguard_proto::time::parse_iso8601_basic(v).unwrap();
@@ -157,8 +201,18 @@ fn mutations(c: &Captured) -> usize {
             }
         };
         let reqs = map_all(c, &|r| mutate_query(r, date, &bump));
-        n += expect(&reqs, now, AuthErrorCode::SignatureDoesNotMatch, "presign date/expiry");
-        n += expect(&c.candidates, now + Duration::from_secs(8 * 86_400), AuthErrorCode::AccessDenied, "expired");
+        n += expect(
+            &reqs,
+            now,
+            AuthErrorCode::SignatureDoesNotMatch,
+            "presign date/expiry",
+        );
+        n += expect(
+            &c.candidates,
+            now + Duration::from_secs(8 * 86_400),
+            AuthErrorCode::AccessDenied,
+            "expired",
+        );
     }
     n
 }
@@ -166,7 +220,10 @@ fn mutations(c: &Captured) -> usize {
 #[test]
 fn every_captured_request_verifies() {
     let files = capture_files();
-    assert!(files.len() >= 13, "expected the 13 capture files, found {files:?}");
+    assert!(
+        files.len() >= 13,
+        "expected the 13 capture files, found {files:?}"
+    );
     let (mut total, mut verified, mut broken, mut rejected_mutations) = (0, 0, 0, 0);
     for file in &files {
         for rec in load_jsonl(&format!("captures/{file}")) {
@@ -183,7 +240,10 @@ fn every_captured_request_verifies() {
             match result {
                 Ok(Principal::Key { .. }) => verified += 1,
                 Ok(Principal::Anonymous) => panic!("{what}: seen as anonymous"),
-                Err(e) => panic!("{what}: rejected: {e} (server signed {:?})", e.string_to_sign),
+                Err(e) => panic!(
+                    "{what}: rejected: {e} (server signed {:?})",
+                    e.string_to_sign
+                ),
             }
             rejected_mutations += mutations(&c);
         }
@@ -193,6 +253,9 @@ fn every_captured_request_verifies() {
          {broken} known-broken (Debian Go SDK '+' for space) rejected; {rejected_mutations} mutations rejected",
         files.len()
     );
-    assert_eq!(broken, 4, "the notes name exactly 4 broken Debian Go SDK requests");
+    assert_eq!(
+        broken, 4,
+        "the notes name exactly 4 broken Debian Go SDK requests"
+    );
     assert_eq!(verified + broken, total);
 }

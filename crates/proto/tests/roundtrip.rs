@@ -63,8 +63,10 @@ fn query() -> impl Strategy<Value = Vec<(String, String)>> {
         // Parameter names are unique on real requests; keep the first of each.
         let mut seen = std::collections::HashSet::new();
         v.retain(|(k, _)| {
-            !matches!(k.as_str(), "x-oss-signature" | "signature" | "ossaccesskeyid")
-                && !k.starts_with("x-oss-")
+            !matches!(
+                k.as_str(),
+                "x-oss-signature" | "signature" | "ossaccesskeyid"
+            ) && !k.starts_with("x-oss-")
                 && seen.insert(k.clone())
         });
         v
@@ -111,9 +113,15 @@ fn sign_and_receive(
         Scheme::V1XOssDate => v1::sign(&mut req, &creds, t, v1::DateHeader::XOssDate).unwrap(),
         Scheme::V4 => v4::sign(&mut req, &creds, "cn-hangzhou", t, &extra).unwrap(),
         Scheme::V1Presign => presign_v1(&mut req, &creds, t + Duration::from_secs(60)).unwrap(),
-        Scheme::V4Presign => {
-            presign_v4(&mut req, &creds, "cn-hangzhou", t, Duration::from_secs(60), &extra).unwrap()
-        }
+        Scheme::V4Presign => presign_v4(
+            &mut req,
+            &creds,
+            "cn-hangzhou",
+            t,
+            Duration::from_secs(60),
+            &extra,
+        )
+        .unwrap(),
     }
     let wire = req.path_and_query(AddressingStyle::Path);
     let (path, q) = wire.split_once('?').unwrap_or((&wire, ""));

@@ -69,7 +69,7 @@ fn signed_header(req: &Request, extra: &[String]) -> Option<&'static str> {
         "range",
     ]
     .into_iter()
-    .find(|h| req.headers.contains_key(*h) && (!(*h == "range") || extra.iter().any(|e| e == h)))
+    .find(|h| req.headers.contains_key(*h) && (*h != "range" || extra.iter().any(|e| e == h)))
 }
 
 #[derive(Default, Debug)]
@@ -82,16 +82,35 @@ struct Tally {
 }
 
 /// Mutations shared by V1 and V4 header vectors.
-fn header_mutations(recv: &Request, auth: &str, sts: bool, additional: &[String], date_name: &str) -> usize {
+fn header_mutations(
+    recv: &Request,
+    auth: &str,
+    sts: bool,
+    additional: &[String],
+    date_name: &str,
+) -> usize {
     let now = frozen();
     let sig = match header::parse(auth).unwrap() {
-        header::Authorization::V1 { signature, .. } | header::Authorization::V4 { signature, .. } => signature,
+        header::Authorization::V1 { signature, .. }
+        | header::Authorization::V4 { signature, .. } => signature,
     };
     let mut n = 0;
     let r = with_header(recv, "authorization", &auth.replace(&sig, &flip_one(&sig)));
-    n += rejected(&r, now, sts, AuthErrorCode::SignatureDoesNotMatch, "signature byte");
+    n += rejected(
+        &r,
+        now,
+        sts,
+        AuthErrorCode::SignatureDoesNotMatch,
+        "signature byte",
+    );
     let r = with_header(recv, "authorization", &auth.replace(AK, "LTAI-test-iX"));
-    n += rejected(&r, now, sts, AuthErrorCode::InvalidAccessKeyId, "access key id");
+    n += rejected(
+        &r,
+        now,
+        sts,
+        AuthErrorCode::InvalidAccessKeyId,
+        "access key id",
+    );
     if let Some(h) = signed_header(recv, additional) {
         let v = recv.header(h).unwrap();
         let r = with_header(recv, h, &format!("{v}x"));
@@ -103,17 +122,39 @@ fn header_mutations(recv: &Request, auth: &str, sts: bool, additional: &[String]
         n += rejected(&r, now, sts, code, h);
     }
     let later = now + Duration::from_secs(1);
-    let new_date = if recv.header(date_name).unwrap().contains(',') { rfc1123(later) } else { iso8601_basic(later) };
+    let new_date = if recv.header(date_name).unwrap().contains(',') {
+        rfc1123(later)
+    } else {
+        iso8601_basic(later)
+    };
     let r = with_header(recv, date_name, &new_date);
     n += rejected(&r, now, sts, AuthErrorCode::SignatureDoesNotMatch, "date");
     let skew = Duration::from_secs(16 * 60);
-    n += rejected(recv, now + skew, sts, AuthErrorCode::RequestTimeTooSkewed, "clock ahead");
-    n += rejected(recv, now - skew, sts, AuthErrorCode::RequestTimeTooSkewed, "clock behind");
+    n += rejected(
+        recv,
+        now + skew,
+        sts,
+        AuthErrorCode::RequestTimeTooSkewed,
+        "clock ahead",
+    );
+    n += rejected(
+        recv,
+        now - skew,
+        sts,
+        AuthErrorCode::RequestTimeTooSkewed,
+        "clock behind",
+    );
     if sts {
         let mut r = recv.clone();
         r.headers.remove("x-oss-security-token");
         r.headers.remove("security-token");
-        n += rejected(&r, now, sts, AuthErrorCode::InvalidAccessKeyId, "token dropped");
+        n += rejected(
+            &r,
+            now,
+            sts,
+            AuthErrorCode::InvalidAccessKeyId,
+            "token dropped",
+        );
     }
     n
 }
@@ -121,7 +162,10 @@ fn header_mutations(recv: &Request, auth: &str, sts: bool, additional: &[String]
 fn accept(recv: &Request, sts: bool, what: &str) {
     let keys = keys(sts);
     if let Err(e) = verify(recv, &keys, frozen(), &opts()) {
-        panic!("{what}: valid SDK request rejected: {e} (server signed {:?})", e.string_to_sign);
+        panic!(
+            "{what}: valid SDK request rejected: {e} (server signed {:?})",
+            e.string_to_sign
+        );
     }
 }
 
@@ -136,13 +180,25 @@ fn v1_header_vectors() {
         let sdk = s(&v["sdk"]);
         let what = format!("{sdk} / {} / {}", s(&v["case"]), s(&v["auth"]));
         let sts = is_sts(case);
-        let set = if sdk.starts_with("alibabacloud-oss-v2") { Subresources::PythonV2 } else { Subresources::Standard };
-        let headers = if v["signed_request_headers"].is_object() { &v["signed_request_headers"] } else { &v["request_headers_given_to_signer"] };
+        let set = if sdk.starts_with("alibabacloud-oss-v2") {
+            Subresources::PythonV2
+        } else {
+            Subresources::Standard
+        };
+        let headers = if v["signed_request_headers"].is_object() {
+            &v["signed_request_headers"]
+        } else {
+            &v["request_headers_given_to_signer"]
+        };
         let mut req = case_request(case);
         set_headers(&mut req, headers, &["authorization"]);
 
         let expected = s(&v["authorization"]);
-        assert_eq!(v1::authorization(&req, &creds(sts), set), expected, "{what}");
+        assert_eq!(
+            v1::authorization(&req, &creds(sts), set),
+            expected,
+            "{what}"
+        );
         if let Some(sts_text) = v["string_to_sign"].as_str() {
             let date = v1::signed_date(&req).unwrap();
             assert_eq!(v1::string_to_sign(&req, &date, set), sts_text, "{what}");
@@ -150,13 +206,24 @@ fn v1_header_vectors() {
         t.reproduced += 1;
 
         // Through the signer our client uses, where it emits the same header set as the SDK.
-        let (has_date, has_xdate) = (req.headers.contains_key("date"), req.headers.contains_key("x-oss-date"));
+        let (has_date, has_xdate) = (
+            req.headers.contains_key("date"),
+            req.headers.contains_key("x-oss-date"),
+        );
         if set == Subresources::Standard && has_date != has_xdate {
-            let dh = if has_xdate { v1::DateHeader::XOssDate } else { v1::DateHeader::Date };
+            let dh = if has_xdate {
+                v1::DateHeader::XOssDate
+            } else {
+                v1::DateHeader::Date
+            };
             let mut fresh = case_request(case);
             set_headers(&mut fresh, &case["headers"], &[]);
             v1::sign(&mut fresh, &creds(sts), frozen(), dh).unwrap();
-            assert_eq!(fresh.header("authorization").as_deref(), Some(expected), "{what} via signer");
+            assert_eq!(
+                fresh.header("authorization").as_deref(),
+                Some(expected),
+                "{what} via signer"
+            );
             t.via_signer += 1;
         }
 
@@ -182,14 +249,27 @@ fn v4_header_vectors() {
         let case = case_by_id(&cases, s(&v["case"]));
         let what = format!("{} / {} / {}", s(&v["sdk"]), s(&v["case"]), s(&v["auth"]));
         let sts = is_sts(case);
-        let headers = if v["signed_request_headers"].is_object() { &v["signed_request_headers"] } else { &v["request_headers_given_to_signer"] };
+        let headers = if v["signed_request_headers"].is_object() {
+            &v["signed_request_headers"]
+        } else {
+            &v["request_headers_given_to_signer"]
+        };
         let mut req = case_request(case);
         set_headers(&mut req, headers, &["authorization"]);
-        let additional: Vec<&str> = case["additional_headers"].as_array().unwrap().iter().map(s).collect();
+        let additional: Vec<&str> = case["additional_headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(s)
+            .collect();
 
         let expected = s(&v["authorization"]);
         let ours = v4::authorization(&req, &creds(sts), REGION, &additional).unwrap();
-        assert_eq!(header::parse(&ours).unwrap(), header::parse(expected).unwrap(), "{what}");
+        assert_eq!(
+            header::parse(&ours).unwrap(),
+            header::parse(expected).unwrap(),
+            "{what}"
+        );
         if !expected.contains(", ") {
             assert_eq!(ours, expected, "{what}: layout");
         }
@@ -200,7 +280,11 @@ fn v4_header_vectors() {
         if let Some(sts_text) = v["string_to_sign"].as_str() {
             let ts = v4::signed_timestamp(&req).unwrap();
             let scope = v4::scope(&ts[..8], REGION, "oss");
-            assert_eq!(v4::string_to_sign(&ts, &scope, &v4::canonical_request(&req, &add)), sts_text, "{what}");
+            assert_eq!(
+                v4::string_to_sign(&ts, &scope, &v4::canonical_request(&req, &add)),
+                sts_text,
+                "{what}"
+            );
         }
         t.reproduced += 1;
 
@@ -210,7 +294,11 @@ fn v4_header_vectors() {
             set_headers(&mut fresh, &case["headers"], &[]);
             v4::sign(&mut fresh, &creds(sts), REGION, frozen(), &additional).unwrap();
             let got = fresh.header("authorization").unwrap();
-            assert_eq!(header::parse(&got).unwrap(), header::parse(expected).unwrap(), "{what} via signer");
+            assert_eq!(
+                header::parse(&got).unwrap(),
+                header::parse(expected).unwrap(),
+                "{what} via signer"
+            );
             t.via_signer += 1;
         }
 
@@ -218,7 +306,13 @@ fn v4_header_vectors() {
         accept(&recv, sts, &what);
         t.verified += 1;
         let add_owned: Vec<String> = add.clone();
-        t.mutations_rejected += header_mutations(&recv, expected, sts, &add_owned, if has_xdate { "x-oss-date" } else { "date" });
+        t.mutations_rejected += header_mutations(
+            &recv,
+            expected,
+            sts,
+            &add_owned,
+            if has_xdate { "x-oss-date" } else { "date" },
+        );
     }
     println!("V4 header vectors: {t:?}");
     assert_eq!(t.reproduced, t.vectors);
@@ -263,12 +357,34 @@ fn presign_vectors() {
                 .map(|(_, v)| v.split(';').map(str::to_owned).collect())
                 .unwrap_or_default();
             let add: Vec<&str> = add.iter().map(String::as_str).collect();
-            presign_v4(&mut req, &creds(sts), REGION, frozen(), Duration::from_secs(3600), &add).unwrap();
+            presign_v4(
+                &mut req,
+                &creds(sts),
+                REGION,
+                frozen(),
+                Duration::from_secs(3600),
+                &add,
+            )
+            .unwrap();
         } else {
-            let set = if sdk.starts_with("alibabacloud-oss-v2") { Subresources::PythonV2 } else { Subresources::Standard };
-            presign_v1_with(&mut req, &creds(sts), frozen() + Duration::from_secs(3600), set).unwrap();
+            let set = if sdk.starts_with("alibabacloud-oss-v2") {
+                Subresources::PythonV2
+            } else {
+                Subresources::Standard
+            };
+            presign_v1_with(
+                &mut req,
+                &creds(sts),
+                frozen() + Duration::from_secs(3600),
+                set,
+            )
+            .unwrap();
         }
-        assert_eq!(sorted(req.query.clone()), sorted(url_query.clone()), "{what}");
+        assert_eq!(
+            sorted(req.query.clone()),
+            sorted(url_query.clone()),
+            "{what}"
+        );
         t.reproduced += 1;
 
         // The server's view: the URL's query plus the headers the caller sends.
@@ -278,7 +394,11 @@ fn presign_vectors() {
         t.verified += 1;
 
         let now = frozen();
-        let sig_name = if is_v4 { "x-oss-signature" } else { "Signature" };
+        let sig_name = if is_v4 {
+            "x-oss-signature"
+        } else {
+            "Signature"
+        };
         let set_param = |name: &str, f: &dyn Fn(&str) -> String| {
             let mut r = recv.clone();
             for (k, v) in r.query.iter_mut() {
@@ -289,19 +409,59 @@ fn presign_vectors() {
             r
         };
         let r = set_param(sig_name, &flip_one);
-        t.mutations_rejected += rejected(&r, now, sts, AuthErrorCode::SignatureDoesNotMatch, "signature byte");
-        let ak_param = if is_v4 { "x-oss-credential" } else { "OSSAccessKeyId" };
+        t.mutations_rejected += rejected(
+            &r,
+            now,
+            sts,
+            AuthErrorCode::SignatureDoesNotMatch,
+            "signature byte",
+        );
+        let ak_param = if is_v4 {
+            "x-oss-credential"
+        } else {
+            "OSSAccessKeyId"
+        };
         let r = set_param(ak_param, &|v| v.replace(AK, "LTAI-test-iX"));
-        t.mutations_rejected += rejected(&r, now, sts, AuthErrorCode::InvalidAccessKeyId, "access key id");
+        t.mutations_rejected += rejected(
+            &r,
+            now,
+            sts,
+            AuthErrorCode::InvalidAccessKeyId,
+            "access key id",
+        );
         let date_param = if is_v4 { "x-oss-date" } else { "Expires" };
-        let r = set_param(date_param, &|v| if is_v4 { iso8601_basic(now + Duration::from_secs(1)) } else { format!("{}", v.parse::<u64>().unwrap() + 1) });
-        t.mutations_rejected += rejected(&r, now, sts, AuthErrorCode::SignatureDoesNotMatch, "date/expiry");
+        let r = set_param(date_param, &|v| {
+            if is_v4 {
+                iso8601_basic(now + Duration::from_secs(1))
+            } else {
+                format!("{}", v.parse::<u64>().unwrap() + 1)
+            }
+        });
+        t.mutations_rejected += rejected(
+            &r,
+            now,
+            sts,
+            AuthErrorCode::SignatureDoesNotMatch,
+            "date/expiry",
+        );
         if recv.headers.contains_key("content-type") {
             let r = with_header(&recv, "content-type", "text/html");
-            t.mutations_rejected += rejected(&r, now, sts, AuthErrorCode::SignatureDoesNotMatch, "content-type");
+            t.mutations_rejected += rejected(
+                &r,
+                now,
+                sts,
+                AuthErrorCode::SignatureDoesNotMatch,
+                "content-type",
+            );
         }
         let expired_at = now + Duration::from_secs(3601);
-        t.mutations_rejected += rejected(&recv, expired_at, sts, AuthErrorCode::AccessDenied, "expired");
+        t.mutations_rejected += rejected(
+            &recv,
+            expired_at,
+            sts,
+            AuthErrorCode::AccessDenied,
+            "expired",
+        );
     }
     println!("presign vectors: {t:?}");
     assert_eq!(t.reproduced, t.vectors);

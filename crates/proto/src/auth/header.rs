@@ -100,12 +100,13 @@ pub fn parse(value: &str) -> Result<Authorization, MalformedAuthorization> {
         });
     }
     if let Some(rest) = value.strip_prefix("OSS ") {
-        let (ak, sig) = rest
-            .trim()
-            .rsplit_once(':')
-            .ok_or(MalformedAuthorization("V1 must be 'OSS AccessKeyId:Signature'"))?;
+        let (ak, sig) = rest.trim().rsplit_once(':').ok_or(MalformedAuthorization(
+            "V1 must be 'OSS AccessKeyId:Signature'",
+        ))?;
         if ak.is_empty() || sig.is_empty() {
-            return Err(MalformedAuthorization("V1 must be 'OSS AccessKeyId:Signature'"));
+            return Err(MalformedAuthorization(
+                "V1 must be 'OSS AccessKeyId:Signature'",
+            ));
         }
         return Ok(Authorization::V1 {
             access_key_id: ak.to_owned(),

@@ -85,12 +85,7 @@ pub fn presign_v4(
     }
     let creq = v4::canonical_request(req, &add);
     let sts = v4::string_to_sign(&ts, &scope, &creq);
-    let key = v4::signing_key(
-        creds.access_key_secret.expose(),
-        &day,
-        region,
-        v4::PRODUCT,
-    );
+    let key = v4::signing_key(creds.access_key_secret.expose(), &day, region, v4::PRODUCT);
     req.query
         .push(("x-oss-signature".into(), v4::signature(&key, &sts)));
     Ok(())

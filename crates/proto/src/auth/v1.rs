@@ -14,22 +14,97 @@ use crate::request::{header_str, InvalidHeader, Request};
 
 /// The union of the official SDKs' V1 sub-resource lists (Go's mirrors the OSS docs).
 const SUBRESOURCES: &[&str] = &[
-    "acl", "uploads", "location", "cors", "logging", "website", "referer", "lifecycle", "delete",
-    "append", "tagging", "objectMeta", "uploadId", "partNumber", "security-token", "position",
-    "img", "style", "styleName", "replication", "replicationProgress", "replicationLocation",
-    "cname", "bucketInfo", "comp", "qos", "live", "status", "vod", "startTime", "endTime",
-    "symlink", "x-oss-process", "response-content-type", "x-oss-traffic-limit",
-    "response-content-language", "response-expires", "response-cache-control",
-    "response-content-disposition", "response-content-encoding", "udf", "udfName", "udfImage",
-    "udfId", "udfImageDesc", "udfApplication", "udfApplicationLog", "restore", "callback",
-    "callback-var", "qosInfo", "policy", "stat", "encryption", "versions", "versioning",
-    "versionId", "requestPayment", "x-oss-request-payer", "sequential", "inventory",
-    "inventoryId", "continuation-token", "asyncFetch", "worm", "wormId", "wormExtend",
-    "withHashContext", "x-oss-enable-md5", "x-oss-enable-sha1", "x-oss-enable-sha256",
-    "x-oss-hash-ctx", "x-oss-md5-ctx", "transferAcceleration", "regionList", "cloudboxes",
-    "x-oss-ac-source-ip", "x-oss-ac-subnet-mask", "x-oss-ac-vpc-id", "x-oss-ac-forward-allow",
-    "metaQuery", "resourceGroup", "rtc", "x-oss-async-process", "responseHeader", "objectInfo",
-    "group", "link", "bucketArchiveDirectRead", "httpsConfig", "accessPoint",
+    "acl",
+    "uploads",
+    "location",
+    "cors",
+    "logging",
+    "website",
+    "referer",
+    "lifecycle",
+    "delete",
+    "append",
+    "tagging",
+    "objectMeta",
+    "uploadId",
+    "partNumber",
+    "security-token",
+    "position",
+    "img",
+    "style",
+    "styleName",
+    "replication",
+    "replicationProgress",
+    "replicationLocation",
+    "cname",
+    "bucketInfo",
+    "comp",
+    "qos",
+    "live",
+    "status",
+    "vod",
+    "startTime",
+    "endTime",
+    "symlink",
+    "x-oss-process",
+    "response-content-type",
+    "x-oss-traffic-limit",
+    "response-content-language",
+    "response-expires",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "udf",
+    "udfName",
+    "udfImage",
+    "udfId",
+    "udfImageDesc",
+    "udfApplication",
+    "udfApplicationLog",
+    "restore",
+    "callback",
+    "callback-var",
+    "qosInfo",
+    "policy",
+    "stat",
+    "encryption",
+    "versions",
+    "versioning",
+    "versionId",
+    "requestPayment",
+    "x-oss-request-payer",
+    "sequential",
+    "inventory",
+    "inventoryId",
+    "continuation-token",
+    "asyncFetch",
+    "worm",
+    "wormId",
+    "wormExtend",
+    "withHashContext",
+    "x-oss-enable-md5",
+    "x-oss-enable-sha1",
+    "x-oss-enable-sha256",
+    "x-oss-hash-ctx",
+    "x-oss-md5-ctx",
+    "transferAcceleration",
+    "regionList",
+    "cloudboxes",
+    "x-oss-ac-source-ip",
+    "x-oss-ac-subnet-mask",
+    "x-oss-ac-vpc-id",
+    "x-oss-ac-forward-allow",
+    "metaQuery",
+    "resourceGroup",
+    "rtc",
+    "x-oss-async-process",
+    "responseHeader",
+    "objectInfo",
+    "group",
+    "link",
+    "bucketArchiveDirectRead",
+    "httpsConfig",
+    "accessPoint",
     "publicAccessBlock",
 ];
 
@@ -103,7 +178,12 @@ pub fn canonical_oss_headers(req: &Request) -> String {
         .keys()
         .map(|n| n.as_str())
         .filter(|n| n.starts_with("x-oss-"))
-        .map(|n| (n.to_owned(), header_str(&req.headers, n).unwrap_or_default()))
+        .map(|n| {
+            (
+                n.to_owned(),
+                header_str(&req.headers, n).unwrap_or_default(),
+            )
+        })
         .collect();
     hs.sort();
     hs.into_iter().map(|(n, v)| format!("{n}:{v}\n")).collect()
@@ -181,19 +261,29 @@ mod tests {
             canonical_resource(Some("b"), Some("k"), &q, Subresources::Standard),
             "/b/k?acl&partNumber=1&uploadId=x"
         );
-        assert_eq!(canonical_resource(Some("b"), None, &[], Subresources::Standard), "/b/");
-        assert_eq!(canonical_resource(None, None, &q[2..3], Subresources::Standard), "/");
+        assert_eq!(
+            canonical_resource(Some("b"), None, &[], Subresources::Standard),
+            "/b/"
+        );
+        assert_eq!(
+            canonical_resource(None, None, &q[2..3], Subresources::Standard),
+            "/"
+        );
     }
 
     #[test]
     fn notes_example() {
-        let req = Request::new(Method::PUT, Some("examplebucket"), Some("exampleobject.txt"))
-            .with_header("Content-MD5", "8PGMLGauHdUSvc1DZvdtow==")
-            .and_then(|r| r.with_header("Content-Type", "text/plain"))
-            .and_then(|r| r.with_header("x-oss-meta-author", "alice"))
-            .and_then(|r| r.with_header("X-Oss-Meta-Project", "Demo"))
-            .and_then(|r| r.with_header("Date", "Wed, 28 Dec 2022 10:27:41 GMT"))
-            .unwrap();
+        let req = Request::new(
+            Method::PUT,
+            Some("examplebucket"),
+            Some("exampleobject.txt"),
+        )
+        .with_header("Content-MD5", "8PGMLGauHdUSvc1DZvdtow==")
+        .and_then(|r| r.with_header("Content-Type", "text/plain"))
+        .and_then(|r| r.with_header("x-oss-meta-author", "alice"))
+        .and_then(|r| r.with_header("X-Oss-Meta-Project", "Demo"))
+        .and_then(|r| r.with_header("Date", "Wed, 28 Dec 2022 10:27:41 GMT"))
+        .unwrap();
         let creds = Credentials::new("LTAI-test-id", "test-secret");
         assert_eq!(
             authorization(&req, &creds, Subresources::Standard),

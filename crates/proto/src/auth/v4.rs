@@ -77,7 +77,12 @@ pub fn canonical_headers(req: &Request, additional: &[String]) -> String {
         .keys()
         .map(|n| n.as_str())
         .filter(|n| is_default_signed(n) || additional.iter().any(|a| a == n))
-        .map(|n| (n.to_owned(), header_str(&req.headers, n).unwrap_or_default()))
+        .map(|n| {
+            (
+                n.to_owned(),
+                header_str(&req.headers, n).unwrap_or_default(),
+            )
+        })
         .collect();
     hs.sort();
     hs.into_iter().map(|(n, v)| format!("{n}:{v}\n")).collect()

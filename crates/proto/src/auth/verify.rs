@@ -321,7 +321,11 @@ fn verify_v1_presign(
             )
         })
     };
-    let (ak, expires, sig) = (need("OSSAccessKeyId")?, need("Expires")?, need("Signature")?);
+    let (ak, expires, sig) = (
+        need("OSSAccessKeyId")?,
+        need("Expires")?,
+        need("Signature")?,
+    );
     let exp: u64 = expires.parse().map_err(|_| {
         AuthError::new(
             AuthErrorCode::AccessDenied,

@@ -53,7 +53,8 @@ pub fn capture_files() -> Vec<String> {
 }
 
 pub fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}"))
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
 }
 
 /// The request a vector case describes, without any headers.

@@ -1,0 +1,384 @@
+//! The operations ossguard speaks: how to recognise one on the server, how to build one on the
+//! client, and the facts policies need (idempotency, hedgeability, policy action names).
+
+use http::{HeaderMap, Method};
+
+use crate::request::Request;
+
+/// Every OSS operation the client, emulator and CLI support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    ListBuckets,
+    PutBucket,
+    DeleteBucket,
+    GetBucketInfo,
+    GetBucketLocation,
+    PutBucketAcl,
+    GetBucketAcl,
+    PutBucketCors,
+    GetBucketCors,
+    DeleteBucketCors,
+    PutBucketLogging,
+    GetBucketLogging,
+    DeleteBucketLogging,
+    ListObjects,
+    ListObjectsV2,
+    DeleteMultipleObjects,
+    PutObject,
+    GetObject,
+    HeadObject,
+    GetObjectMeta,
+    DeleteObject,
+    CopyObject,
+    AppendObject,
+    PutObjectAcl,
+    GetObjectAcl,
+    InitiateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListMultipartUploads,
+    ListParts,
+    /// CORS preflight (`OPTIONS`), unauthenticated by design.
+    Options,
+}
+
+use Operation::*;
+
+impl Operation {
+    /// The OSS API name, also the metrics label.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListBuckets => "ListBuckets",
+            PutBucket => "PutBucket",
+            DeleteBucket => "DeleteBucket",
+            GetBucketInfo => "GetBucketInfo",
+            GetBucketLocation => "GetBucketLocation",
+            PutBucketAcl => "PutBucketAcl",
+            GetBucketAcl => "GetBucketAcl",
+            PutBucketCors => "PutBucketCors",
+            GetBucketCors => "GetBucketCors",
+            DeleteBucketCors => "DeleteBucketCors",
+            PutBucketLogging => "PutBucketLogging",
+            GetBucketLogging => "GetBucketLogging",
+            DeleteBucketLogging => "DeleteBucketLogging",
+            ListObjects => "ListObjects",
+            ListObjectsV2 => "ListObjectsV2",
+            DeleteMultipleObjects => "DeleteMultipleObjects",
+            PutObject => "PutObject",
+            GetObject => "GetObject",
+            HeadObject => "HeadObject",
+            GetObjectMeta => "GetObjectMeta",
+            DeleteObject => "DeleteObject",
+            CopyObject => "CopyObject",
+            AppendObject => "AppendObject",
+            PutObjectAcl => "PutObjectAcl",
+            GetObjectAcl => "GetObjectAcl",
+            InitiateMultipartUpload => "InitiateMultipartUpload",
+            UploadPart => "UploadPart",
+            UploadPartCopy => "UploadPartCopy",
+            CompleteMultipartUpload => "CompleteMultipartUpload",
+            AbortMultipartUpload => "AbortMultipartUpload",
+            ListMultipartUploads => "ListMultipartUploads",
+            ListParts => "ListParts",
+            Options => "Options",
+        }
+    }
+
+    /// The RAM/STS policy action, e.g. `oss:GetObject` (RAM names ACL and multipart-part
+    /// actions after the permission they need, as below).
+    pub fn action(self) -> &'static str {
+        match self {
+            HeadObject | GetObjectMeta => "oss:GetObject",
+            UploadPart
+            | UploadPartCopy
+            | InitiateMultipartUpload
+            | CompleteMultipartUpload
+            | AppendObject => "oss:PutObject",
+            AbortMultipartUpload => "oss:AbortMultipartUpload",
+            DeleteMultipleObjects => "oss:DeleteObject",
+            ListObjectsV2 => "oss:ListObjects",
+            Options => "oss:GetObject",
+            ListBuckets => "oss:ListBuckets",
+            PutBucket => "oss:PutBucket",
+            DeleteBucket => "oss:DeleteBucket",
+            GetBucketInfo => "oss:GetBucketInfo",
+            GetBucketLocation => "oss:GetBucketLocation",
+            PutBucketAcl => "oss:PutBucketAcl",
+            GetBucketAcl => "oss:GetBucketAcl",
+            PutBucketCors => "oss:PutBucketCors",
+            GetBucketCors => "oss:GetBucketCors",
+            DeleteBucketCors => "oss:DeleteBucketCors",
+            PutBucketLogging => "oss:PutBucketLogging",
+            GetBucketLogging => "oss:GetBucketLogging",
+            DeleteBucketLogging => "oss:DeleteBucketLogging",
+            ListObjects => "oss:ListObjects",
+            PutObject => "oss:PutObject",
+            GetObject => "oss:GetObject",
+            DeleteObject => "oss:DeleteObject",
+            CopyObject => "oss:PutObject",
+            PutObjectAcl => "oss:PutObjectAcl",
+            GetObjectAcl => "oss:GetObjectAcl",
+            ListMultipartUploads => "oss:ListMultipartUploads",
+            ListParts => "oss:ListParts",
+        }
+    }
+
+    /// Safe to send twice with the same outcome. AppendObject is idempotent only thanks to its
+    /// position precondition, which the caller must check (a retried append gets
+    /// PositionNotEqualToLength if the first one landed).
+    pub fn is_idempotent(self) -> bool {
+        !matches!(self, AppendObject | InitiateMultipartUpload)
+    }
+
+    /// A read that may be hedged (a duplicate costs only bandwidth).
+    pub fn is_hedgeable_read(self) -> bool {
+        matches!(self, GetObject | HeadObject | GetObjectMeta)
+    }
+
+    /// Moves object bytes (data bulkhead) rather than metadata.
+    pub fn is_data(self) -> bool {
+        matches!(
+            self,
+            PutObject | GetObject | AppendObject | UploadPart | UploadPartCopy | CopyObject
+        )
+    }
+
+    /// Server-side work with a silent response (body-idle timeouts must be longer).
+    pub fn is_silent_server_work(self) -> bool {
+        matches!(self, CopyObject | CompleteMultipartUpload | UploadPartCopy)
+    }
+
+    /// Recognises the operation of a parsed request (server side). `None`: not an OSS API call
+    /// this project implements.
+    pub fn identify(
+        method: &Method,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        query: &[(String, String)],
+        headers: &HeaderMap,
+    ) -> Option<Operation> {
+        let has = |n: &str| query.iter().any(|(k, _)| k == n);
+        let copy = headers.contains_key("x-oss-copy-source");
+        if *method == Method::OPTIONS {
+            return bucket.map(|_| Options);
+        }
+        let Some(_) = bucket else {
+            return (*method == Method::GET).then_some(ListBuckets);
+        };
+        if key.is_none() {
+            return Some(match *method {
+                Method::PUT if has("acl") => PutBucketAcl,
+                Method::PUT if has("cors") => PutBucketCors,
+                Method::PUT if has("logging") => PutBucketLogging,
+                Method::PUT => PutBucket,
+                Method::GET if has("acl") => GetBucketAcl,
+                Method::GET if has("cors") => GetBucketCors,
+                Method::GET if has("logging") => GetBucketLogging,
+                Method::GET if has("bucketInfo") => GetBucketInfo,
+                Method::GET if has("location") => GetBucketLocation,
+                Method::GET if has("uploads") => ListMultipartUploads,
+                Method::GET if query.iter().any(|(k, v)| k == "list-type" && v == "2") => {
+                    ListObjectsV2
+                }
+                Method::GET => ListObjects,
+                Method::DELETE if has("cors") => DeleteBucketCors,
+                Method::DELETE if has("logging") => DeleteBucketLogging,
+                Method::DELETE => DeleteBucket,
+                Method::POST if has("delete") => DeleteMultipleObjects,
+                _ => return None,
+            });
+        }
+        Some(match *method {
+            Method::PUT if has("acl") => PutObjectAcl,
+            Method::PUT if has("partNumber") && has("uploadId") && copy => UploadPartCopy,
+            Method::PUT if has("partNumber") && has("uploadId") => UploadPart,
+            Method::PUT if copy => CopyObject,
+            Method::PUT => PutObject,
+            Method::GET if has("acl") => GetObjectAcl,
+            Method::GET if has("uploadId") => ListParts,
+            Method::GET => GetObject,
+            Method::HEAD if has("objectMeta") => GetObjectMeta,
+            Method::HEAD => HeadObject,
+            Method::DELETE if has("uploadId") => AbortMultipartUpload,
+            Method::DELETE => DeleteObject,
+            Method::POST if has("uploads") => InitiateMultipartUpload,
+            Method::POST if has("uploadId") => CompleteMultipartUpload,
+            Method::POST if has("append") => AppendObject,
+            _ => return None,
+        })
+    }
+
+    /// The bare request for this operation (method + marker sub-resource); callers add the
+    /// parameters, headers and body the operation needs.
+    pub fn request(self, bucket: Option<&str>, key: Option<&str>) -> Request {
+        let (method, sub): (Method, Option<&str>) = match self {
+            ListBuckets => (Method::GET, None),
+            PutBucket => (Method::PUT, None),
+            DeleteBucket => (Method::DELETE, None),
+            GetBucketInfo => (Method::GET, Some("bucketInfo")),
+            GetBucketLocation => (Method::GET, Some("location")),
+            PutBucketAcl | PutObjectAcl => (Method::PUT, Some("acl")),
+            GetBucketAcl | GetObjectAcl => (Method::GET, Some("acl")),
+            PutBucketCors => (Method::PUT, Some("cors")),
+            GetBucketCors => (Method::GET, Some("cors")),
+            DeleteBucketCors => (Method::DELETE, Some("cors")),
+            PutBucketLogging => (Method::PUT, Some("logging")),
+            GetBucketLogging => (Method::GET, Some("logging")),
+            DeleteBucketLogging => (Method::DELETE, Some("logging")),
+            ListObjects => (Method::GET, None),
+            ListObjectsV2 => (Method::GET, None),
+            DeleteMultipleObjects => (Method::POST, Some("delete")),
+            PutObject | CopyObject | UploadPart | UploadPartCopy => (Method::PUT, None),
+            GetObject | ListParts => (Method::GET, None),
+            HeadObject => (Method::HEAD, None),
+            GetObjectMeta => (Method::HEAD, Some("objectMeta")),
+            DeleteObject | AbortMultipartUpload => (Method::DELETE, None),
+            AppendObject => (Method::POST, Some("append")),
+            InitiateMultipartUpload => (Method::POST, Some("uploads")),
+            CompleteMultipartUpload => (Method::POST, None),
+            ListMultipartUploads => (Method::GET, Some("uploads")),
+            Options => (Method::OPTIONS, None),
+        };
+        let mut r = Request::new(method, bucket, key);
+        if let Some(s) = sub {
+            r.query.push((s.to_owned(), String::new()));
+        }
+        if self == ListObjectsV2 {
+            r.query.push(("list-type".into(), "2".into()));
+        }
+        r
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every operation, for exhaustive tests and metric pre-registration.
+pub const ALL: &[Operation] = &[
+    ListBuckets,
+    PutBucket,
+    DeleteBucket,
+    GetBucketInfo,
+    GetBucketLocation,
+    PutBucketAcl,
+    GetBucketAcl,
+    PutBucketCors,
+    GetBucketCors,
+    DeleteBucketCors,
+    PutBucketLogging,
+    GetBucketLogging,
+    DeleteBucketLogging,
+    ListObjects,
+    ListObjectsV2,
+    DeleteMultipleObjects,
+    PutObject,
+    GetObject,
+    HeadObject,
+    GetObjectMeta,
+    DeleteObject,
+    CopyObject,
+    AppendObject,
+    PutObjectAcl,
+    GetObjectAcl,
+    InitiateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListMultipartUploads,
+    ListParts,
+    Options,
+];
+
+/// `UploadPart`: `PUT /key?partNumber=N&uploadId=ID`.
+pub fn upload_part(bucket: &str, key: &str, upload_id: &str, part_number: u32) -> Request {
+    Request::new(Method::PUT, Some(bucket), Some(key))
+        .with_query("partNumber", &part_number.to_string())
+        .with_query("uploadId", upload_id)
+}
+
+/// `AppendObject`: `POST /key?append&position=N`.
+pub fn append_object(bucket: &str, key: &str, position: u64) -> Request {
+    AppendObject
+        .request(Some(bucket), Some(key))
+        .with_query("position", &position.to_string())
+}
+
+/// `CompleteMultipartUpload`: `POST /key?uploadId=ID` with its XML body.
+pub fn complete_multipart_upload(
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: &[(u32, String)],
+) -> (Request, Vec<u8>) {
+    let body = crate::xml::CompleteMultipartUpload {
+        parts: parts
+            .iter()
+            .map(|(n, etag)| crate::xml::CompletePart {
+                part_number: *n,
+                etag: etag.clone(),
+            })
+            .collect(),
+    };
+    let req = Request::new(Method::POST, Some(bucket), Some(key)).with_query("uploadId", upload_id);
+    (req, crate::xml::to_xml(&body).into_bytes())
+}
+
+/// `x-oss-copy-source` value: `/bucket/` + the key percent-encoded (`/` kept).
+pub fn copy_source(bucket: &str, key: &str) -> String {
+    format!("/{bucket}/{}", crate::encoding::uri_encode_path(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_builds_a_request_it_recognises() {
+        for &op in ALL {
+            let (b, k) = match op {
+                ListBuckets => (None, None),
+                PutBucket
+                | DeleteBucket
+                | GetBucketInfo
+                | GetBucketLocation
+                | PutBucketAcl
+                | GetBucketAcl
+                | PutBucketCors
+                | GetBucketCors
+                | DeleteBucketCors
+                | PutBucketLogging
+                | GetBucketLogging
+                | DeleteBucketLogging
+                | ListObjects
+                | ListObjectsV2
+                | DeleteMultipleObjects
+                | ListMultipartUploads => (Some("b"), None),
+                _ => (Some("b"), Some("k")),
+            };
+            let mut r = op.request(b, k);
+            match op {
+                UploadPart | UploadPartCopy => r = upload_part("b", "k", "U", 1),
+                CompleteMultipartUpload | ListParts | AbortMultipartUpload => {
+                    r.query.push(("uploadId".into(), "U".into()))
+                }
+                _ => {}
+            }
+            if matches!(op, CopyObject | UploadPartCopy) {
+                r.set_header("x-oss-copy-source", "/b/src").unwrap();
+            }
+            let got = Operation::identify(&r.method, b, k, &r.query, &r.headers);
+            assert_eq!(got, Some(op), "{op}");
+        }
+    }
+
+    #[test]
+    fn copy_source_encodes_key() {
+        assert_eq!(copy_source("b", "dir/a b+c"), "/b/dir/a%20b%2Bc");
+    }
+}
