@@ -1,0 +1,77 @@
+//! `ossguard serve`
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use ossguard_emulator::server::{Emulator, EmulatorConfig};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    addr: SocketAddr,
+    /// Data directory (created if missing).
+    #[arg(long, default_value = "./ossguard-data")]
+    data: PathBuf,
+    /// Access key id clients must sign with (generated when neither flag nor env is given).
+    #[arg(long, env = "OSS_ACCESS_KEY_ID")]
+    access_key_id: Option<String>,
+    /// Access key secret (never printed unless generated here).
+    #[arg(long, env = "OSS_ACCESS_KEY_SECRET", hide_env_values = true)]
+    access_key_secret: Option<String>,
+    /// Region id reported by buckets and used in V4 scopes.
+    #[arg(long, default_value = "cn-hangzhou")]
+    region: String,
+    /// Extra host names that mean path-style addressing.
+    #[arg(long = "host-name")]
+    host_names: Vec<String>,
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    hex::encode_upper(b)
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (ak, sk, generated) = match (args.access_key_id, args.access_key_secret) {
+        (Some(a), Some(s)) => (a, s, false),
+        (None, None) => (format!("LTAI{}", random_hex(8)), random_hex(15), true),
+        _ => return Err(
+            "give both --access-key-id and --access-key-secret (or neither to generate a dev pair)"
+                .into(),
+        ),
+    };
+    let config = EmulatorConfig {
+        addr: args.addr,
+        data_dir: args.data.clone(),
+        region: args.region,
+        credentials: vec![(ak.clone(), sk.clone())],
+        host_names: args.host_names,
+        sync: true,
+    };
+    let emulator = Emulator::start(config).await.map_err(|e| {
+        format!(
+            "cannot start the server on {} with data in {}: {e}",
+            args.addr,
+            args.data.display()
+        )
+    })?;
+    // Scripts read the first line: keep it exactly this.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {}", emulator.endpoint())?;
+    if generated {
+        writeln!(out, "generated dev credentials (pass --access-key-id/--access-key-secret to choose your own):")?;
+        writeln!(out, "OSS_ACCESS_KEY_ID={ak}")?;
+        writeln!(out, "OSS_ACCESS_KEY_SECRET={sk}")?;
+    } else {
+        writeln!(out, "access key id: {ak}")?;
+    }
+    out.flush()?;
+    drop(out);
+    tokio::signal::ctrl_c().await?;
+    emulator.shutdown().await?;
+    Ok(())
+}

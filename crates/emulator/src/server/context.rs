@@ -1,0 +1,185 @@
+//! One request on its way through a handler, and the authorization every handler relies on.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use futures_util::TryStreamExt;
+use ossguard_proto::auth::verify::Principal;
+use ossguard_proto::{Operation, Request};
+use tokio::io::AsyncRead;
+use tokio_util::io::StreamReader;
+
+use super::error::ApiError;
+use super::keys::resource_name;
+use super::AppState;
+use crate::store::{BucketAcl, ObjectAcl};
+
+/// Largest XML request body accepted (OSS documents far smaller ones).
+pub const MAX_XML_REQUEST: usize = 1 << 20;
+
+pub struct Ctx {
+    pub st: Arc<AppState>,
+    pub op: Operation,
+    pub req: Request,
+    pub principal: Principal,
+    /// Taken once by the handler; a Mutex so `&Ctx` can cross awaits (bodies are not `Sync`).
+    pub body: std::sync::Mutex<Option<Body>>,
+}
+
+impl Ctx {
+    pub fn bucket(&self) -> Result<&str, ApiError> {
+        self.req
+            .bucket
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_argument("this operation needs a bucket"))
+    }
+
+    pub fn key(&self) -> Result<&str, ApiError> {
+        self.req
+            .key
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_argument("this operation needs an object key"))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.req.header(name)
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.req.query_param(name).filter(|v| !v.is_empty())
+    }
+
+    /// The request body as a stream of bytes for the store (never buffered whole).
+    fn take_body(&self) -> Body {
+        self.body
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default()
+    }
+
+    pub fn body_reader(&mut self) -> impl AsyncRead + Unpin + Send + 'static {
+        let body = self.take_body();
+        StreamReader::new(body.into_data_stream().map_err(std::io::Error::other))
+    }
+
+    /// A small XML body, capped at [`MAX_XML_REQUEST`]; `Content-MD5` checked when sent.
+    pub async fn xml_body(&mut self) -> Result<Vec<u8>, ApiError> {
+        let body = self.take_body();
+        let bytes = axum::body::to_bytes(body, MAX_XML_REQUEST + 1)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    400,
+                    "MalformedXML",
+                    "The XML body is too large or was cut off.",
+                )
+            })?;
+        if let Some(md5) = self.header("content-md5") {
+            check_md5(&md5, &bytes)?;
+        }
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Checks a `Content-MD5` header against a buffered body.
+pub fn check_md5(header: &str, body: &[u8]) -> Result<(), ApiError> {
+    use base64::Engine;
+    use md5::Digest;
+    let want = base64::engine::general_purpose::STANDARD
+        .decode(header.trim())
+        .map_err(|_| ApiError::new(400, "InvalidDigest", "Content-MD5 is not valid base64."))?;
+    if want.as_slice() != md5::Md5::digest(body).as_slice() {
+        return Err(ApiError::new(
+            400,
+            "InvalidDigest",
+            "The Content-MD5 you specified did not match what we received.",
+        ));
+    }
+    Ok(())
+}
+
+fn acl_allows_anonymous(acl: BucketAcl, write: bool) -> bool {
+    match acl {
+        BucketAcl::PublicReadWrite => true,
+        BucketAcl::PublicRead => !write,
+        BucketAcl::Private => false,
+    }
+}
+
+fn is_write(op: Operation) -> bool {
+    use Operation::*;
+    matches!(
+        op,
+        PutObject
+            | DeleteObject
+            | CopyObject
+            | AppendObject
+            | DeleteMultipleObjects
+            | InitiateMultipartUpload
+            | UploadPart
+            | UploadPartCopy
+            | CompleteMultipartUpload
+            | AbortMultipartUpload
+    )
+}
+
+/// Who may do what: STS keys only what their policy allows; anonymous requests only what the
+/// bucket or object ACL makes public (object reads and writes, never bucket configuration).
+pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
+    let op = ctx.op;
+    match &ctx.principal {
+        Principal::Key { access_key_id, .. } => {
+            if let Some(policy) = ctx.st.keys.policy(access_key_id) {
+                let resource = resource_name(ctx.req.bucket.as_deref(), ctx.req.key.as_deref());
+                if !policy.allows(op.action(), &resource) {
+                    return Err(ApiError::access_denied(format!(
+                        "The STS policy of this key does not allow {} on {resource}.",
+                        op.action()
+                    )));
+                }
+            }
+            Ok(())
+        }
+        Principal::Anonymous => {
+            use Operation::*;
+            if op == Options {
+                return Ok(());
+            }
+            let denied = || {
+                ApiError::access_denied(
+                    "You have no right to access this object because of bucket acl; sign the request.",
+                )
+            };
+            let Some(bucket) = ctx.req.bucket.as_deref() else {
+                return Err(denied());
+            };
+            let object_op = ctx.req.key.is_some() || matches!(op, ListObjects | ListObjectsV2);
+            if !object_op {
+                return Err(denied());
+            }
+            let info = ctx
+                .st
+                .store
+                .bucket_info(bucket)
+                .await
+                .map_err(ApiError::from)?;
+            let write = is_write(op);
+            let mut allowed = acl_allows_anonymous(info.acl, write);
+            if let (Some(key), false) = (ctx.req.key.as_deref(), write) {
+                if let Ok(obj) = ctx.st.store.head_object(bucket, key).await {
+                    allowed = match obj.headers.acl {
+                        ObjectAcl::Default => allowed,
+                        ObjectAcl::Private => false,
+                        ObjectAcl::PublicRead | ObjectAcl::PublicReadWrite => true,
+                    };
+                }
+            }
+            if allowed {
+                Ok(())
+            } else {
+                Err(denied())
+            }
+        }
+    }
+}

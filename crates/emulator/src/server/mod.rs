@@ -1,0 +1,389 @@
+//! The HTTP face of the emulator: OSS's REST API over the durable [`Store`], with signature
+//! checks, STS least-privilege policies, ACLs, CORS and access logging.
+//!
+//! One fallback handler routes every request: OSS operations are told apart by method and
+//! sub-resource, not by path, so [`Operation::identify`] does the routing.
+
+mod access_log;
+mod admin;
+mod bucket_ops;
+mod context;
+pub mod cors;
+pub mod error;
+pub mod keys;
+mod multipart_ops;
+mod object_ops;
+mod response;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use axum::Router;
+use http::{HeaderValue, Method};
+use ossguard_proto::addressing::resolve;
+use ossguard_proto::auth::verify::{verify, Principal, VerifyOptions};
+use ossguard_proto::encoding::parse_query;
+use ossguard_proto::{Operation, Request};
+use tokio::net::TcpListener;
+
+use crate::store::{Clock, Store, StoreConfig, SystemClock};
+pub use context::Ctx;
+use error::ApiError;
+pub use keys::{IssuedCredentials, KeyTable, Policy};
+
+/// How to run an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// `127.0.0.1:0` picks a free port.
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Region id (`cn-hangzhou`); buckets report `oss-<region>` as their location.
+    pub region: String,
+    /// Permanent access keys `(id, secret)`.
+    pub credentials: Vec<(String, String)>,
+    /// Host names that mean path-style addressing (besides IP literals and `localhost`).
+    pub host_names: Vec<String>,
+    /// fsync writes (turn off only for throw-away data, e.g. benchmarks).
+    pub sync: bool,
+}
+
+impl EmulatorConfig {
+    /// Loopback, ephemeral port, one key pair.
+    pub fn local(data_dir: impl Into<PathBuf>, access_key_id: &str, secret: &str) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            region: "cn-hangzhou".into(),
+            credentials: vec![(access_key_id.into(), secret.into())],
+            host_names: Vec::new(),
+            sync: true,
+        }
+    }
+}
+
+/// Shared state of one running emulator.
+pub struct AppState {
+    pub store: Store,
+    pub keys: KeyTable,
+    pub region: String,
+    host_names: Vec<String>,
+    clock: Arc<dyn Clock>,
+    request_counter: AtomicU64,
+    request_id_salt: u32,
+    access_log: access_log::AccessLog,
+}
+
+impl AppState {
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// 24 uppercase hex characters, unique per process run.
+    fn next_request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        let secs = ossguard_proto::time::unix_seconds(self.now()) as u32;
+        format!("{secs:08X}{:08X}{:08X}", self.request_id_salt, n as u32)
+    }
+}
+
+/// A running emulator; dropping it does not stop it, call [`Emulator::shutdown`].
+pub struct Emulator {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Emulator {
+    /// Opens the store and starts serving on `config.addr`.
+    pub async fn start(config: EmulatorConfig) -> Result<Self, crate::store::StoreError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = Store::open_with(
+            &config.data_dir,
+            StoreConfig {
+                clock: clock.clone(),
+                default_location: format!("oss-{}", config.region),
+                sync: config.sync,
+            },
+        )
+        .await?;
+        let keys = KeyTable::new();
+        for (ak, sk) in &config.credentials {
+            keys.add_permanent(ak, sk);
+        }
+        let mut salt = [0u8; 4];
+        getrandom::fill(&mut salt).expect("the OS random source works");
+        let state = Arc::new(AppState {
+            access_log: access_log::AccessLog::new(store.clone()),
+            store,
+            keys,
+            region: config.region.clone(),
+            host_names: config.host_names.clone(),
+            clock,
+            request_counter: AtomicU64::new(0),
+            request_id_salt: u32::from_be_bytes(salt),
+        });
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let log = state.access_log.clone();
+        let task = tokio::spawn(async move {
+            let flusher = tokio::spawn(log.clone().run_flusher());
+            let r = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+            flusher.abort();
+            log.flush().await;
+            r
+        });
+        Ok(Self {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, finishes in-flight requests, flushes access logs.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    /// Serves until the process is stopped.
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    let remote = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "-".into());
+    let request_id = st.next_request_id();
+    let started = std::time::Instant::now();
+    let is_head = req.method() == Method::HEAD;
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let (mut response, logged) = match route(&st, req, &request_id).await {
+        Ok((resp, logged)) => (resp, logged),
+        Err((e, logged)) => {
+            let (headers, body) = e.render(&request_id, &host, is_head);
+            let mut resp = Response::new(Body::from(body));
+            *resp.status_mut() = http::StatusCode::from_u16(e.status)
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+            response::set_headers(&mut resp, &headers);
+            if let Some(l) = logged.as_ref() {
+                let mut l = l.clone();
+                l.error_code = e.code.to_owned();
+                let (status, sent) = log_facts(&resp);
+                st.access_log
+                    .record(&st, l, status, sent, started, &remote, &request_id)
+                    .await;
+            }
+            (resp, None)
+        }
+    };
+    if let Some(l) = logged {
+        let (status, sent) = log_facts(&response);
+        st.access_log
+            .record(&st, l, status, sent, started, &remote, &request_id)
+            .await;
+    }
+    let h = response.headers_mut();
+    let now = st.now();
+    let put = |h: &mut http::HeaderMap, n: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(n, v);
+        }
+    };
+    put(h, "x-oss-request-id", request_id);
+    put(h, "date", ossguard_proto::time::rfc1123(now));
+    put(h, "x-oss-server-time", "0".into());
+    h.insert("server", HeaderValue::from_static("AliyunOSS"));
+    response
+}
+
+/// Status and body length of a response, for its access log line.
+fn log_facts(resp: &Response) -> (u16, u64) {
+    let sent = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (resp.status().as_u16(), sent)
+}
+
+type Routed = Result<(Response, Option<access_log::Entry>), (ApiError, Option<access_log::Entry>)>;
+
+async fn route(st: &Arc<AppState>, req: axum::extract::Request, request_id: &str) -> Routed {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    if path == "/-" || path.starts_with("/-/") {
+        return admin::handle(st, &parts, body, &path)
+            .await
+            .map(|r| (r, None))
+            .map_err(|e| (e, None));
+    }
+    let query = parse_query(parts.uri.query().unwrap_or(""))
+        .map_err(|e| (ApiError::invalid_argument(e.to_string()), None))?;
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost")
+        .to_owned();
+    let own: Vec<&str> = st.host_names.iter().map(String::as_str).collect();
+    let targets = resolve(&host, &path, &own)
+        .map_err(|e| (ApiError::new(400, "InvalidURI", e.to_string()), None))?;
+    let requests: Vec<Request> = targets
+        .into_iter()
+        .map(|t| Request {
+            method: parts.method.clone(),
+            bucket: t.bucket,
+            key: t.key,
+            query: query.clone(),
+            headers: parts.headers.clone(),
+        })
+        .collect();
+
+    // Authenticate: the first addressing reading whose signature holds wins (ali-oss sends an
+    // ambiguous Host + path pair with sldEnable and an IP endpoint).
+    let first = &requests[0];
+    let op0 = Operation::identify(
+        &first.method,
+        first.bucket.as_deref(),
+        first.key.as_deref(),
+        &first.query,
+        &first.headers,
+    );
+    let (req, principal) = if op0 == Some(Operation::Options) {
+        (requests[0].clone(), Principal::Anonymous)
+    } else {
+        let now = st.now();
+        let opts = VerifyOptions::default();
+        let mut first_err = None;
+        let mut found = None;
+        for r in &requests {
+            match verify(r, &st.keys, now, &opts) {
+                Ok(p) => {
+                    found = Some((r.clone(), p));
+                    break;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match found {
+            Some(f) => f,
+            None => return Err((first_err.expect("at least one target").into(), None)),
+        }
+    };
+    let Some(op) = Operation::identify(
+        &req.method,
+        req.bucket.as_deref(),
+        req.key.as_deref(),
+        &req.query,
+        &req.headers,
+    ) else {
+        return Err((ApiError::method_not_allowed(), None));
+    };
+    let logged = access_log::Entry::new(&req, op, request_id);
+    let logged = if req.bucket.is_some() {
+        Some(logged)
+    } else {
+        None
+    };
+    let ctx = Ctx {
+        st: st.clone(),
+        op,
+        req,
+        principal,
+        body: std::sync::Mutex::new(Some(body)),
+    };
+    let origin = ctx.req.header("origin");
+    let bucket = ctx.req.bucket.clone();
+    match context::authorize(&ctx).await {
+        Ok(()) => {}
+        Err(e) => return Err((e, logged)),
+    }
+    let result = dispatch(ctx).await;
+    match result {
+        Ok(mut resp) => {
+            if let (Some(origin), Some(bucket)) = (origin, bucket) {
+                cors::apply_to_response(st, &bucket, &origin, op, &mut resp).await;
+            }
+            Ok((resp, logged))
+        }
+        Err(e) => Err((e, logged)),
+    }
+}
+
+async fn dispatch(ctx: Ctx) -> Result<Response, ApiError> {
+    use Operation::*;
+    match ctx.op {
+        ListBuckets | PutBucket | DeleteBucket | GetBucketInfo | GetBucketLocation
+        | PutBucketAcl | GetBucketAcl | PutBucketCors | GetBucketCors | DeleteBucketCors
+        | PutBucketLogging | GetBucketLogging | DeleteBucketLogging | ListObjects
+        | ListObjectsV2 | Options => bucket_ops::handle(ctx).await,
+        InitiateMultipartUpload
+        | UploadPart
+        | UploadPartCopy
+        | CompleteMultipartUpload
+        | AbortMultipartUpload
+        | ListMultipartUploads
+        | ListParts => multipart_ops::handle(ctx).await,
+        PutObject
+        | GetObject
+        | HeadObject
+        | GetObjectMeta
+        | DeleteObject
+        | CopyObject
+        | AppendObject
+        | PutObjectAcl
+        | GetObjectAcl
+        | DeleteMultipleObjects => object_ops::handle(ctx).await,
+    }
+}

@@ -1,0 +1,336 @@
+//! Multipart uploads: Initiate, UploadPart, UploadPartCopy, Complete, Abort, ListParts,
+//! ListMultipartUploads.
+
+use axum::response::Response;
+use ossguard_proto::range::ByteRange;
+use ossguard_proto::xml::{
+    self, CommonPrefix, CompleteMultipartUpload, CompleteMultipartUploadResult, CopyPartResult,
+    InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, PartSummary,
+    UploadSummary,
+};
+use ossguard_proto::Operation;
+
+use super::context::Ctx;
+use super::error::ApiError;
+use super::object_ops::{check_conditions, headers_from_request, parse_copy_source};
+use super::response::{self, iso_ms};
+
+pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
+    match ctx.op {
+        Operation::InitiateMultipartUpload => initiate(&ctx).await,
+        Operation::UploadPart => upload_part(&mut ctx).await,
+        Operation::UploadPartCopy => upload_part_copy(&ctx).await,
+        Operation::CompleteMultipartUpload => complete(&mut ctx).await,
+        Operation::AbortMultipartUpload => {
+            ctx.st
+                .store
+                .abort_multipart(ctx.bucket()?, ctx.key()?, upload_id(&ctx)?)
+                .await?;
+            Ok(response::status(204))
+        }
+        Operation::ListParts => list_parts(&ctx).await,
+        Operation::ListMultipartUploads => list_uploads(&ctx).await,
+        _ => Err(ApiError::not_implemented()),
+    }
+}
+
+fn upload_id(ctx: &Ctx) -> Result<&str, ApiError> {
+    ctx.query("uploadId")
+        .ok_or_else(|| ApiError::invalid_argument("missing uploadId"))
+}
+
+fn part_number(ctx: &Ctx) -> Result<u32, ApiError> {
+    ctx.query("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| ApiError::invalid_argument("partNumber must be 1 to 10000"))
+}
+
+fn url_mode(ctx: &Ctx) -> bool {
+    ctx.query("encoding-type") == Some("url")
+}
+
+fn enc(url: bool, s: &str) -> String {
+    if url {
+        xml::url_encode_key(s)
+    } else {
+        s.to_owned()
+    }
+}
+
+async fn initiate(ctx: &Ctx) -> Result<Response, ApiError> {
+    let headers = headers_from_request(ctx)?;
+    let (bucket, key) = (ctx.bucket()?, ctx.key()?);
+    let info = ctx
+        .st
+        .store
+        .initiate_multipart(bucket, key, headers)
+        .await?;
+    let url = url_mode(ctx);
+    Ok(response::xml(&InitiateMultipartUploadResult {
+        bucket: bucket.to_owned(),
+        key: enc(url, key),
+        upload_id: info.upload_id,
+        encoding_type: url.then(|| "url".into()),
+    }))
+}
+
+async fn upload_part(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let n = part_number(ctx)?;
+    if ctx
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|l| l > 5 << 30)
+    {
+        return Err(ApiError::new(
+            400,
+            "EntityTooLarge",
+            "A part may be at most 5 GiB.",
+        ));
+    }
+    let (bucket, key, id) = (
+        ctx.bucket()?.to_owned(),
+        ctx.key()?.to_owned(),
+        upload_id(ctx)?.to_owned(),
+    );
+    let body = ctx.body_reader();
+    let part = ctx
+        .st
+        .store
+        .upload_part(&bucket, &key, &id, n, body)
+        .await?;
+    let mut resp = response::status(200);
+    response::header(&mut resp, "etag", &part.etag);
+    response::header(
+        &mut resp,
+        ossguard_proto::crc64::HEADER,
+        &part.crc64.to_string(),
+    );
+    Ok(resp)
+}
+
+async fn upload_part_copy(ctx: &Ctx) -> Result<Response, ApiError> {
+    let n = part_number(ctx)?;
+    let (sb, sk) = parse_copy_source(&ctx.header("x-oss-copy-source").unwrap_or_default())?;
+    let src = ctx.st.store.head_object(&sb, &sk).await?;
+    check_conditions(
+        &src,
+        ctx.header("x-oss-copy-source-if-match"),
+        ctx.header("x-oss-copy-source-if-unmodified-since"),
+        ctx.header("x-oss-copy-source-if-none-match"),
+        ctx.header("x-oss-copy-source-if-modified-since"),
+    )
+    .map_err(|_| {
+        ApiError::new(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold.",
+        )
+    })?;
+    let range = match ctx.header("x-oss-copy-source-range") {
+        None => None,
+        Some(r) => {
+            let (a, b) = ByteRange::parse(&r)
+                .and_then(|r| r.resolve(src.size))
+                .map_err(|_| {
+                    ApiError::new(
+                        416,
+                        "InvalidRange",
+                        "x-oss-copy-source-range lies outside the source.",
+                    )
+                })?;
+            Some(a..b + 1)
+        }
+    };
+    let part = ctx
+        .st
+        .store
+        .upload_part_copy(
+            ctx.bucket()?,
+            ctx.key()?,
+            upload_id(ctx)?,
+            n,
+            &sb,
+            &sk,
+            range,
+        )
+        .await?;
+    let mut resp = response::xml(&CopyPartResult {
+        last_modified: iso_ms(part.last_modified_ms),
+        etag: part.etag.clone(),
+    });
+    response::header(
+        &mut resp,
+        ossguard_proto::crc64::HEADER,
+        &part.crc64.to_string(),
+    );
+    Ok(resp)
+}
+
+async fn complete(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let all = ctx
+        .header("x-oss-complete-all")
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+    let body = ctx.xml_body().await?;
+    let (bucket, key, id) = (
+        ctx.bucket()?.to_owned(),
+        ctx.key()?.to_owned(),
+        upload_id(ctx)?.to_owned(),
+    );
+    let info = if all {
+        if !body.is_empty() {
+            return Err(ApiError::invalid_argument(
+                "x-oss-complete-all: yes takes no body",
+            ));
+        }
+        ctx.st
+            .store
+            .complete_multipart_all(&bucket, &key, &id)
+            .await?
+    } else {
+        let req: CompleteMultipartUpload = xml::from_xml(&body)?;
+        if req.parts.is_empty() {
+            return Err(ApiError::new(
+                400,
+                "MalformedXML",
+                "The complete request lists no parts.",
+            ));
+        }
+        let parts: Vec<(u32, String)> = req
+            .parts
+            .into_iter()
+            .map(|p| (p.part_number, p.etag))
+            .collect();
+        ctx.st
+            .store
+            .complete_multipart(&bucket, &key, &id, &parts)
+            .await?
+    };
+    let url = url_mode(ctx);
+    let host = ctx.header("host").unwrap_or_default();
+    let mut resp = response::xml(&CompleteMultipartUploadResult {
+        encoding_type: url.then(|| "url".into()),
+        location: format!(
+            "http://{host}/{bucket}/{}",
+            ossguard_proto::encoding::uri_encode_path(&key)
+        ),
+        bucket: bucket.clone(),
+        key: enc(url, &key),
+        etag: info.etag.clone(),
+    });
+    response::header(&mut resp, "etag", &info.etag);
+    response::header(
+        &mut resp,
+        ossguard_proto::crc64::HEADER,
+        &info.crc64.to_string(),
+    );
+    Ok(resp)
+}
+
+async fn list_parts(ctx: &Ctx) -> Result<Response, ApiError> {
+    let marker: u32 = ctx
+        .query("part-number-marker")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let max: usize = ctx
+        .query("max-parts")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .clamp(1, 1000);
+    let (bucket, key, id) = (ctx.bucket()?, ctx.key()?, upload_id(ctx)?);
+    let parts = ctx.st.store.list_parts(bucket, key, id).await?;
+    let rest: Vec<_> = parts
+        .into_iter()
+        .filter(|p| p.part_number > marker)
+        .collect();
+    let truncated = rest.len() > max;
+    let page: Vec<_> = rest.into_iter().take(max).collect();
+    let url = url_mode(ctx);
+    Ok(response::xml(&ListPartsResult {
+        bucket: bucket.to_owned(),
+        key: enc(url, key),
+        upload_id: id.to_owned(),
+        part_number_marker: marker,
+        next_part_number_marker: page.last().map(|p| p.part_number).unwrap_or(marker),
+        max_parts: max as u32,
+        is_truncated: truncated,
+        encoding_type: url.then(|| "url".into()),
+        storage_class: Some("Standard".into()),
+        parts: page
+            .iter()
+            .map(|p| PartSummary {
+                part_number: p.part_number,
+                last_modified: iso_ms(p.last_modified_ms),
+                etag: p.etag.clone(),
+                hash_crc64ecma: Some(p.crc64.to_string()),
+                size: p.size,
+            })
+            .collect(),
+    }))
+}
+
+async fn list_uploads(ctx: &Ctx) -> Result<Response, ApiError> {
+    let bucket = ctx.bucket()?;
+    let prefix = ctx.query("prefix").unwrap_or("").to_owned();
+    let delimiter = ctx.query("delimiter").unwrap_or("").to_owned();
+    let key_marker = ctx.query("key-marker").unwrap_or("").to_owned();
+    let id_marker = ctx.query("upload-id-marker").unwrap_or("").to_owned();
+    let max: usize = ctx
+        .query("max-uploads")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .clamp(1, 1000);
+    let uploads = ctx.st.store.list_uploads(bucket, &prefix).await?;
+    let after = |u: &&crate::store::UploadInfo| {
+        u.key.as_str() > key_marker.as_str()
+            || (u.key == key_marker
+                && !id_marker.is_empty()
+                && u.upload_id.as_str() > id_marker.as_str())
+    };
+    let mut page = Vec::new();
+    let mut prefixes: Vec<String> = Vec::new();
+    let mut truncated = false;
+    for u in uploads.iter().filter(after) {
+        if page.len() + prefixes.len() >= max {
+            truncated = true;
+            break;
+        }
+        if !delimiter.is_empty() {
+            if let Some(i) = u.key[prefix.len()..].find(&delimiter) {
+                let p = u.key[..prefix.len() + i + delimiter.len()].to_owned();
+                if !prefixes.contains(&p) {
+                    prefixes.push(p);
+                }
+                continue;
+            }
+        }
+        page.push(u);
+    }
+    let url = url_mode(ctx);
+    Ok(response::xml(&ListMultipartUploadsResult {
+        bucket: bucket.to_owned(),
+        key_marker: enc(url, &key_marker),
+        upload_id_marker: id_marker.clone(),
+        next_key_marker: page.last().map(|u| enc(url, &u.key)).unwrap_or_default(),
+        next_upload_id_marker: page.last().map(|u| u.upload_id.clone()).unwrap_or_default(),
+        delimiter: enc(url, &delimiter),
+        prefix: enc(url, &prefix),
+        max_uploads: max as u32,
+        is_truncated: truncated,
+        encoding_type: url.then(|| "url".into()),
+        uploads: page
+            .iter()
+            .map(|u| UploadSummary {
+                key: enc(url, &u.key),
+                upload_id: u.upload_id.clone(),
+                initiated: iso_ms(u.initiated_ms),
+            })
+            .collect(),
+        common_prefixes: prefixes
+            .into_iter()
+            .map(|p| CommonPrefix {
+                prefix: enc(url, &p),
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,314 @@
+//! Simple objects: put, get, head, delete, copy, ACL.
+
+use std::fs::{self, File};
+use std::io;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use tokio::io::AsyncRead;
+
+use super::body::{copy_prefix, md5_etag, write_new_data, ObjectBody};
+use super::commit::{explain_io, CommitHold};
+use super::durable::{fresh_path, remove_quietly, sync_dir, PendingFile, DATA_SUFFIX};
+use super::names::{record_file_name, validate_key};
+use super::state::ObjectRecord;
+use super::types::{CopyOptions, MetadataDirective, ObjectAcl, ObjectInfo, ObjectType, PutOptions};
+use super::{blocking, Result, Store, StoreError};
+
+/// What [`Store::get_object`] returns: the object's metadata and a reader over the range.
+#[derive(Debug)]
+pub struct GetObjectOutput {
+    pub info: ObjectInfo,
+    /// The byte range `body` yields (the requested one, with `end` clamped to the size).
+    pub range: Range<u64>,
+    pub body: ObjectBody,
+}
+
+/// Base64 of an MD5, the `Content-MD5` form.
+pub(crate) fn md5_base64(md5: &[u8; 16]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(md5)
+}
+
+/// The file name part of a path we made with `fresh_path`.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .expect("store paths end in an ASCII file name")
+        .to_owned()
+}
+
+impl Store {
+    /// Stores `body` under `key`, streaming it to disk while computing size, MD5 and CRC-64.
+    /// The object becomes visible only once complete and durable; a concurrent put of the same
+    /// key that commits later wins.
+    pub async fn put_object<R>(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut body: R,
+        options: PutOptions,
+    ) -> Result<ObjectInfo>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        validate_key(key)?;
+        let b = self.bucket(bucket)?;
+        // Fail before reading the body when we already know the answer.
+        if options.forbid_overwrite && b.lock().objects.contains_key(key) {
+            return Err(StoreError::FileAlreadyExists(key.to_owned()));
+        }
+        let layout = self.layout();
+        let data = PendingFile::new(fresh_path(&layout.objects_dir(&b.name), DATA_SUFFIX));
+        let written = write_new_data(data.path(), &mut body, layout.sync)
+            .await
+            .map_err(|e| explain_io(&b, e))?;
+        if options.expected_md5.is_some_and(|md5| md5 != written.md5) {
+            return Err(StoreError::InvalidDigest);
+        }
+        let record = ObjectRecord {
+            info: ObjectInfo {
+                key: key.to_owned(),
+                size: written.size,
+                etag: md5_etag(&written.md5),
+                content_md5: Some(md5_base64(&written.md5)),
+                crc64: written.crc64,
+                last_modified_ms: self.now_ms(),
+                object_type: ObjectType::Normal,
+                headers: options.headers.normalized(),
+            },
+            data_file: file_name(data.path()),
+            upload_id: None,
+        };
+        let forbid = options.forbid_overwrite;
+        let hold = CommitHold {
+            new_data: Some(data),
+            key_lock: None,
+        };
+        self.commit_object(b, record, hold, move |current| {
+            check_overwrite(forbid, current)
+        })
+        .await
+    }
+
+    /// Metadata of `key` plus a reader over `range` (whole object when `None`; `end` is clamped
+    /// to the size; `InvalidRange` when `start` lies beyond it).
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<GetObjectOutput> {
+        validate_key(key)?;
+        let b = self.bucket(bucket)?;
+        let dir = self.layout().objects_dir(&b.name);
+        let key = key.to_owned();
+        blocking(move || {
+            // Open under the lock: the version cannot be replaced and unlinked in between, and
+            // the open descriptor keeps its bytes readable after any later overwrite.
+            let (info, file) = {
+                let state = b.lock();
+                let record = state
+                    .objects
+                    .get(&key)
+                    .ok_or_else(|| StoreError::NoSuchKey(key.clone()))?;
+                (
+                    record.info.clone(),
+                    File::open(dir.join(&record.data_file))?,
+                )
+            };
+            let size = info.size;
+            let range = match range {
+                None => 0..size,
+                Some(r) if r.start <= r.end.min(size) => r.start..r.end.min(size),
+                Some(r) => {
+                    return Err(StoreError::InvalidRange {
+                        start: r.start,
+                        end: r.end,
+                        size,
+                    })
+                }
+            };
+            let body = ObjectBody::new(file, range.start, range.end - range.start)?;
+            Ok(GetObjectOutput { info, range, body })
+        })
+        .await
+    }
+
+    /// Metadata of `key`.
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        validate_key(key)?;
+        let b = self.bucket(bucket)?;
+        let state = b.lock();
+        state
+            .objects
+            .get(key)
+            .map(|r| r.info.clone())
+            .ok_or_else(|| StoreError::NoSuchKey(key.to_owned()))
+    }
+
+    /// Deletes `key`; succeeds if it does not exist.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        validate_key(key)?;
+        let b = self.bucket(bucket)?;
+        let layout = self.layout().clone();
+        let key = key.to_owned();
+        blocking(move || {
+            let dir = layout.objects_dir(&b.name);
+            let removed = {
+                let mut state = b.lock();
+                if state.removed {
+                    return Err(StoreError::NoSuchBucket(b.name.clone()));
+                }
+                if !state.objects.contains_key(&key) {
+                    return Ok(());
+                }
+                fs::remove_file(dir.join(record_file_name(&key)))?;
+                state.objects.remove(&key)
+            };
+            sync_dir(&dir, layout.sync)?;
+            if let Some(old) = removed {
+                remove_quietly(&dir.join(old.data_file));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Server-side copy. The bytes are shared by a hard link (Normal and Multipart sources keep
+    /// their ETag and type); an Appendable source is copied byte by byte into a Normal object,
+    /// since its file keeps growing in place.
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        options: CopyOptions,
+    ) -> Result<ObjectInfo> {
+        validate_key(src_key)?;
+        validate_key(dst_key)?;
+        let src = self.bucket(src_bucket)?;
+        let dst = self.bucket(dst_bucket)?;
+        if options.forbid_overwrite && dst.lock().objects.contains_key(dst_key) {
+            return Err(StoreError::FileAlreadyExists(dst_key.to_owned()));
+        }
+        let this = self.clone();
+        let (src_key, dst_key) = (src_key.to_owned(), dst_key.to_owned());
+        let now = self.now_ms();
+        blocking(move || {
+            let layout = this.layout();
+            let src_dir = layout.objects_dir(&src.name);
+            let data = PendingFile::new(fresh_path(&layout.objects_dir(&dst.name), DATA_SUFFIX));
+            let (mut info, to_copy) = {
+                let state = src.lock();
+                let record = state
+                    .objects
+                    .get(&src_key)
+                    .ok_or_else(|| StoreError::NoSuchKey(src_key.clone()))?;
+                let src_path = src_dir.join(&record.data_file);
+                let linked = record.info.object_type != ObjectType::Appendable
+                    && fs::hard_link(&src_path, data.path()).is_ok();
+                let to_copy = if linked {
+                    None
+                } else {
+                    Some(File::open(&src_path)?)
+                };
+                (record.info.clone(), to_copy)
+            };
+            if let Some(file) = to_copy {
+                let md5 = copy_prefix(file, info.size, data.path(), layout.sync)
+                    .map_err(|e| explain_io(&dst, e))?;
+                if info.object_type == ObjectType::Appendable {
+                    info.object_type = ObjectType::Normal;
+                    info.etag = md5_etag(&md5);
+                    info.content_md5 = Some(md5_base64(&md5));
+                }
+            }
+            info.key = dst_key;
+            info.last_modified_ms = now;
+            if let MetadataDirective::Replace(headers) = options.metadata {
+                info.headers = headers.normalized();
+            }
+            if let Some(acl) = options.acl {
+                info.headers.acl = acl;
+            }
+            if let Some(class) = options.storage_class {
+                info.headers.storage_class = class;
+            }
+            let record = ObjectRecord {
+                info,
+                data_file: file_name(data.path()),
+                upload_id: None,
+            };
+            let forbid = options.forbid_overwrite;
+            let hold = CommitHold {
+                new_data: Some(data),
+                key_lock: None,
+            };
+            this.commit_object_blocking(&dst, record, hold, move |current| {
+                check_overwrite(forbid, current)
+            })
+        })
+        .await
+    }
+
+    /// Changes an object's ACL, keeping everything else (including Last-Modified).
+    pub async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        acl: ObjectAcl,
+    ) -> Result<ObjectInfo> {
+        validate_key(key)?;
+        let b = self.bucket(bucket)?;
+        // Appends take the same lock, so only a put/copy/delete can race us: then retry on the
+        // new version.
+        for _ in 0..16 {
+            let key_lock = self.lock_key(bucket, key).await;
+            let snapshot = b
+                .lock()
+                .objects
+                .get(key)
+                .cloned()
+                .ok_or_else(|| StoreError::NoSuchKey(key.to_owned()))?;
+            let mut record = snapshot.clone();
+            record.info.headers.acl = acl;
+            let raced = Arc::new(AtomicBool::new(false));
+            let raced_flag = raced.clone();
+            let result = self
+                .commit_object(
+                    b.clone(),
+                    record,
+                    CommitHold {
+                        new_data: None,
+                        key_lock: Some(key_lock),
+                    },
+                    move |current| {
+                        if current == Some(&snapshot) {
+                            Ok(())
+                        } else {
+                            raced_flag.store(true, Ordering::Relaxed);
+                            Err(StoreError::NoSuchKey(snapshot.info.key.clone()))
+                        }
+                    },
+                )
+                .await;
+            if !raced.load(Ordering::Relaxed) {
+                return result;
+            }
+        }
+        Err(StoreError::Io(io::Error::other(
+            "object kept changing while setting its ACL; retry",
+        )))
+    }
+}
+
+fn check_overwrite(forbid: bool, current: Option<&ObjectRecord>) -> Result<()> {
+    match current {
+        Some(existing) if forbid => Err(StoreError::FileAlreadyExists(existing.info.key.clone())),
+        _ => Ok(()),
+    }
+}
