@@ -19,7 +19,9 @@ use super::cors;
 use super::error::ApiError;
 use super::object_ops::{acl_policy, owner};
 use super::response::{self, iso_ms};
-use crate::store::{BucketAcl, BucketInfo, CreateBucketOptions, ListObjectsParams, StorageClass};
+use crate::store::{
+    BucketAcl, BucketInfo, CreateBucketOptions, ListObjectsParams, StorageClass, StoreError,
+};
 
 pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
     use Operation::*;
@@ -38,7 +40,19 @@ pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
             if let Some(acl) = ctx.header("x-oss-acl") {
                 opts.acl = BucketAcl::from_str(&acl)?;
             }
-            store.create_bucket(ctx.bucket()?, opts).await?;
+            let acl = opts.acl;
+            match store.create_bucket(ctx.bucket()?, opts).await {
+                // OSS answers PutBucket on a bucket you own with 200 and applies `x-oss-acl`
+                // (the Debian Go SDK's SetBucketACL relies on it); one owner here.
+                Err(StoreError::BucketAlreadyExists(_)) => {
+                    if ctx.header("x-oss-acl").is_some() {
+                        store.set_bucket_acl(ctx.bucket()?, acl).await?;
+                    }
+                }
+                r => {
+                    r?;
+                }
+            }
             Ok(response::status(200))
         }
         DeleteBucket => {

@@ -159,6 +159,8 @@ async fn upload_part_copy(ctx: &Ctx) -> Result<Response, ApiError> {
         last_modified: iso_ms(part.last_modified_ms),
         etag: part.etag.clone(),
     });
+    // oss2 and ali-oss take the part ETag from the header, not the XML.
+    response::header(&mut resp, "etag", &part.etag);
     response::header(
         &mut resp,
         ossguard_proto::crc64::HEADER,
