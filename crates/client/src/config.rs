@@ -1,0 +1,223 @@
+//! Client configuration and its builder.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ossguard_proto::auth::Credentials;
+use ossguard_proto::AddressingStyle;
+
+use crate::client::Client;
+use crate::credentials::{self, CredentialsProvider, StaticCredentials};
+use crate::error::Error;
+
+/// Which signature the client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignatureVersion {
+    V1,
+    #[default]
+    V4,
+}
+
+/// A parsed endpoint: `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    pub scheme: String,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl Endpoint {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let s = s.trim().trim_end_matches('/');
+        let (scheme, rest) = match s.split_once("://") {
+            Some((sc, r)) => (sc.to_ascii_lowercase(), r),
+            None => ("https".to_owned(), s),
+        };
+        if scheme != "http" && scheme != "https" {
+            return Err(Error::invalid_input(format!(
+                "endpoint scheme must be http or https, not {scheme:?}"
+            )));
+        }
+        let uri: http::uri::Authority = rest
+            .parse()
+            .map_err(|_| Error::invalid_input(format!("endpoint {s:?} is not host[:port]")))?;
+        Ok(Self {
+            scheme,
+            host: uri.host().trim_matches(['[', ']']).to_owned(),
+            port: uri.port_u16(),
+        })
+    }
+
+    /// IP literals and localhost only work path style.
+    pub fn default_style(&self) -> AddressingStyle {
+        if self.host.parse::<IpAddr>().is_ok() || self.host.eq_ignore_ascii_case("localhost") {
+            AddressingStyle::Path
+        } else {
+            AddressingStyle::VirtualHosted
+        }
+    }
+
+    /// `oss-cn-hangzhou.aliyuncs.com` → `cn-hangzhou`.
+    pub fn region_hint(&self) -> Option<String> {
+        let first = self.host.split('.').next()?;
+        let r = first.strip_prefix("oss-")?;
+        Some(r.trim_end_matches("-internal").to_owned())
+    }
+
+    pub fn authority(&self, bucket: Option<&str>) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let host = match bucket {
+            Some(b) => format!("{b}.{host}"),
+            None => host,
+        };
+        match self.port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub endpoint: Endpoint,
+    pub region: String,
+    pub addressing: AddressingStyle,
+    pub signature: SignatureVersion,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub operation_timeout: Duration,
+    pub user_agent: String,
+    pub credentials: Arc<dyn CredentialsProvider>,
+}
+
+/// Builds a [`Client`]. Defaults: V4 signatures, path style for IPs/localhost and
+/// virtual-hosted otherwise, connect 5 s, idle read 10 s, 30 s per metadata operation.
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    endpoint: Option<String>,
+    region: Option<String>,
+    addressing: Option<AddressingStyle>,
+    signature: SignatureVersion,
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    operation_timeout: Option<Duration>,
+    user_agent: Option<String>,
+    credentials: Option<Arc<dyn CredentialsProvider>>,
+    env_credentials: bool,
+}
+
+impl ClientBuilder {
+    /// `https://oss-cn-hangzhou.aliyuncs.com`, `http://127.0.0.1:9000` …
+    pub fn endpoint(mut self, e: impl Into<String>) -> Self {
+        self.endpoint = Some(e.into());
+        self
+    }
+    /// Region id (`cn-hangzhou`); derived from an `oss-<region>` endpoint when not given.
+    pub fn region(mut self, r: impl Into<String>) -> Self {
+        self.region = Some(r.into());
+        self
+    }
+    pub fn addressing(mut self, a: AddressingStyle) -> Self {
+        self.addressing = Some(a);
+        self
+    }
+    pub fn signature_version(mut self, v: SignatureVersion) -> Self {
+        self.signature = v;
+        self
+    }
+    pub fn credentials(mut self, c: Credentials) -> Self {
+        self.credentials = Some(Arc::new(StaticCredentials(c)));
+        self
+    }
+    pub fn credentials_provider(mut self, p: Arc<dyn CredentialsProvider>) -> Self {
+        self.credentials = Some(p);
+        self
+    }
+    /// Use `OSS_ACCESS_KEY_ID` / `OSS_ACCESS_KEY_SECRET` / `OSS_SESSION_TOKEN` (or the
+    /// `ALIBABA_CLOUD_*` names).
+    pub fn credentials_from_env(mut self) -> Self {
+        self.env_credentials = true;
+        self
+    }
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = Some(d);
+        self
+    }
+    /// Longest silence while reading a response body.
+    pub fn read_timeout(mut self, d: Duration) -> Self {
+        self.read_timeout = Some(d);
+        self
+    }
+    /// Deadline of one metadata operation (transfers scale theirs with size).
+    pub fn operation_timeout(mut self, d: Duration) -> Self {
+        self.operation_timeout = Some(d);
+        self
+    }
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.user_agent = Some(ua.into());
+        self
+    }
+
+    pub fn build(self) -> Result<Client, Error> {
+        let endpoint = self
+            .endpoint
+            .or_else(|| std::env::var("OSS_ENDPOINT").ok())
+            .ok_or_else(|| {
+                Error::invalid_input("no endpoint: call .endpoint() or set OSS_ENDPOINT")
+            })?;
+        let endpoint = Endpoint::parse(&endpoint)?;
+        let region = self
+            .region
+            .or_else(|| std::env::var("OSS_REGION").ok().filter(|r| !r.is_empty()))
+            .or_else(|| endpoint.region_hint())
+            .unwrap_or_else(|| "cn-hangzhou".to_owned());
+        let region = region.strip_prefix("oss-").unwrap_or(&region).to_owned();
+        let credentials = match (self.credentials, self.env_credentials) {
+            (Some(c), _) => c,
+            (None, true) => Arc::new(StaticCredentials(credentials::from_env()?)),
+            (None, false) => Arc::new(StaticCredentials(credentials::from_env()?)),
+        };
+        let config = Config {
+            addressing: self.addressing.unwrap_or_else(|| endpoint.default_style()),
+            endpoint,
+            region,
+            signature: self.signature,
+            connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(5)),
+            read_timeout: self.read_timeout.unwrap_or(Duration::from_secs(10)),
+            operation_timeout: self.operation_timeout.unwrap_or(Duration::from_secs(30)),
+            user_agent: self
+                .user_agent
+                .unwrap_or_else(|| format!("ossguard/{}", env!("CARGO_PKG_VERSION"))),
+            credentials,
+        };
+        Client::from_config(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let e = Endpoint::parse("oss-cn-beijing.aliyuncs.com").unwrap();
+        assert_eq!(
+            (e.scheme.as_str(), e.default_style()),
+            ("https", AddressingStyle::VirtualHosted)
+        );
+        assert_eq!(e.region_hint().as_deref(), Some("cn-beijing"));
+        assert_eq!(e.authority(Some("b")), "b.oss-cn-beijing.aliyuncs.com");
+        let e = Endpoint::parse("http://127.0.0.1:9000/").unwrap();
+        assert_eq!(
+            (e.port, e.default_style()),
+            (Some(9000), AddressingStyle::Path)
+        );
+        assert_eq!(e.authority(None), "127.0.0.1:9000");
+        assert!(Endpoint::parse("ftp://x").is_err());
+    }
+}

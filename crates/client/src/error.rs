@@ -1,0 +1,162 @@
+//! One error type for every operation: what went wrong, its retry class, and what to do.
+
+use ossguard_proto::error::{ErrorClass, ServiceError, TransportFailure};
+
+/// What failed.
+#[derive(Debug)]
+pub enum ErrorKind {
+    /// OSS (or the emulator) answered with an error.
+    Service(ServiceError),
+    /// The network or a timeout failed us.
+    Transport {
+        failure: TransportFailure,
+        message: String,
+    },
+    /// The bytes' CRC-64 differs from the server's: the data was corrupted in transit.
+    Integrity { expected: u64, actual: u64 },
+    /// The call itself is wrong (bad key, bad option); nothing was sent.
+    InvalidInput(String),
+    /// No usable credentials.
+    Credentials(String),
+    /// A local file could not be read or written.
+    Io(std::io::Error),
+}
+
+/// An ossguard error: the failure plus the operation it happened in.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    operation: Option<&'static str>,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            operation: None,
+        }
+    }
+
+    pub(crate) fn in_op(mut self, op: &'static str) -> Self {
+        self.operation.get_or_insert(op);
+        self
+    }
+
+    pub fn invalid_input(msg: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput(msg.into()))
+    }
+
+    pub fn transport(failure: TransportFailure, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Transport {
+            failure,
+            message: message.into(),
+        })
+    }
+
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    pub fn into_kind(self) -> ErrorKind {
+        self.kind
+    }
+
+    /// How retries and the breaker treat it (DESIGN.md §3).
+    pub fn class(&self) -> ErrorClass {
+        match &self.kind {
+            ErrorKind::Service(e) => e.class(),
+            ErrorKind::Transport { failure, .. } => failure.class(),
+            ErrorKind::Integrity { .. } => ErrorClass::Transient,
+            ErrorKind::InvalidInput(_) | ErrorKind::Credentials(_) | ErrorKind::Io(_) => {
+                ErrorClass::Client
+            }
+        }
+    }
+
+    /// The OSS error code, when the service sent one.
+    pub fn code(&self) -> Option<&str> {
+        match &self.kind {
+            ErrorKind::Service(e) if !e.code.is_empty() => Some(&e.code),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match &self.kind {
+            ErrorKind::Service(e) => Some(e.status),
+            _ => None,
+        }
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        match &self.kind {
+            ErrorKind::Service(e) if !e.request_id.is_empty() => Some(&e.request_id),
+            _ => None,
+        }
+    }
+
+    /// The service's error, if this is one.
+    pub fn service(&self) -> Option<&ServiceError> {
+        match &self.kind {
+            ErrorKind::Service(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(op) = self.operation {
+            write!(f, "{op}: ")?;
+        }
+        match &self.kind {
+            ErrorKind::Service(e) => write!(f, "{e}"),
+            ErrorKind::Transport { failure, message } => write!(
+                f,
+                "network failure ({}): {message}; check the endpoint and your connection, retrying usually helps",
+                failure.as_str()
+            ),
+            ErrorKind::Integrity { expected, actual } => write!(
+                f,
+                "data corrupted in transit: CRC-64 {actual} differs from the server's {expected}; retry the transfer"
+            ),
+            ErrorKind::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            ErrorKind::Credentials(m) => write!(
+                f,
+                "no usable credentials: {m}; set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET"
+            ),
+            ErrorKind::Io(e) => write!(f, "local I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Service(e) => Some(e),
+            ErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::new(ErrorKind::Io(e))
+    }
+}
+
+impl From<ServiceError> for Error {
+    fn from(e: ServiceError) -> Self {
+        Self::new(ErrorKind::Service(e))
+    }
+}
+
+impl From<ossguard_proto::xml::XmlError> for Error {
+    fn from(e: ossguard_proto::xml::XmlError) -> Self {
+        Self::transport(
+            TransportFailure::BodyTruncated,
+            format!("unreadable XML response: {e}"),
+        )
+    }
+}

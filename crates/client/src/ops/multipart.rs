@@ -1,0 +1,212 @@
+//! Multipart upload primitives (the resumable transfer manager builds on these).
+
+use http::Method;
+use ossguard_proto::xml::{
+    self, CompleteMultipartUploadResult, InitiateMultipartUploadResult, ListMultipartUploadsResult,
+    ListPartsResult,
+};
+use ossguard_proto::{Operation, Request};
+
+use super::object::{content_md5, PutObjectOptions, PutObjectOutput};
+use super::{check_crc, header, server_crc, validate_key};
+use crate::body::Body;
+use crate::client::Client;
+use crate::error::Error;
+
+/// An uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartMeta {
+    pub part_number: u32,
+    pub etag: String,
+    pub size: u64,
+    pub crc64: Option<u64>,
+}
+
+/// A part to complete an upload with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    pub etag: String,
+    /// With `crc64` and `size` of every part the final object's CRC-64 is checked.
+    pub crc64: Option<u64>,
+    pub size: Option<u64>,
+}
+
+impl From<&PartMeta> for CompletedPart {
+    fn from(p: &PartMeta) -> Self {
+        Self {
+            part_number: p.part_number,
+            etag: p.etag.clone(),
+            crc64: p.crc64,
+            size: Some(p.size),
+        }
+    }
+}
+
+/// An upload in progress.
+#[derive(Debug, Clone)]
+pub struct UploadMeta {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: String,
+}
+
+impl Client {
+    pub async fn initiate_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: &PutObjectOptions,
+    ) -> Result<String, Error> {
+        validate_key(key)?;
+        let mut req = Operation::InitiateMultipartUpload.request(Some(bucket), Some(key));
+        opts.apply(&mut req)?;
+        let (_, _, b) = self
+            .execute_read(Operation::InitiateMultipartUpload, req, Body::empty())
+            .await?;
+        Ok(xml::from_xml::<InitiateMultipartUploadResult>(&b)?.upload_id)
+    }
+
+    /// Uploads part `n` (1..=10000); its CRC-64 is checked against the server's.
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        n: u32,
+        body: Body,
+    ) -> Result<PartMeta, Error> {
+        if !(1..=10_000).contains(&n) {
+            return Err(Error::invalid_input("part numbers run from 1 to 10000"));
+        }
+        let size = body.len();
+        let req = ossguard_proto::ops::upload_part(bucket, key, upload_id, n);
+        let sent = self.execute(Operation::UploadPart, req, body).await?;
+        let h = sent.response.headers();
+        let crc = server_crc(h);
+        check_crc(crc, sent.sent_crc, "UploadPart")?;
+        Ok(PartMeta {
+            part_number: n,
+            etag: header(h, "etag").unwrap_or_default(),
+            size: size.unwrap_or(0),
+            crc64: crc.or(Some(sent.sent_crc)),
+        })
+    }
+
+    /// Completes an upload; when every part carries its CRC-64 and size, the object's CRC-64
+    /// is checked against their combination.
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<PutObjectOutput, Error> {
+        let list: Vec<(u32, String)> = parts
+            .iter()
+            .map(|p| (p.part_number, p.etag.clone()))
+            .collect();
+        let (mut req, body) =
+            ossguard_proto::ops::complete_multipart_upload(bucket, key, upload_id, &list);
+        req.set_header("content-md5", &content_md5(&body))
+            .map_err(|e| Error::invalid_input(e.to_string()))?;
+        req.query.push(("encoding-type".into(), "url".into()));
+        let (h, _, b) = self
+            .execute_read(Operation::CompleteMultipartUpload, req, body.into())
+            .await?;
+        let _: CompleteMultipartUploadResult = xml::from_xml(&b)?;
+        let out = PutObjectOutput::from_headers(&h);
+        let all: Option<Vec<(u64, u64)>> =
+            parts.iter().map(|p| Some((p.crc64?, p.size?))).collect();
+        if let Some(all) = all {
+            check_crc(
+                out.crc64,
+                ossguard_proto::crc64::combine_parts(all),
+                "CompleteMultipartUpload",
+            )?;
+        }
+        Ok(out)
+    }
+
+    pub async fn abort_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), Error> {
+        let req =
+            Request::new(Method::DELETE, Some(bucket), Some(key)).with_query("uploadId", upload_id);
+        self.execute(Operation::AbortMultipartUpload, req, Body::empty())
+            .await?;
+        Ok(())
+    }
+
+    /// Every uploaded part (follows pagination).
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<PartMeta>, Error> {
+        let mut out = Vec::new();
+        let mut marker = 0u32;
+        for _ in 0..11 {
+            let req = Request::new(Method::GET, Some(bucket), Some(key))
+                .with_query("uploadId", upload_id)
+                .with_query("part-number-marker", &marker.to_string());
+            let (_, _, b) = self
+                .execute_read(Operation::ListParts, req, Body::empty())
+                .await?;
+            let res: ListPartsResult = xml::from_xml(&b)?;
+            out.extend(res.parts.iter().map(|p| {
+                PartMeta {
+                    part_number: p.part_number,
+                    etag: p.etag.clone(),
+                    size: p.size,
+                    crc64: p
+                        .hash_crc64ecma
+                        .as_deref()
+                        .and_then(ossguard_proto::crc64::parse_header),
+                }
+            }));
+            if !res.is_truncated || res.next_part_number_marker <= marker {
+                break;
+            }
+            marker = res.next_part_number_marker;
+        }
+        Ok(out)
+    }
+
+    /// Uploads in progress under `prefix` (first 1000).
+    pub async fn list_multipart_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<UploadMeta>, Error> {
+        let mut req = Operation::ListMultipartUploads
+            .request(Some(bucket), None)
+            .with_query("encoding-type", "url");
+        if !prefix.is_empty() {
+            req.query.push(("prefix".into(), prefix.to_owned()));
+        }
+        let (_, _, b) = self
+            .execute_read(Operation::ListMultipartUploads, req, Body::empty())
+            .await?;
+        let res: ListMultipartUploadsResult = xml::from_xml(&b)?;
+        let url = res.encoding_type.as_deref() == Some("url");
+        res.uploads
+            .into_iter()
+            .map(|u| {
+                Ok(UploadMeta {
+                    key: if url {
+                        xml::url_decode_key(&u.key)?
+                    } else {
+                        u.key
+                    },
+                    upload_id: u.upload_id,
+                    initiated: u.initiated,
+                })
+            })
+            .collect()
+    }
+}

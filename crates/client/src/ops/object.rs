@@ -1,0 +1,408 @@
+//! Object operations.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use http::Method;
+use ossguard_proto::ops::copy_source;
+use ossguard_proto::range::{parse_content_range, ByteRange};
+use ossguard_proto::xml::{
+    self, AccessControlPolicy, CopyObjectResult, Delete, DeleteResult, ObjectIdentifier,
+};
+use ossguard_proto::{Operation, Request};
+
+use super::{check_crc, header, server_crc, validate_key};
+use crate::body::{Body, ByteStream};
+use crate::client::Client;
+use crate::error::Error;
+
+/// Metadata sent with an upload (PutObject, initiate, REPLACE copies).
+#[derive(Debug, Clone, Default)]
+pub struct PutObjectOptions {
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    /// `x-oss-meta-*` (names without the prefix).
+    pub metadata: BTreeMap<String, String>,
+    /// `x-oss-object-acl`: `default`, `private`, `public-read`, `public-read-write`.
+    pub acl: Option<String>,
+    pub storage_class: Option<String>,
+    /// Fail with `FileAlreadyExists` instead of overwriting.
+    pub forbid_overwrite: bool,
+}
+
+impl PutObjectOptions {
+    pub(crate) fn apply(&self, req: &mut Request) -> Result<(), Error> {
+        let mut set = |n: &str, v: &str| {
+            req.set_header(n, v)
+                .map_err(|e| Error::invalid_input(e.to_string()))
+        };
+        for (n, v) in [
+            ("content-type", &self.content_type),
+            ("cache-control", &self.cache_control),
+            ("content-disposition", &self.content_disposition),
+            ("content-encoding", &self.content_encoding),
+            ("x-oss-object-acl", &self.acl),
+            ("x-oss-storage-class", &self.storage_class),
+        ] {
+            if let Some(v) = v {
+                set(n, v)?;
+            }
+        }
+        for (k, v) in &self.metadata {
+            set(&format!("x-oss-meta-{}", k.to_ascii_lowercase()), v)?;
+        }
+        if self.forbid_overwrite {
+            set("x-oss-forbid-overwrite", "true")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an upload returned.
+#[derive(Debug, Clone)]
+pub struct PutObjectOutput {
+    pub etag: String,
+    /// The server's CRC-64 (already checked against what we sent).
+    pub crc64: Option<u64>,
+    pub request_id: Option<String>,
+}
+
+impl PutObjectOutput {
+    pub(crate) fn from_headers(h: &http::HeaderMap) -> Self {
+        Self {
+            etag: header(h, "etag").unwrap_or_default(),
+            crc64: server_crc(h),
+            request_id: header(h, "x-oss-request-id"),
+        }
+    }
+}
+
+/// Conditions and range of a download.
+#[derive(Debug, Clone, Default)]
+pub struct GetObjectOptions {
+    pub range: Option<ByteRange>,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<SystemTime>,
+    pub if_unmodified_since: Option<SystemTime>,
+    /// `response-content-type` & co: `("content-type", "text/html")`.
+    pub response_overrides: Vec<(String, String)>,
+}
+
+/// What HEAD (or a GET's headers) says about an object.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectMeta {
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: Option<SystemTime>,
+    pub content_type: Option<String>,
+    pub crc64: Option<u64>,
+    /// `Normal`, `Multipart`, `Appendable`.
+    pub object_type: Option<String>,
+    pub storage_class: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub next_append_position: Option<u64>,
+    pub request_id: Option<String>,
+}
+
+impl ObjectMeta {
+    pub(crate) fn from_headers(h: &http::HeaderMap) -> Self {
+        let metadata = h
+            .iter()
+            .filter_map(|(n, v)| {
+                n.as_str().strip_prefix("x-oss-meta-").map(|k| {
+                    (
+                        k.to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+            })
+            .collect();
+        Self {
+            size: header(h, "content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            etag: header(h, "etag").unwrap_or_default(),
+            last_modified: header(h, "last-modified")
+                .and_then(|v| ossguard_proto::time::parse_http_date(&v)),
+            content_type: header(h, "content-type"),
+            crc64: server_crc(h),
+            object_type: header(h, "x-oss-object-type"),
+            storage_class: header(h, "x-oss-storage-class"),
+            metadata,
+            next_append_position: header(h, "x-oss-next-append-position")
+                .and_then(|v| v.parse().ok()),
+            request_id: header(h, "x-oss-request-id"),
+        }
+    }
+}
+
+/// A download in progress.
+#[derive(Debug)]
+pub struct GetObjectOutput {
+    pub meta: ObjectMeta,
+    /// `(first, last, total)` for a 206 answer.
+    pub content_range: Option<(u64, u64, Option<u64>)>,
+    pub body: ByteStream,
+}
+
+impl GetObjectOutput {
+    pub async fn bytes(self) -> Result<bytes::Bytes, Error> {
+        self.body.bytes().await
+    }
+}
+
+/// Options of a server-side copy.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// `Some`: REPLACE the metadata with these; `None`: COPY the source's.
+    pub replace_metadata: Option<PutObjectOptions>,
+    pub if_match: Option<String>,
+}
+
+fn set(req: &mut Request, n: &str, v: &str) -> Result<(), Error> {
+    req.set_header(n, v)
+        .map_err(|e| Error::invalid_input(e.to_string()))
+}
+
+impl Client {
+    /// Uploads `body` as `bucket/key`; the server's CRC-64 is checked against the bytes sent.
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Body,
+        opts: PutObjectOptions,
+    ) -> Result<PutObjectOutput, Error> {
+        validate_key(key)?;
+        let mut req = Request::new(Method::PUT, Some(bucket), Some(key));
+        opts.apply(&mut req)?;
+        let sent = self.execute(Operation::PutObject, req, body).await?;
+        let out = PutObjectOutput::from_headers(sent.response.headers());
+        check_crc(out.crc64, sent.sent_crc, "PutObject")?;
+        Ok(out)
+    }
+
+    /// Starts a download. A full-object body is CRC-checked as it ends.
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: GetObjectOptions,
+    ) -> Result<GetObjectOutput, Error> {
+        validate_key(key)?;
+        let mut req = Request::new(Method::GET, Some(bucket), Some(key));
+        for (k, v) in &opts.response_overrides {
+            req.query.push((format!("response-{k}"), v.clone()));
+        }
+        if let Some(r) = opts.range {
+            set(&mut req, "range", &r.to_header())?;
+        }
+        if let Some(v) = &opts.if_match {
+            set(&mut req, "if-match", v)?;
+        }
+        if let Some(v) = &opts.if_none_match {
+            set(&mut req, "if-none-match", v)?;
+        }
+        if let Some(t) = opts.if_modified_since {
+            set(
+                &mut req,
+                "if-modified-since",
+                &ossguard_proto::time::rfc1123(t),
+            )?;
+        }
+        if let Some(t) = opts.if_unmodified_since {
+            set(
+                &mut req,
+                "if-unmodified-since",
+                &ossguard_proto::time::rfc1123(t),
+            )?;
+        }
+        let sent = self
+            .execute(Operation::GetObject, req, Body::empty())
+            .await?;
+        let h = sent.response.headers().clone();
+        let meta = ObjectMeta::from_headers(&h);
+        let content_range = if sent.response.status().as_u16() == 206 {
+            header(&h, "content-range").and_then(|v| parse_content_range(&v))
+        } else {
+            None
+        };
+        // A 206 carries the whole object's CRC: only full bodies can be checked on the fly.
+        let expected = if content_range.is_none() {
+            meta.crc64
+        } else {
+            None
+        };
+        Ok(GetObjectOutput {
+            meta,
+            content_range,
+            body: ByteStream::new(sent.response, expected),
+        })
+    }
+
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
+        validate_key(key)?;
+        let req = Request::new(Method::HEAD, Some(bucket), Some(key));
+        let sent = self
+            .execute(Operation::HeadObject, req, Body::empty())
+            .await?;
+        Ok(ObjectMeta::from_headers(sent.response.headers()))
+    }
+
+    /// The light-weight metadata (size, ETag, CRC, Last-Modified).
+    pub async fn get_object_meta(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
+        validate_key(key)?;
+        let req = Operation::GetObjectMeta.request(Some(bucket), Some(key));
+        let sent = self
+            .execute(Operation::GetObjectMeta, req, Body::empty())
+            .await?;
+        Ok(ObjectMeta::from_headers(sent.response.headers()))
+    }
+
+    /// Deletes an object (success also when it did not exist).
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), Error> {
+        validate_key(key)?;
+        let req = Request::new(Method::DELETE, Some(bucket), Some(key));
+        self.execute(Operation::DeleteObject, req, Body::empty())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes up to 1000 objects in one request; returns the keys reported deleted (empty when
+    /// `quiet`).
+    pub async fn delete_objects(
+        &self,
+        bucket: &str,
+        keys: &[String],
+        quiet: bool,
+    ) -> Result<Vec<String>, Error> {
+        if keys.len() > 1000 {
+            return Err(Error::invalid_input(
+                "DeleteMultipleObjects takes at most 1000 keys",
+            ));
+        }
+        let body = xml::to_xml(&Delete {
+            quiet,
+            objects: keys
+                .iter()
+                .map(|k| ObjectIdentifier {
+                    key: k.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        });
+        let mut req = Operation::DeleteMultipleObjects
+            .request(Some(bucket), None)
+            .with_query("encoding-type", "url");
+        set(&mut req, "content-md5", &content_md5(body.as_bytes()))?;
+        set(&mut req, "content-type", "application/xml")?;
+        let (_, _, bytes) = self
+            .execute_read(Operation::DeleteMultipleObjects, req, body.into())
+            .await?;
+        let res: DeleteResult = xml::from_xml(&bytes)?;
+        let url = res.encoding_type.as_deref() == Some("url");
+        res.deleted
+            .into_iter()
+            .map(|d| {
+                if url {
+                    xml::url_decode_key(&d.key).map_err(Error::from)
+                } else {
+                    Ok(d.key)
+                }
+            })
+            .collect()
+    }
+
+    /// Server-side copy of `src_bucket/src_key` to `bucket/key`.
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        bucket: &str,
+        key: &str,
+        opts: CopyOptions,
+    ) -> Result<PutObjectOutput, Error> {
+        validate_key(src_key)?;
+        validate_key(key)?;
+        let mut req = Request::new(Method::PUT, Some(bucket), Some(key));
+        set(
+            &mut req,
+            "x-oss-copy-source",
+            &copy_source(src_bucket, src_key),
+        )?;
+        match &opts.replace_metadata {
+            Some(m) => {
+                set(&mut req, "x-oss-metadata-directive", "REPLACE")?;
+                m.apply(&mut req)?;
+            }
+            None => set(&mut req, "x-oss-metadata-directive", "COPY")?,
+        }
+        if let Some(m) = &opts.if_match {
+            set(&mut req, "x-oss-copy-source-if-match", m)?;
+        }
+        let (h, _, bytes) = self
+            .execute_read(Operation::CopyObject, req, Body::empty())
+            .await?;
+        let res: CopyObjectResult = xml::from_xml(&bytes)?;
+        Ok(PutObjectOutput {
+            etag: res.etag,
+            crc64: server_crc(&h),
+            request_id: header(&h, "x-oss-request-id"),
+        })
+    }
+
+    /// Appends `body` at `position`. With `previous_crc` (the object's CRC-64 so far) the new
+    /// whole-object CRC is checked. Returns `(next_position, crc64)`.
+    pub async fn append_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        position: u64,
+        body: Body,
+        previous_crc: Option<u64>,
+    ) -> Result<(u64, Option<u64>), Error> {
+        validate_key(key)?;
+        let len = body.len();
+        let req = ossguard_proto::ops::append_object(bucket, key, position);
+        let sent = self.execute(Operation::AppendObject, req, body).await?;
+        let h = sent.response.headers();
+        let next = header(h, "x-oss-next-append-position")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(position);
+        let crc = server_crc(h);
+        if let (Some(prev), Some(n)) = (previous_crc, len) {
+            check_crc(
+                crc,
+                ossguard_proto::crc64::combine(prev, sent.sent_crc, n),
+                "AppendObject",
+            )?;
+        }
+        Ok((next, crc))
+    }
+
+    pub async fn put_object_acl(&self, bucket: &str, key: &str, acl: &str) -> Result<(), Error> {
+        let mut req = Operation::PutObjectAcl.request(Some(bucket), Some(key));
+        set(&mut req, "x-oss-object-acl", acl)?;
+        self.execute(Operation::PutObjectAcl, req, Body::empty())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_object_acl(&self, bucket: &str, key: &str) -> Result<String, Error> {
+        let req = Operation::GetObjectAcl.request(Some(bucket), Some(key));
+        let (_, _, bytes) = self
+            .execute_read(Operation::GetObjectAcl, req, Body::empty())
+            .await?;
+        let p: AccessControlPolicy = xml::from_xml(&bytes)?;
+        Ok(p.access_control_list.grant)
+    }
+}
+
+pub(crate) fn content_md5(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
