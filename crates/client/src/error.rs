@@ -25,7 +25,8 @@ pub enum ErrorKind {
 /// An ossguard error: the failure plus the operation it happened in.
 #[derive(Debug)]
 pub struct Error {
-    kind: ErrorKind,
+    // Boxed: errors travel through every `?`, keep `Result` small.
+    kind: Box<ErrorKind>,
     operation: Option<&'static str>,
 }
 
@@ -58,12 +59,12 @@ impl Error {
     }
 
     pub fn into_kind(self) -> ErrorKind {
-        self.kind
+        *self.kind
     }
 
     /// How retries and the breaker treat it (DESIGN.md §3).
     pub fn class(&self) -> ErrorClass {
-        match &self.kind {
+        match self.kind.as_ref() {
             ErrorKind::Service(e) => e.class(),
             ErrorKind::Transport { failure, .. } => failure.class(),
             ErrorKind::Integrity { .. } => ErrorClass::Transient,
@@ -75,21 +76,21 @@ impl Error {
 
     /// The OSS error code, when the service sent one.
     pub fn code(&self) -> Option<&str> {
-        match &self.kind {
+        match self.kind.as_ref() {
             ErrorKind::Service(e) if !e.code.is_empty() => Some(&e.code),
             _ => None,
         }
     }
 
     pub fn status(&self) -> Option<u16> {
-        match &self.kind {
+        match self.kind.as_ref() {
             ErrorKind::Service(e) => Some(e.status),
             _ => None,
         }
     }
 
     pub fn request_id(&self) -> Option<&str> {
-        match &self.kind {
+        match self.kind.as_ref() {
             ErrorKind::Service(e) if !e.request_id.is_empty() => Some(&e.request_id),
             _ => None,
         }
@@ -97,7 +98,7 @@ impl Error {
 
     /// The service's error, if this is one.
     pub fn service(&self) -> Option<&ServiceError> {
-        match &self.kind {
+        match self.kind.as_ref() {
             ErrorKind::Service(e) => Some(e),
             _ => None,
         }
@@ -109,7 +110,7 @@ impl std::fmt::Display for Error {
         if let Some(op) = self.operation {
             write!(f, "{op}: ")?;
         }
-        match &self.kind {
+        match self.kind.as_ref() {
             ErrorKind::Service(e) => write!(f, "{e}"),
             ErrorKind::Transport { failure, message } => write!(
                 f,
@@ -132,7 +133,7 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match self.kind.as_ref() {
             ErrorKind::Service(e) => Some(e),
             ErrorKind::Io(e) => Some(e),
             _ => None,
