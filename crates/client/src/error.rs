@@ -33,7 +33,7 @@ pub struct Error {
 impl Error {
     pub fn new(kind: ErrorKind) -> Self {
         Self {
-            kind,
+            kind: Box::new(kind),
             operation: None,
         }
     }
