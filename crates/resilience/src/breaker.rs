@@ -1,0 +1,222 @@
+//! Circuit breaker per endpoint, three mechanisms in one state machine:
+//!
+//! * **Adaptive throttling** (Google SRE book, ch. 21; go-zero): over a sliding window the
+//!   client rejects locally with probability `max(0, (requests − K·accepts) / (requests + 1))`,
+//!   so under overload it sends about `K ×` what the backend accepts. Throttling (503/429) only
+//!   acts here: it slows the client down but never hard-opens.
+//! * **Fast trip**: `consecutive_failures` hard failures in a row (connect refused, timeouts,
+//!   5xx) open the breaker at once — a dead endpoint is detected in milliseconds, not after a
+//!   10 s window.
+//! * **Probe and ramp**: while open, one probe per `probe_interval`; a successful probe starts a
+//!   ramp that admits a growing share of requests for `ramp`, then closes.
+
+use std::time::Duration;
+
+use crate::rng::Rng;
+use crate::Outcome;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerConfig {
+    pub window: Duration,
+    pub buckets: u32,
+    /// Accept multiplier K of adaptive throttling (SRE uses 2; 1.25 keeps overload traffic
+    /// near capacity).
+    pub k: f64,
+    /// No adaptive rejection while the window holds fewer requests than this.
+    pub min_requests: u32,
+    pub consecutive_failures: u32,
+    pub probe_interval: Duration,
+    pub ramp: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(10),
+            buckets: 40,
+            k: 1.25,
+            min_requests: 20,
+            consecutive_failures: 5,
+            probe_interval: Duration::from_secs(1),
+            ramp: Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    /// Ramping back up after a successful probe.
+    Recovering,
+}
+
+impl BreakerState {
+    /// Gauge value: 0 closed, 1 open, 2 recovering.
+    pub fn as_gauge(self) -> u8 {
+        match self {
+            Self::Closed => 0,
+            Self::Open => 1,
+            Self::Recovering => 2,
+        }
+    }
+}
+
+/// Whether a request may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Allowed,
+    /// Allowed as the probe of an open breaker: report its outcome with `was_probe = true`.
+    Probe,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    index: u64,
+    requests: u32,
+    accepts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    cfg: BreakerConfig,
+    state: BreakerState,
+    buckets: Vec<Bucket>,
+    consecutive: u32,
+    next_probe_at: Duration,
+    recovering_since: Duration,
+    transitions: u64,
+}
+
+impl Breaker {
+    pub fn new(cfg: BreakerConfig) -> Self {
+        Self {
+            buckets: vec![Bucket::default(); cfg.buckets.max(1) as usize],
+            cfg,
+            state: BreakerState::Closed,
+            consecutive: 0,
+            next_probe_at: Duration::ZERO,
+            recovering_since: Duration::ZERO,
+            transitions: 0,
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+
+    /// State changes so far (for metrics).
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
+    fn bucket_width(&self) -> Duration {
+        self.cfg.window / self.cfg.buckets.max(1)
+    }
+
+    fn slot(&mut self, now: Duration) -> &mut Bucket {
+        let index = (now.as_nanos() / self.bucket_width().as_nanos().max(1)) as u64;
+        let n = self.buckets.len();
+        let b = &mut self.buckets[(index % n as u64) as usize];
+        if b.index != index {
+            *b = Bucket {
+                index,
+                ..Bucket::default()
+            };
+        }
+        b
+    }
+
+    fn totals(&self, now: Duration) -> (u32, u32) {
+        let index = (now.as_nanos() / self.bucket_width().as_nanos().max(1)) as u64;
+        let oldest = index.saturating_sub(self.buckets.len() as u64 - 1);
+        self.buckets
+            .iter()
+            .filter(|b| b.index >= oldest && b.index <= index)
+            .fold((0, 0), |(r, a), b| (r + b.requests, a + b.accepts))
+    }
+
+    /// The adaptive rejection probability now.
+    pub fn reject_probability(&self, now: Duration) -> f64 {
+        let (requests, accepts) = self.totals(now);
+        if requests < self.cfg.min_requests {
+            return 0.0;
+        }
+        ((requests as f64 - self.cfg.k * accepts as f64) / (requests as f64 + 1.0)).max(0.0)
+    }
+
+    fn set_state(&mut self, s: BreakerState) {
+        if self.state != s {
+            self.state = s;
+            self.transitions += 1;
+        }
+    }
+
+    /// Decides whether a request may be sent now.
+    pub fn admit(&mut self, now: Duration, rng: &mut dyn Rng) -> Admission {
+        match self.state {
+            BreakerState::Open => {
+                if now >= self.next_probe_at {
+                    self.next_probe_at = now + self.cfg.probe_interval;
+                    Admission::Probe
+                } else {
+                    Admission::Rejected
+                }
+            }
+            BreakerState::Recovering => {
+                let elapsed = now.saturating_sub(self.recovering_since);
+                if elapsed >= self.cfg.ramp {
+                    self.set_state(BreakerState::Closed);
+                    return self.admit(now, rng);
+                }
+                let share = (elapsed.as_secs_f64() / self.cfg.ramp.as_secs_f64()).max(0.1);
+                if rng.unit() < share {
+                    self.slot(now).requests += 1;
+                    Admission::Allowed
+                } else {
+                    Admission::Rejected
+                }
+            }
+            BreakerState::Closed => {
+                let p = self.reject_probability(now);
+                self.slot(now).requests += 1;
+                if p > 0.0 && rng.unit() < p {
+                    Admission::Rejected
+                } else {
+                    Admission::Allowed
+                }
+            }
+        }
+    }
+
+    /// Reports how an admitted request ended.
+    pub fn record(&mut self, now: Duration, outcome: Outcome, was_probe: bool) {
+        if outcome == Outcome::Cancelled {
+            return;
+        }
+        if outcome.backend_accepted() {
+            self.slot(now).accepts += 1;
+        }
+        if was_probe {
+            if outcome.backend_accepted() {
+                // Forget the outage: the window is full of failures that no longer apply.
+                self.buckets.iter_mut().for_each(|b| *b = Bucket::default());
+                self.consecutive = 0;
+                self.recovering_since = now;
+                self.set_state(BreakerState::Recovering);
+            }
+            return;
+        }
+        if outcome.is_hard_failure() {
+            self.consecutive += 1;
+            if self.consecutive >= self.cfg.consecutive_failures && self.state != BreakerState::Open
+            {
+                self.next_probe_at = now + self.cfg.probe_interval;
+                self.set_state(BreakerState::Open);
+            }
+        } else if outcome.backend_accepted() {
+            self.consecutive = 0;
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Acceptance of issue #5 in virtual time: discrete simulations drive the sans-IO policies with
+//! a seeded RNG and a simulated clock; nothing sleeps. Each test prints its figures.
+
+use std::time::Duration;
+
+use ossguard_resilience::breaker::{Admission, Breaker, BreakerConfig, BreakerState};
+use ossguard_resilience::budget::{BudgetConfig, RetryBudget};
+use ossguard_resilience::deadline::Deadline;
+use ossguard_resilience::hedge::{HedgeConfig, HedgePolicy};
+use ossguard_resilience::latency::LatencyTracker;
+use ossguard_resilience::retry::{AttemptInfo, Decision, RetryConfig};
+use ossguard_resilience::rng::{Rng, SplitMix64};
+use ossguard_resilience::Outcome;
+
+const MS: Duration = Duration::from_millis(1);
+const TRANSIENT: Outcome = Outcome::Transient {
+    timeout: false,
+    never_sent: false,
+};
+
+#[test]
+fn backoff_stays_in_its_jitter_window_and_deadlines_hold() {
+    let cfg = RetryConfig {
+        max_attempts: 10,
+        ..RetryConfig::default()
+    };
+    let mut rng = SplitMix64::new(1);
+    let mut worst_overrun = Duration::ZERO;
+    let (mut ops, mut retries) = (0u32, 0u32);
+    for op in 0..20_000u32 {
+        ops += 1;
+        let mut budget = RetryBudget::new(BudgetConfig::default());
+        let start = Duration::from_secs(op as u64);
+        let deadline = Deadline::after(start, Duration::from_millis(50 + (op % 5000) as u64));
+        let mut now = start;
+        let mut attempts = 0;
+        loop {
+            // Each attempt is bounded by what is left of the deadline (the client enforces this).
+            let attempt_time = (MS * (rng.next_u64() % 300) as u32).min(deadline.remaining(now));
+            now += attempt_time;
+            attempts += 1;
+            let outcome = if rng.unit() < 0.5 {
+                TRANSIENT
+            } else {
+                Outcome::Throttled {
+                    hint: Some(MS * 700),
+                }
+            };
+            let info = AttemptInfo {
+                attempts,
+                idempotent: true,
+                skew_retried: false,
+            };
+            match cfg.decide(info, outcome, now, deadline, &mut budget, &mut rng) {
+                Decision::Retry { after, .. } => {
+                    let backoff = if matches!(outcome, Outcome::Throttled { .. }) {
+                        cfg.throttled
+                    } else {
+                        cfg.transient
+                    };
+                    let ceiling = backoff.ceiling(attempts - 1).max(
+                        if matches!(outcome, Outcome::Throttled { .. }) {
+                            MS * 700
+                        } else {
+                            Duration::ZERO
+                        },
+                    );
+                    assert!(
+                        after <= ceiling,
+                        "delay {after:?} above its window {ceiling:?}"
+                    );
+                    now += after;
+                    retries += 1;
+                }
+                Decision::Stop(_) => break,
+            }
+        }
+        worst_overrun = worst_overrun.max(now.saturating_sub(deadline.at()));
+    }
+    println!("backoff/deadline: {ops} operations, {retries} retries, worst deadline overrun {worst_overrun:?}");
+    assert_eq!(worst_overrun, Duration::ZERO);
+}
+
+#[test]
+fn budget_drains_on_a_dead_endpoint_and_refills_after() {
+    let cfg = RetryConfig::default();
+    let mut budget = RetryBudget::new(BudgetConfig::default());
+    let mut rng = SplitMix64::new(2);
+    // 1,000 req/s against a dead endpoint for 10 s.
+    let (mut offered_after_drain, mut sent_after_drain, mut drained_at) = (0u64, 0u64, None);
+    for i in 0..10_000u64 {
+        let now = MS * i as u32;
+        let deadline = Deadline::after(now, Duration::from_secs(30));
+        let mut attempts = 0;
+        let drained = budget.tokens() < budget.config().retry_cost;
+        if drained && drained_at.is_none() {
+            drained_at = Some(i);
+        }
+        loop {
+            attempts += 1;
+            if drained {
+                sent_after_drain += 1;
+            }
+            let info = AttemptInfo {
+                attempts,
+                idempotent: true,
+                skew_retried: false,
+            };
+            match cfg.decide(info, TRANSIENT, now, deadline, &mut budget, &mut rng) {
+                Decision::Retry { .. } => continue,
+                Decision::Stop(_) => break,
+            }
+        }
+        if drained {
+            offered_after_drain += 1;
+        }
+    }
+    let ratio = sent_after_drain as f64 / offered_after_drain as f64;
+    println!(
+        "budget: drained after {} requests ({} tokens left); afterwards {sent_after_drain} attempts for {offered_after_drain} requests = {ratio:.4}x offered",
+        drained_at.unwrap(),
+        budget.tokens()
+    );
+    assert!(
+        drained_at.unwrap() <= 100,
+        "500 tokens / 5 per retry = 100 retries"
+    );
+    assert!(ratio <= 1.01);
+    // Refill: first-try successes earn 1 token each.
+    for _ in 0..500 {
+        budget.on_success(0);
+    }
+    assert_eq!(budget.tokens(), 500, "refills to capacity and no further");
+    let spent = budget.try_acquire(true).unwrap();
+    assert_eq!(spent, 10, "a retry after a timeout costs 10");
+    budget.on_success(spent);
+    assert_eq!(
+        budget.tokens(),
+        500,
+        "a success after retries refunds their cost"
+    );
+}
+
+/// 1,000 req/s; the endpoint is healthy, dead (instant connection refusal) from `down` to `up`.
+#[test]
+fn breaker_sheds_a_dead_endpoint_and_recovers_fast() {
+    let mut b = Breaker::new(BreakerConfig::default());
+    let mut rng = SplitMix64::new(3);
+    let (down, up, end) = (5_000u64, 15_000u64, 20_000u64);
+    // per 100 ms slice: (offered, shed, succeeded)
+    let mut slices = vec![(0u32, 0u32, 0u32); (end / 100) as usize];
+    let (mut open_offered, mut open_sent) = (0u64, 0u64);
+    for t in 0..end {
+        let now = MS * t as u32;
+        let alive = t < down || t >= up;
+        let s = &mut slices[(t / 100) as usize];
+        s.0 += 1;
+        let was_open = b.state() == BreakerState::Open;
+        let adm = b.admit(now, &mut rng);
+        if was_open {
+            open_offered += 1;
+        }
+        match adm {
+            Admission::Rejected => s.1 += 1,
+            a => {
+                if was_open {
+                    open_sent += 1;
+                }
+                let outcome = if alive {
+                    Outcome::Success
+                } else {
+                    Outcome::Transient {
+                        timeout: false,
+                        never_sent: true,
+                    }
+                };
+                if alive {
+                    s.2 += 1;
+                }
+                b.record(now, outcome, a == Admission::Probe);
+            }
+        }
+    }
+    let slice_of = |ms: u64| (ms / 100) as usize;
+    let detect = (slice_of(down)..slice_of(up))
+        .find(|&i| slices[i].1 as f64 >= 0.9 * slices[i].0 as f64)
+        .map(|i| (i - slice_of(down) + 1) * 100);
+    let recover = (slice_of(up)..slices.len())
+        .find(|&i| slices[i].2 as f64 >= 0.99 * slices[i].0 as f64)
+        .map(|i| (i - slice_of(up) + 1) * 100);
+    let shed_2s: u32 = (slice_of(down)..slice_of(down + 2000))
+        .map(|i| slices[i].1)
+        .sum();
+    let offered_2s: u32 = (slice_of(down)..slice_of(down + 2000))
+        .map(|i| slices[i].0)
+        .sum();
+    let through_open = open_sent as f64 / open_offered as f64;
+    let ok_after: u32 = (slice_of(up + 2000)..slices.len())
+        .map(|i| slices[i].2)
+        .sum();
+    let offered_after: u32 = (slice_of(up + 2000)..slices.len())
+        .map(|i| slices[i].0)
+        .sum();
+    println!(
+        "breaker: outage detected (≥90% shed per 100 ms) within {detect:?} ms; {:.1}% shed over the first 2 s; {:.3}% let through while open; \
+         ≥99% success per 100 ms {recover:?} ms after recovery; {:.2}% success from 2 s after recovery; {} transitions",
+        100.0 * shed_2s as f64 / offered_2s as f64,
+        100.0 * through_open,
+        100.0 * ok_after as f64 / offered_after as f64,
+        b.transitions()
+    );
+    assert!(detect.unwrap() <= 2000);
+    assert!(shed_2s as f64 >= 0.9 * offered_2s as f64);
+    assert!(through_open <= 0.01);
+    assert!(recover.unwrap() <= 2000);
+    assert!(ok_after as f64 >= 0.99 * offered_after as f64);
+}
+
+/// Offered 1,000 req/s; the service serves 300/s and answers the excess with 503 (throttled).
+/// Retries run under the default policy and budget; every attempt passes the breaker.
+#[test]
+fn breaker_under_overload_keeps_goodput_near_capacity() {
+    let mut b = Breaker::new(BreakerConfig::default());
+    let cfg = RetryConfig::default();
+    let mut budget = RetryBudget::new(BudgetConfig::default());
+    let mut rng = SplitMix64::new(4);
+    let capacity_per_100ms = 30u32;
+    let duration_ms = 60_000u64;
+    let warmup_ms = 10_000u64;
+    // Retries scheduled for later: (time ms, attempts so far, spent)
+    let mut pending: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32, u32)>> =
+        Default::default();
+    let (mut sent, mut good, mut served_in_slice, mut slice) = (0u64, 0u64, 0u32, 0u64);
+    let mut attempt =
+        |now_ms: u64,
+         attempts: u32,
+         spent: u32,
+         b: &mut Breaker,
+         budget: &mut RetryBudget,
+         rng: &mut SplitMix64,
+         pending: &mut std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32, u32)>>,
+         sent: &mut u64,
+         good: &mut u64| {
+            let now = MS * now_ms as u32;
+            if now_ms / 100 != slice {
+                slice = now_ms / 100;
+                served_in_slice = 0;
+            }
+            let adm = b.admit(now, rng);
+            let outcome = if adm == Admission::Rejected {
+                Outcome::Throttled { hint: None }
+            } else {
+                if now_ms >= warmup_ms {
+                    *sent += 1;
+                }
+                if served_in_slice < capacity_per_100ms {
+                    served_in_slice += 1;
+                    Outcome::Success
+                } else {
+                    Outcome::Throttled { hint: None }
+                }
+            };
+            if adm != Admission::Rejected {
+                b.record(now, outcome, adm == Admission::Probe);
+            }
+            if outcome == Outcome::Success {
+                if now_ms >= warmup_ms {
+                    *good += 1;
+                }
+                budget.on_success(spent);
+                return;
+            }
+            let info = AttemptInfo {
+                attempts,
+                idempotent: true,
+                skew_retried: false,
+            };
+            let deadline = Deadline::after(now, Duration::from_secs(30));
+            if let Decision::Retry { after, cost } =
+                cfg.decide(info, outcome, now, deadline, budget, rng)
+            {
+                pending.push(std::cmp::Reverse((
+                    now_ms + after.as_millis() as u64,
+                    attempts + 1,
+                    spent + cost,
+                )));
+            }
+        };
+    for t in 0..duration_ms {
+        while let Some(std::cmp::Reverse((due, _, _))) = pending.peek() {
+            if *due > t {
+                break;
+            }
+            let std::cmp::Reverse((_, attempts, spent)) = pending.pop().unwrap();
+            attempt(
+                t,
+                attempts,
+                spent,
+                &mut b,
+                &mut budget,
+                &mut rng,
+                &mut pending,
+                &mut sent,
+                &mut good,
+            );
+        }
+        attempt(
+            t,
+            1,
+            0,
+            &mut b,
+            &mut budget,
+            &mut rng,
+            &mut pending,
+            &mut sent,
+            &mut good,
+        );
+    }
+    let secs = (duration_ms - warmup_ms) as f64 / 1000.0;
+    let capacity = capacity_per_100ms as f64 * 10.0 * secs;
+    println!(
+        "overload: goodput {:.1}% of capacity, sent {:.2}x capacity (offered 3.33x)",
+        100.0 * good as f64 / capacity,
+        sent as f64 / capacity
+    );
+    assert!(good as f64 >= 0.95 * capacity);
+    assert!((sent as f64) <= 1.5 * capacity);
+}
+
+fn lognormal(rng: &mut SplitMix64, median: Duration, sigma: f64) -> Duration {
+    let (u1, u2) = (rng.unit().max(1e-12), rng.unit());
+    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+    median.mul_f64((sigma * z).exp())
+}
+
+fn service_time(rng: &mut SplitMix64) -> Duration {
+    if rng.unit() < 0.005 {
+        Duration::from_secs(2) + Duration::from_millis(rng.next_u64() % 13_000)
+    } else {
+        lognormal(rng, MS * 30, 0.5)
+    }
+}
+
+fn p(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((q * sorted.len() as f64).ceil() as usize).min(sorted.len()) - 1]
+}
+
+#[test]
+fn hedging_cuts_the_tail_for_few_extra_requests() {
+    let n = 200_000usize;
+    let mut rng = SplitMix64::new(5);
+    let mut plain: Vec<Duration> = (0..n).map(|_| service_time(&mut rng)).collect();
+
+    let mut rng = SplitMix64::new(6);
+    let mut tracker = LatencyTracker::new(10_000, &[0.99]);
+    let mut hedge = HedgePolicy::new(HedgeConfig::default());
+    let mut budget = RetryBudget::new(BudgetConfig::default());
+    let mut hedged = Vec::with_capacity(n);
+    let mut extra = 0usize;
+    for _ in 0..n {
+        hedge.on_request();
+        let first = service_time(&mut rng);
+        let delay = hedge.delay(&tracker);
+        let (latency, winner) =
+            if first > delay && hedge.try_hedge(BreakerState::Closed, &mut budget) {
+                extra += 1;
+                let second = service_time(&mut rng);
+                if delay + second < first {
+                    (delay + second, second)
+                } else {
+                    (first, first)
+                }
+            } else {
+                (first, first)
+            };
+        budget.on_success(0);
+        tracker.record(winner);
+        hedged.push(latency);
+    }
+    plain.sort();
+    hedged.sort();
+    let (a, b) = (p(&plain, 0.999), p(&hedged, 0.999));
+    let share = extra as f64 / n as f64;
+    println!(
+        "hedging: p50 {:?} -> {:?}, p99 {:?} -> {:?}, p99.9 {a:?} -> {b:?} ({:.1}x better), extra requests {:.2}%",
+        p(&plain, 0.5), p(&hedged, 0.5), p(&plain, 0.99), p(&hedged, 0.99),
+        a.as_secs_f64() / b.as_secs_f64(),
+        100.0 * share
+    );
+    assert!(a.as_secs_f64() >= 10.0 * b.as_secs_f64());
+    assert!(share <= 0.05);
+}
