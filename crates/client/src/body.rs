@@ -157,13 +157,34 @@ impl From<String> for Body {
     }
 }
 
+/// How to continue a download whose connection broke: a ranged GET of the rest, pinned to the
+/// same object version with `If-Match`.
+pub(crate) type Resumer = Box<
+    dyn Fn(u64) -> futures_util::future::BoxFuture<'static, Result<reqwest::Response, Error>>
+        + Send
+        + Sync,
+>;
+
+pub(crate) struct Resume {
+    pub resumer: Resumer,
+    /// Absolute offset of the next byte the caller expects.
+    pub next_offset: u64,
+    pub max_resumes: u32,
+    pub on_resume: Box<dyn Fn() + Send + Sync>,
+}
+
+type Fetch = Pin<Box<dyn std::future::Future<Output = Result<reqwest::Response, Error>> + Send>>;
+
 /// A downloaded body. When it covers the whole object and the server sent a CRC-64, the stream
-/// ends with an `Integrity` error instead of `None` if the bytes do not match.
+/// ends with an `Integrity` error instead of `None` if the bytes do not match. A body that
+/// breaks mid-way is resumed (when the client allows it) and the CRC spans the seam.
 pub struct ByteStream {
     inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     crc: Crc64,
     expected_crc: Option<u64>,
     done: bool,
+    resume: Option<Resume>,
+    fetching: Option<Fetch>,
 }
 
 impl std::fmt::Debug for ByteStream {
@@ -175,12 +196,18 @@ impl std::fmt::Debug for ByteStream {
 }
 
 impl ByteStream {
-    pub(crate) fn new(resp: reqwest::Response, expected_crc: Option<u64>) -> Self {
+    pub(crate) fn new(
+        resp: reqwest::Response,
+        expected_crc: Option<u64>,
+        resume: Option<Resume>,
+    ) -> Self {
         Self {
             inner: Box::pin(resp.bytes_stream()),
             crc: Crc64::new(),
             expected_crc,
             done: false,
+            resume,
+            fetching: None,
         }
     }
 
@@ -197,40 +224,77 @@ impl ByteStream {
     pub fn crc64(&self) -> u64 {
         self.crc.value()
     }
+
+    /// Starts a resume if one is allowed; `false` when the error must surface.
+    fn try_resume(&mut self) -> bool {
+        let Some(r) = self.resume.as_mut() else {
+            return false;
+        };
+        if r.max_resumes == 0 {
+            return false;
+        }
+        r.max_resumes -= 1;
+        (r.on_resume)();
+        self.fetching = Some((r.resumer)(r.next_offset));
+        true
+    }
 }
 
 impl Stream for ByteStream {
     type Item = Result<Bytes, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        match self.inner.as_mut().poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(b))) => {
-                self.crc.update(&b);
-                Poll::Ready(Some(Ok(b)))
+        loop {
+            if self.done {
+                return Poll::Ready(None);
             }
-            Poll::Ready(Some(Err(e))) => {
-                self.done = true;
-                let failure = if e.is_timeout() {
-                    TransportFailure::BodyStalled
-                } else {
-                    TransportFailure::BodyTruncated
-                };
-                Poll::Ready(Some(Err(Error::transport(failure, e.to_string()))))
-            }
-            Poll::Ready(None) => {
-                self.done = true;
-                match self.expected_crc {
-                    Some(exp) if exp != self.crc.value() => {
-                        Poll::Ready(Some(Err(Error::new(ErrorKind::Integrity {
-                            expected: exp,
-                            actual: self.crc.value(),
-                        }))))
+            if let Some(f) = self.fetching.as_mut() {
+                match f.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(resp)) => {
+                        self.fetching = None;
+                        self.inner = Box::pin(resp.bytes_stream());
+                        continue;
                     }
-                    _ => Poll::Ready(None),
+                    Poll::Ready(Err(e)) => {
+                        self.fetching = None;
+                        self.done = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+            }
+            match self.inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(b))) => {
+                    self.crc.update(&b);
+                    if let Some(r) = self.resume.as_mut() {
+                        r.next_offset += b.len() as u64;
+                    }
+                    return Poll::Ready(Some(Ok(b)));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    if self.try_resume() {
+                        continue;
+                    }
+                    self.done = true;
+                    let failure = if e.is_timeout() {
+                        TransportFailure::BodyStalled
+                    } else {
+                        TransportFailure::BodyTruncated
+                    };
+                    return Poll::Ready(Some(Err(Error::transport(failure, e.to_string()))));
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    return match self.expected_crc {
+                        Some(exp) if exp != self.crc.value() => {
+                            Poll::Ready(Some(Err(Error::new(ErrorKind::Integrity {
+                                expected: exp,
+                                actual: self.crc.value(),
+                            }))))
+                        }
+                        _ => Poll::Ready(None),
+                    };
                 }
             }
         }

@@ -1,7 +1,6 @@
 //! The client handle and the one path every request takes: sign, send, check, classify.
 //!
-//! The resilience pipeline (issue #5) wraps [`Client::execute`]; today it is one attempt with
-//! per-phase timeouts.
+//! [`Client::attempt`] is one try; the resilience pipeline (`crate::pipeline`) decides how many.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -25,6 +24,7 @@ pub struct Client {
 pub(crate) struct Inner {
     pub config: Config,
     pub transport: Transport,
+    pub endpoint: crate::pipeline::state::EndpointState,
 }
 
 impl std::fmt::Debug for Client {
@@ -53,13 +53,28 @@ impl Client {
 
     pub(crate) fn from_config(config: Config) -> Result<Self, Error> {
         let transport = Transport::new(&config)?;
+        let endpoint = crate::pipeline::state::EndpointState::new(config.policy.clone());
         Ok(Self {
-            inner: Arc::new(Inner { config, transport }),
+            inner: Arc::new(Inner {
+                config,
+                transport,
+                endpoint,
+            }),
         })
     }
 
     pub fn region(&self) -> &str {
         &self.inner.config.region
+    }
+
+    /// What the resilience pipeline has done so far (attempts, retries, hedges, …).
+    pub fn stats(&self) -> crate::pipeline::state::StatsSnapshot {
+        self.inner.endpoint.stats.snapshot()
+    }
+
+    /// The circuit breaker's state for this client's endpoint.
+    pub fn breaker_state(&self) -> ossguard_resilience::breaker::BreakerState {
+        self.inner.endpoint.breaker_state()
     }
 
     fn config(&self) -> &Config {
@@ -68,7 +83,7 @@ impl Client {
 
     async fn sign(&self, req: &mut Request) -> Result<(), Error> {
         let creds = self.config().credentials.credentials().await?;
-        let now = SystemTime::now();
+        let now = self.inner.endpoint.signing_time();
         let r = match self.config().signature {
             SignatureVersion::V4 => v4::sign(req, &creds, &self.config().region, now, &[]),
             SignatureVersion::V1 => v1::sign(req, &creds, now, v1::DateHeader::Date),
@@ -76,14 +91,16 @@ impl Client {
         r.map_err(|e| Error::invalid_input(e.to_string()))
     }
 
-    /// One attempt of `op`: sign, send, and turn error responses into [`Error`]s. The response
-    /// body of a success is left unread.
-    pub(crate) async fn execute(
+    /// One attempt of `op`: sign (fresh date every attempt), send, and turn error responses
+    /// into [`Error`]s within `timeout`. The response body of a success is left unread.
+    pub(crate) async fn attempt(
         &self,
         op: Operation,
-        mut req: Request,
+        template: &Request,
         body: Body,
+        timeout: Duration,
     ) -> Result<Sent, Error> {
+        let mut req = template.clone();
         if let Some(len) = body.len() {
             req.set_header("content-length", &len.to_string())
                 .map_err(|e| Error::invalid_input(e.to_string()))?;
@@ -98,29 +115,30 @@ impl Client {
                 .send(self.config(), &req, rbody)
                 .await?;
             let status = resp.status().as_u16();
-            if status >= 300 && status != 304 {
+            if status >= 300 {
                 let headers = resp.headers().clone();
                 // Error bodies are small; cap what we read from a misbehaving peer.
-                let body = read_capped(resp, 64 * 1024).await;
-                return Err(Error::from(ServiceError::from_response(
-                    status, &headers, &body,
-                )));
-            }
-            if status == 304 {
-                return Err(Error::from(ServiceError::from_response(
-                    304,
-                    resp.headers(),
-                    b"",
-                )));
+                let body = if status == 304 {
+                    Vec::new()
+                } else {
+                    read_capped(resp, 64 * 1024).await
+                };
+                let e = ServiceError::from_response(status, &headers, &body);
+                let hint = ossguard_proto::error::server_delay_hint(&headers, SystemTime::now());
+                let date = headers
+                    .get("date")
+                    .and_then(|d| d.to_str().ok())
+                    .and_then(ossguard_proto::time::parse_http_date);
+                return Err(Error::from(e).with_server_facts(hint, date));
             }
             Ok(resp)
         };
-        let resp = match tokio::time::timeout(self.config().operation_timeout, inner).await {
+        let resp = match tokio::time::timeout(timeout, inner).await {
             Ok(r) => r.map_err(|e| e.in_op(op.name()))?,
             Err(_) => {
                 return Err(Error::transport(
-                    TransportFailure::DeadlineExceeded,
-                    format!("no response within {:?}", self.config().operation_timeout),
+                    TransportFailure::FirstByteTimeout,
+                    format!("no response headers within {timeout:?}"),
                 )
                 .in_op(op.name()))
             }

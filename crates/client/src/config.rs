@@ -93,6 +93,7 @@ pub(crate) struct Config {
     pub operation_timeout: Duration,
     pub user_agent: String,
     pub credentials: Arc<dyn CredentialsProvider>,
+    pub policy: crate::pipeline::policy::Policy,
 }
 
 /// Builds a [`Client`]. Defaults: V4 signatures, path style for IPs/localhost and
@@ -109,6 +110,7 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     credentials: Option<Arc<dyn CredentialsProvider>>,
     env_credentials: bool,
+    policy: Option<crate::pipeline::policy::Policy>,
 }
 
 impl ClientBuilder {
@@ -158,6 +160,12 @@ impl ClientBuilder {
         self.operation_timeout = Some(d);
         self
     }
+    /// The resilience policy (default: DESIGN.md §4; `Policy::none()` for a naive client).
+    pub fn policy(mut self, p: crate::pipeline::policy::Policy) -> Self {
+        self.policy = Some(p);
+        self
+    }
+
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = Some(ua.into());
         self
@@ -194,6 +202,7 @@ impl ClientBuilder {
                 .user_agent
                 .unwrap_or_else(|| format!("ossguard/{}", env!("CARGO_PKG_VERSION"))),
             credentials,
+            policy: self.policy.unwrap_or_default(),
         };
         Client::from_config(config)
     }

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     Credentials(String),
     /// A local file could not be read or written.
     Io(std::io::Error),
+    /// The circuit breaker rejected the request without sending it (the endpoint kept failing).
+    CircuitOpen,
 }
 
 /// An ossguard error: the failure plus the operation it happened in.
@@ -28,6 +30,10 @@ pub struct Error {
     // Boxed: errors travel through every `?`, keep `Result` small.
     kind: Box<ErrorKind>,
     operation: Option<&'static str>,
+    /// The server's requested delay (`x-oss-qos-delay-time`, `Retry-After`).
+    server_delay: Option<std::time::Duration>,
+    /// The server's `Date` (clock-skew correction).
+    server_date: Option<std::time::SystemTime>,
 }
 
 impl Error {
@@ -35,12 +41,34 @@ impl Error {
         Self {
             kind: Box::new(kind),
             operation: None,
+            server_delay: None,
+            server_date: None,
         }
     }
 
     pub(crate) fn in_op(mut self, op: &'static str) -> Self {
         self.operation.get_or_insert(op);
         self
+    }
+
+    pub(crate) fn with_server_facts(
+        mut self,
+        delay: Option<std::time::Duration>,
+        date: Option<std::time::SystemTime>,
+    ) -> Self {
+        self.server_delay = delay;
+        self.server_date = date;
+        self
+    }
+
+    /// The delay the server asked for, if any.
+    pub fn server_delay(&self) -> Option<std::time::Duration> {
+        self.server_delay
+    }
+
+    /// The server's clock at the time of the error, if it said.
+    pub fn server_date(&self) -> Option<std::time::SystemTime> {
+        self.server_date
     }
 
     pub fn invalid_input(msg: impl Into<String>) -> Self {
@@ -67,7 +95,7 @@ impl Error {
         match self.kind.as_ref() {
             ErrorKind::Service(e) => e.class(),
             ErrorKind::Transport { failure, .. } => failure.class(),
-            ErrorKind::Integrity { .. } => ErrorClass::Transient,
+            ErrorKind::Integrity { .. } | ErrorKind::CircuitOpen => ErrorClass::Transient,
             ErrorKind::InvalidInput(_) | ErrorKind::Credentials(_) | ErrorKind::Io(_) => {
                 ErrorClass::Client
             }
@@ -127,6 +155,10 @@ impl std::fmt::Display for Error {
                 "no usable credentials: {m}; set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET"
             ),
             ErrorKind::Io(e) => write!(f, "local I/O error: {e}"),
+            ErrorKind::CircuitOpen => write!(
+                f,
+                "not sent: the circuit breaker is open after repeated failures of this endpoint; it probes every second, retry shortly"
+            ),
         }
     }
 }

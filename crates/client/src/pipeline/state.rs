@@ -1,0 +1,143 @@
+//! What the pipeline remembers per endpoint: breaker, retry budget, hedge tokens, latency,
+//! the learned clock offset, and counters for reports and metrics.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use ossguard_resilience::breaker::{Breaker, BreakerState};
+use ossguard_resilience::budget::RetryBudget;
+use ossguard_resilience::hedge::HedgePolicy;
+use ossguard_resilience::latency::LatencyTracker;
+use ossguard_resilience::rng::SplitMix64;
+use tokio::sync::Semaphore;
+
+use super::policy::Policy;
+
+pub(crate) struct Policies {
+    pub breaker: Option<Breaker>,
+    pub budget: RetryBudget,
+    pub hedge: Option<HedgePolicy>,
+    pub ttfb: LatencyTracker,
+    pub rng: SplitMix64,
+}
+
+/// Counters of what the pipeline did (monotonic).
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub operations: AtomicU64,
+    pub attempts: AtomicU64,
+    pub retries: AtomicU64,
+    pub hedges: AtomicU64,
+    pub breaker_rejections: AtomicU64,
+    pub skew_corrections: AtomicU64,
+    pub integrity_failures: AtomicU64,
+    pub body_resumes: AtomicU64,
+}
+
+/// A copy of [`PipelineStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub operations: u64,
+    pub attempts: u64,
+    pub retries: u64,
+    pub hedges: u64,
+    pub breaker_rejections: u64,
+    pub skew_corrections: u64,
+    pub integrity_failures: u64,
+    pub body_resumes: u64,
+}
+
+impl PipelineStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            operations: g(&self.operations),
+            attempts: g(&self.attempts),
+            retries: g(&self.retries),
+            hedges: g(&self.hedges),
+            breaker_rejections: g(&self.breaker_rejections),
+            skew_corrections: g(&self.skew_corrections),
+            integrity_failures: g(&self.integrity_failures),
+            body_resumes: g(&self.body_resumes),
+        }
+    }
+}
+
+pub(crate) struct EndpointState {
+    pub policy: Policy,
+    pub policies: Mutex<Policies>,
+    /// Server time minus local time, in milliseconds (learned from RequestTimeTooSkewed).
+    pub clock_offset_ms: AtomicI64,
+    pub stats: PipelineStats,
+    pub metadata_slots: Semaphore,
+    pub data_slots: Semaphore,
+    origin: tokio::time::Instant,
+}
+
+impl EndpointState {
+    pub fn new(policy: Policy) -> Self {
+        let mut seed = [0u8; 8];
+        // Jitter only needs to differ between processes; the time is a fine fallback.
+        if getrandom::fill(&mut seed).is_err() {
+            seed = (SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u64)
+                .to_le_bytes();
+        }
+        Self {
+            policies: Mutex::new(Policies {
+                breaker: policy.breaker.map(Breaker::new),
+                budget: RetryBudget::new(policy.budget),
+                hedge: policy.hedge.map(HedgePolicy::new),
+                ttfb: LatencyTracker::new(10_000, &[0.99, 0.999]),
+                rng: SplitMix64::new(u64::from_le_bytes(seed)),
+            }),
+            metadata_slots: Semaphore::new(policy.metadata_concurrency.max(1)),
+            data_slots: Semaphore::new(policy.data_concurrency.max(1)),
+            policy,
+            clock_offset_ms: AtomicI64::new(0),
+            stats: PipelineStats::default(),
+            origin: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Monotonic policy time (tokio's clock, so paused-time tests work).
+    pub fn now(&self) -> Duration {
+        tokio::time::Instant::now().duration_since(self.origin)
+    }
+
+    /// Wall-clock time for signing, corrected by the learned offset.
+    pub fn signing_time(&self) -> SystemTime {
+        let off = self.clock_offset_ms.load(Ordering::Relaxed);
+        let now = SystemTime::now();
+        if off >= 0 {
+            now + Duration::from_millis(off as u64)
+        } else {
+            now - Duration::from_millis(off.unsigned_abs())
+        }
+    }
+
+    pub fn learn_server_time(&self, server: SystemTime) {
+        let local = SystemTime::now();
+        let off = match server.duration_since(local) {
+            Ok(d) => d.as_millis() as i64,
+            Err(e) => -(e.duration().as_millis() as i64),
+        };
+        self.clock_offset_ms.store(off, Ordering::Relaxed);
+        self.stats.skew_corrections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Policies> {
+        self.policies.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.lock()
+            .breaker
+            .as_ref()
+            .map(|b| b.state())
+            .unwrap_or(BreakerState::Closed)
+    }
+}
