@@ -18,6 +18,7 @@ mod config;
 pub mod credentials;
 mod error;
 mod ops;
+pub mod pipeline;
 mod transport;
 
 pub use body::{Body, ByteStream};
@@ -34,3 +35,6 @@ pub use ops::object::{
 pub use ossguard_proto::auth::Credentials;
 pub use ossguard_proto::error::ErrorClass;
 pub use ossguard_proto::AddressingStyle;
+pub use ossguard_resilience::breaker::BreakerState;
+pub use pipeline::policy::Policy;
+pub use pipeline::state::StatsSnapshot;
