@@ -246,11 +246,12 @@ impl Client {
     }
 
     /// Bodiless requests get the adaptive first-byte timeout; uploads only the deadline (the
-    /// clock for their first byte cannot start before the body is sent).
-    fn attempt_timeout(&self, _op: Operation, body: &Body, deadline: Deadline) -> Duration {
+    /// clock for their first byte cannot start before the body is sent), and so do operations
+    /// where the server works silently before answering (CopyObject, CompleteMultipartUpload).
+    fn attempt_timeout(&self, op: Operation, body: &Body, deadline: Deadline) -> Duration {
         let ep = &self.inner.endpoint;
         let left = deadline.remaining(ep.now());
-        if body.len() == Some(0) {
+        if body.len() == Some(0) && !op.is_silent_server_work() {
             let p = ep.lock();
             ep.policy.first_byte.timeout(&p.ttfb).min(left)
         } else {
