@@ -1,5 +1,5 @@
 //! The admin API under the reserved prefix `/-/` (no bucket can be named `-`):
-//! `GET /-/health`, `POST /-/sts`.
+//! `GET /-/health`, `POST /-/sts`, and the fault rules under `/-/faults` ([`crate::faults`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,9 @@ pub async fn handle(
     body: Body,
     path: &str,
 ) -> Result<Response, ApiError> {
+    if crate::faults::admin_owns(path) {
+        return crate::faults::admin_handle(st, parts, body, path).await;
+    }
     match (&parts.method, path) {
         (&Method::GET, "/-/health") => Ok(json(&serde_json::json!({"status": "ok"}))),
         (&Method::POST, "/-/sts") => {
@@ -75,7 +78,7 @@ pub async fn handle(
         _ => Err(ApiError::new(
             404,
             "NoSuchAdminEndpoint",
-            "Admin endpoints: GET /-/health, POST /-/sts.",
+            "Admin endpoints: GET /-/health, POST /-/sts, GET/PUT/DELETE /-/faults, GET /-/faults/stats.",
         )),
     }
 }

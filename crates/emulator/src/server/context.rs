@@ -1,18 +1,21 @@
 //! One request on its way through a handler, and the authorization every handler relies on.
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use axum::body::Body;
 use futures_util::TryStreamExt;
 use ossguard_proto::auth::verify::Principal;
 use ossguard_proto::{Operation, Request};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::io::StreamReader;
 
 use super::error::ApiError;
 use super::keys::resource_name;
 use super::AppState;
-use crate::store::{BucketAcl, ObjectAcl};
+use crate::store::{BucketAcl, ObjectAcl, StoreError};
 
 /// Largest XML request body accepted (OSS documents far smaller ones).
 pub const MAX_XML_REQUEST: usize = 1 << 20;
@@ -63,6 +66,24 @@ impl Ctx {
         StreamReader::new(body.into_data_stream().map_err(std::io::Error::other))
     }
 
+    /// [`Ctx::body_reader`] that fails at the end of the body if it does not match `expected`
+    /// (a `Content-MD5`), for store calls that take no digest: the read error keeps the
+    /// store from committing, and the returned flag tells [`digest_or`] to say InvalidDigest.
+    pub fn body_reader_md5(
+        &mut self,
+        expected: Option<[u8; 16]>,
+    ) -> (impl AsyncRead + Unpin + Send + 'static, Arc<AtomicBool>) {
+        use md5::Digest;
+        let failed = Arc::new(AtomicBool::new(false));
+        let reader = Md5Checked {
+            inner: self.body_reader(),
+            want: expected,
+            md5: md5::Md5::new(),
+            failed: failed.clone(),
+        };
+        (reader, failed)
+    }
+
     /// A small XML body, capped at [`MAX_XML_REQUEST`]; `Content-MD5` checked when sent.
     pub async fn xml_body(&mut self) -> Result<Vec<u8>, ApiError> {
         let body = self.take_body();
@@ -79,6 +100,51 @@ impl Ctx {
             check_md5(&md5, &bytes)?;
         }
         Ok(bytes.to_vec())
+    }
+}
+
+/// The store's error, or InvalidDigest if the body failed [`Ctx::body_reader_md5`]'s check.
+pub fn digest_or(failed: &AtomicBool, e: StoreError) -> ApiError {
+    if failed.load(Ordering::Relaxed) {
+        StoreError::InvalidDigest.into()
+    } else {
+        e.into()
+    }
+}
+
+struct Md5Checked<R> {
+    inner: R,
+    /// Taken when the end of the body is reached.
+    want: Option<[u8; 16]>,
+    md5: md5::Md5,
+    failed: Arc<AtomicBool>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Md5Checked<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        use md5::Digest;
+        let (before, room) = (buf.filled().len(), buf.remaining());
+        let this = &mut *self;
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        let new = &buf.filled()[before..];
+        if !new.is_empty() {
+            this.md5.update(new);
+        } else if room > 0 {
+            if let Some(want) = this.want.take() {
+                if this.md5.finalize_reset().as_slice() != want {
+                    this.failed.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the body does not match its Content-MD5",
+                    )));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -74,6 +74,7 @@ pub struct AppState {
     pub region: String,
     host_names: Vec<String>,
     clock: Arc<dyn Clock>,
+    faults: Arc<crate::faults::Faults>,
     request_counter: AtomicU64,
     request_id_salt: u32,
     access_log: access_log::AccessLog,
@@ -84,8 +85,17 @@ impl AppState {
         self.clock.now()
     }
 
+    /// The fault rules (see [`crate::faults`]).
+    pub fn faults(&self) -> &Arc<crate::faults::Faults> {
+        &self.faults
+    }
+
+    pub(crate) fn host_names(&self) -> &[String] {
+        &self.host_names
+    }
+
     /// 24 uppercase hex characters, unique per process run.
-    fn next_request_id(&self) -> String {
+    pub(crate) fn next_request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
         let secs = ossguard_proto::time::unix_seconds(self.now()) as u32;
         format!("{secs:08X}{:08X}{:08X}", self.request_id_salt, n as u32)
@@ -103,7 +113,10 @@ pub struct Emulator {
 impl Emulator {
     /// Opens the store and starts serving on `config.addr`.
     pub async fn start(config: EmulatorConfig) -> Result<Self, crate::store::StoreError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // The server clock is off by the active `clock_skew` fault, if any.
+        let faults = Arc::new(crate::faults::Faults::new());
+        let clock: Arc<dyn Clock> =
+            Arc::new(crate::faults::SkewedClock::new(SystemClock, faults.clone()));
         let store = Store::open_with(
             &config.data_dir,
             StoreConfig {
@@ -126,19 +139,22 @@ impl Emulator {
             region: config.region.clone(),
             host_names: config.host_names.clone(),
             clock,
+            faults,
             request_counter: AtomicU64::new(0),
             request_id_salt: u32::from_be_bytes(salt),
         });
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
-        let app = Router::new().fallback(handle).with_state(state.clone());
+        let app = Router::new()
+            .fallback(crate::faults::handle)
+            .with_state(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let log = state.access_log.clone();
         let task = tokio::spawn(async move {
             let flusher = tokio::spawn(log.clone().run_flusher());
             let r = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                crate::faults::FaultListener::new(listener),
+                app.into_make_service_with_connect_info::<crate::faults::ConnInfo>(),
             )
             .with_graceful_shutdown(async {
                 let _ = rx.await;
@@ -169,8 +185,15 @@ impl Emulator {
         &self.state
     }
 
+    /// The fault rules: `emulator.faults().install(cfg)` (see [`crate::faults`]).
+    pub fn faults(&self) -> &Arc<crate::faults::Faults> {
+        &self.state.faults
+    }
+
     /// Stops accepting, finishes in-flight requests, flushes access logs.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
+        // Let go of requests held by faults (blackholes, stalls) so in-flight work can finish.
+        self.state.faults.clear();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -189,7 +212,11 @@ impl Emulator {
     }
 }
 
-async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+/// Serves one request (wrapped by [`crate::faults::handle`]).
+pub(crate) async fn handle(
+    State(st): State<Arc<AppState>>,
+    req: axum::extract::Request,
+) -> Response {
     let remote = req
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -238,18 +265,28 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
     };
     put(h, "x-oss-request-id", request_id);
     put(h, "date", ossguard_proto::time::rfc1123(now));
-    put(h, "x-oss-server-time", "0".into());
+    put(
+        h,
+        "x-oss-server-time",
+        now.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+            .to_string(),
+    );
     h.insert("server", HeaderValue::from_static("AliyunOSS"));
     response
 }
 
 /// Status and body length of a response, for its access log line.
 fn log_facts(resp: &Response) -> (u16, u64) {
+    use axum::body::HttpBody;
+    // XML and error bodies carry no Content-Length header yet (hyper adds it later).
     let sent = resp
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
+        .or_else(|| resp.body().size_hint().exact())
         .unwrap_or(0);
     (resp.status().as_u16(), sent)
 }

@@ -10,9 +10,9 @@ use ossguard_proto::xml::{
 };
 use ossguard_proto::Operation;
 
-use super::context::Ctx;
+use super::context::{digest_or, Ctx};
 use super::error::ApiError;
-use super::object_ops::{check_conditions, headers_from_request, parse_copy_source};
+use super::object_ops::{check_conditions, expected_md5, headers_from_request, parse_copy_source};
 use super::response::{self, iso_ms};
 
 pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
@@ -93,12 +93,14 @@ async fn upload_part(ctx: &mut Ctx) -> Result<Response, ApiError> {
         ctx.key()?.to_owned(),
         upload_id(ctx)?.to_owned(),
     );
-    let body = ctx.body_reader();
+    let expected = expected_md5(ctx)?;
+    let (body, digest_failed) = ctx.body_reader_md5(expected);
     let part = ctx
         .st
         .store
         .upload_part(&bucket, &key, &id, n, body)
-        .await?;
+        .await
+        .map_err(|e| digest_or(&digest_failed, e))?;
     let mut resp = response::status(200);
     response::header(&mut resp, "etag", &part.etag);
     response::header(

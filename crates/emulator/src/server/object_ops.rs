@@ -15,7 +15,7 @@ use ossguard_proto::xml::{
 use ossguard_proto::Operation;
 use tokio_util::io::ReaderStream;
 
-use super::context::Ctx;
+use super::context::{digest_or, Ctx};
 use super::error::ApiError;
 use super::response::{self, apply_overrides, iso_ms, object_headers};
 use crate::store::{
@@ -115,7 +115,7 @@ fn content_length(ctx: &Ctx) -> Option<u64> {
     ctx.header("content-length").and_then(|v| v.parse().ok())
 }
 
-fn expected_md5(ctx: &Ctx) -> Result<Option<[u8; 16]>, ApiError> {
+pub fn expected_md5(ctx: &Ctx) -> Result<Option<[u8; 16]>, ApiError> {
     let Some(v) = ctx.header("content-md5") else {
         return Ok(None);
     };
@@ -447,12 +447,14 @@ async fn append(ctx: &mut Ctx) -> Result<Response, ApiError> {
         })?;
     let headers = headers_from_request(ctx)?;
     let (bucket, key) = (ctx.bucket()?.to_owned(), ctx.key()?.to_owned());
-    let body = ctx.body_reader();
+    let expected = expected_md5(ctx)?;
+    let (body, digest_failed) = ctx.body_reader_md5(expected);
     let info = ctx
         .st
         .store
         .append_object(&bucket, &key, position, body, headers)
-        .await?;
+        .await
+        .map_err(|e| digest_or(&digest_failed, e))?;
     let mut resp = response::status(200);
     response::header(&mut resp, "etag", &info.etag);
     response::header(

@@ -1,0 +1,152 @@
+//! Bucket lifecycle: create (with configuration), info, delete (empty and not), DeleteMultiple.
+
+use base64::Engine;
+use http::Method;
+use md5::Digest;
+use ossguard_proto::xml::{BucketInfo, DeleteResult};
+use ossguard_proto::Request;
+
+use crate::client::{initiate, with_headers, Reply, Sig, TestServer};
+
+async fn delete_bucket(s: &TestServer, name: &str) -> Reply {
+    s.send(
+        Request::new(Method::DELETE, Some(name), None),
+        vec![],
+        Sig::V4,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn delete_bucket_only_when_empty() {
+    let s = TestServer::start().await;
+    s.create_bucket("full").await;
+    assert_eq!(s.put("full", "k", b"v").await.status, 200);
+    let r = delete_bucket(&s, "full").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "BucketNotEmpty"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(s.get("full", "k").await.body, b"v");
+
+    let r = s
+        .send(
+            Request::new(Method::DELETE, Some("full"), Some("k")),
+            vec![],
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    // Deleting a missing key is also 204.
+    let r = s
+        .send(
+            Request::new(Method::DELETE, Some("full"), Some("k")),
+            vec![],
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(delete_bucket(&s, "full").await.status, 204);
+    let r = delete_bucket(&s, "full").await;
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchBucket"));
+    assert_eq!(s.put("full", "k", b"v").await.code(), "NoSuchBucket");
+}
+
+#[tokio::test]
+async fn delete_bucket_with_an_open_upload() {
+    let s = TestServer::start().await;
+    s.create_bucket("upl").await;
+    let _id = initiate(&s, "upl", "k").await;
+    // OSS refuses while multipart uploads are pending.
+    let r = delete_bucket(&s, "upl").await;
+    assert_eq!(r.status, 409, "{}", r.text());
+}
+
+#[tokio::test]
+async fn create_bucket_with_configuration_and_acl() {
+    let s = TestServer::start().await;
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateBucketConfiguration><StorageClass>IA</StorageClass><DataRedundancyType>LRS</DataRedundancyType></CreateBucketConfiguration>";
+    let req = with_headers(
+        Request::new(Method::PUT, Some("cold"), None),
+        &[("x-oss-acl", "public-read")],
+    );
+    let r = s.send(req, body.as_bytes().to_vec(), Sig::V4).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let info: BucketInfo = s
+        .send(
+            Request::new(Method::GET, Some("cold"), None).with_query("bucketInfo", ""),
+            vec![],
+            Sig::V4,
+        )
+        .await
+        .xml();
+    assert_eq!(info.bucket.name, "cold");
+    assert_eq!(info.bucket.storage_class, "IA");
+    assert_eq!(info.bucket.access_control_list.grant, "public-read");
+    // An unknown storage class is refused and creates nothing.
+    let r = s
+        .send(
+            Request::new(Method::PUT, Some("weird"), None),
+            b"<CreateBucketConfiguration><StorageClass>Lukewarm</StorageClass></CreateBucketConfiguration>".to_vec(),
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = s
+        .send(
+            Request::new(Method::GET, Some("weird"), None).with_query("location", ""),
+            vec![],
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(r.code(), "NoSuchBucket");
+}
+
+#[tokio::test]
+async fn delete_multiple_objects() {
+    let s = TestServer::start().await;
+    s.create_bucket("dmo").await;
+    for k in ["a", "b", "c d"] {
+        assert_eq!(s.put("dmo", k, b"x").await.status, 200);
+    }
+    let body = "<Delete><Quiet>false</Quiet><Object><Key>a</Key></Object><Object><Key>c d</Key></Object><Object><Key>never-existed</Key></Object></Delete>";
+    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
+    let req = with_headers(
+        Request::new(Method::POST, Some("dmo"), None)
+            .with_query("delete", "")
+            .with_query("encoding-type", "url"),
+        &[("content-md5", &md5)],
+    );
+    let r = s.send(req, body.as_bytes().to_vec(), Sig::V4).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let result: DeleteResult = r.xml();
+    let mut deleted: Vec<String> = result.deleted.iter().map(|d| d.key.clone()).collect();
+    deleted.sort();
+    assert_eq!(deleted, ["a", "c%20d", "never-existed"]);
+    assert_eq!(s.get("dmo", "a").await.status, 404);
+    assert_eq!(s.get("dmo", "b").await.status, 200);
+
+    // Wrong Content-MD5 on the XML body: nothing deleted.
+    let body = "<Delete><Object><Key>b</Key></Object></Delete>";
+    let req = with_headers(
+        Request::new(Method::POST, Some("dmo"), None).with_query("delete", ""),
+        &[("content-md5", &md5)],
+    );
+    let r = s.send(req, body.as_bytes().to_vec(), Sig::V4).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidDigest"));
+    assert_eq!(s.get("dmo", "b").await.status, 200);
+    // More than 1000 keys is refused.
+    let many: String = (0..1001)
+        .map(|i| format!("<Object><Key>k{i}</Key></Object>"))
+        .collect();
+    let r = s
+        .send(
+            Request::new(Method::POST, Some("dmo"), None).with_query("delete", ""),
+            format!("<Delete>{many}</Delete>").into_bytes(),
+            Sig::V4,
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "MalformedXML"));
+}

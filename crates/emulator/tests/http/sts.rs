@@ -1,0 +1,178 @@
+//! STS credentials from `POST /-/sts`: least-privilege policies and the security token.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, Method};
+use ossguard_proto::{Credentials, Request};
+
+use crate::client::{Reply, Sig, TestServer};
+
+#[derive(serde::Deserialize)]
+struct Issued {
+    access_key_id: String,
+    access_key_secret: String,
+    security_token: String,
+    expiration: String,
+}
+
+async fn issue(s: &TestServer, body: serde_json::Value) -> Reply {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", "application/json".parse().unwrap());
+    let url = format!("{}/-/sts", s.endpoint());
+    s.send_url(Method::POST, &url, &h, body.to_string().into_bytes())
+        .await
+}
+
+async fn limited_creds(s: &TestServer) -> Credentials {
+    let r = issue(
+        s,
+        serde_json::json!({
+            "duration_seconds": 900,
+            "actions": ["oss:GetObject", "oss:PutObject"],
+            "resources": ["acs:oss:*:*:box/sts/*"],
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let c: Issued = serde_json::from_slice(&r.body).unwrap();
+    assert!(c.expiration.ends_with('Z'), "{}", c.expiration);
+    Credentials::new(c.access_key_id, c.access_key_secret.as_str())
+        .with_security_token(c.security_token.as_str())
+}
+
+async fn as_creds(
+    s: &TestServer,
+    creds: &Credentials,
+    method: Method,
+    key: Option<&str>,
+    body: &[u8],
+    sig: Sig,
+) -> Reply {
+    s.send_as(
+        Request::new(method, Some("box"), key),
+        body.to_vec(),
+        sig,
+        creds,
+        SystemTime::now(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sts_policy_limits_actions_and_resources() {
+    let s = TestServer::start().await;
+    s.create_bucket("box").await;
+    assert_eq!(s.put("box", "private/secret", b"no").await.status, 200);
+    let creds = limited_creds(&s).await;
+    for sig in [Sig::V1, Sig::V4] {
+        let r = as_creds(&s, &creds, Method::PUT, Some("sts/file"), b"mine", sig).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = as_creds(&s, &creds, Method::GET, Some("sts/file"), b"", sig).await;
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"mine"[..]));
+        let r = as_creds(&s, &creds, Method::HEAD, Some("sts/file"), b"", sig).await;
+        assert_eq!(r.status, 200);
+
+        // Outside the resource, or an action not granted.
+        for (method, key) in [
+            (Method::PUT, Some("outside")),
+            (Method::GET, Some("private/secret")),
+            (Method::PUT, Some("st")),
+            (Method::DELETE, Some("sts/file")),
+            (Method::GET, None),
+            (Method::DELETE, None),
+        ] {
+            let r = as_creds(&s, &creds, method.clone(), key, b"x", sig).await;
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (403, "AccessDenied"),
+                "{method} {key:?}: {}",
+                r.text()
+            );
+        }
+    }
+    assert_eq!(s.get("box", "outside").await.status, 404);
+    assert_eq!(s.get("box", "sts/file").await.body, b"mine");
+    // Presigned with the STS key (token in the query) works too.
+    let mut req = Request::new(Method::GET, Some("box"), Some("sts/file"));
+    ossguard_proto::auth::presign::presign_v4(
+        &mut req,
+        &creds,
+        "cn-hangzhou",
+        SystemTime::now(),
+        Duration::from_secs(60),
+        &[],
+    )
+    .unwrap();
+    let r = s.send_raw(&req, vec![]).await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"mine"[..]));
+}
+
+#[tokio::test]
+async fn sts_keys_need_their_token() {
+    let s = TestServer::start().await;
+    s.create_bucket("box").await;
+    let creds = limited_creds(&s).await;
+    let other = limited_creds(&s).await;
+    let wrong_token = Credentials::new(
+        creds.access_key_id.clone(),
+        creds.access_key_secret.expose(),
+    )
+    .with_security_token("CAISforged-token");
+    let no_token = Credentials::new(
+        creds.access_key_id.clone(),
+        creds.access_key_secret.expose(),
+    );
+    let swapped = Credentials::new(
+        creds.access_key_id.clone(),
+        creds.access_key_secret.expose(),
+    )
+    .with_security_token(other.security_token.clone().unwrap().expose());
+    for sig in [Sig::V1, Sig::V4] {
+        for (what, c) in [
+            ("wrong token", &wrong_token),
+            ("no token", &no_token),
+            ("other key's token", &swapped),
+        ] {
+            let r = as_creds(&s, c, Method::PUT, Some("sts/x"), b"x", sig).await;
+            assert_eq!(r.status, 403, "{what}: {}", r.text());
+            assert!(
+                matches!(
+                    r.code().as_str(),
+                    "InvalidAccessKeyId" | "AccessDenied" | "InvalidSecurityToken"
+                ),
+                "{what}: {}",
+                r.code()
+            );
+        }
+    }
+    assert_eq!(s.get("box", "sts/x").await.status, 404);
+}
+
+#[tokio::test]
+async fn bad_sts_requests_are_400() {
+    let s = TestServer::start().await;
+    for body in [
+        serde_json::json!({"duration_seconds": 10}),
+        serde_json::json!({"duration_seconds": 100000}),
+        serde_json::json!({"duration_seconds": "soon"}),
+        serde_json::json!({"actions": "oss:*"}),
+        serde_json::json!([1, 2, 3]),
+    ] {
+        let r = issue(&s, body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+    }
+    let url = format!("{}/-/sts", s.endpoint());
+    let r = s
+        .send_url(Method::POST, &url, &HeaderMap::new(), b"{not json".to_vec())
+        .await;
+    assert_eq!(r.status, 400);
+    let r = s
+        .send_url(
+            Method::POST,
+            &url,
+            &HeaderMap::new(),
+            vec![b'x'; 100 * 1024],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
