@@ -19,6 +19,7 @@ pub mod credentials;
 mod error;
 mod ops;
 pub mod pipeline;
+pub mod transfer;
 mod transport;
 
 pub use body::{Body, ByteStream};
@@ -38,3 +39,4 @@ pub use ossguard_proto::AddressingStyle;
 pub use ossguard_resilience::breaker::BreakerState;
 pub use pipeline::policy::Policy;
 pub use pipeline::state::StatsSnapshot;
+pub use transfer::{Progress, TransferOptions};

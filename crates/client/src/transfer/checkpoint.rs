@@ -1,0 +1,368 @@
+//! Checkpoint files: what a transfer has finished, so a rerun can resume it.
+//!
+//! File format (JSON, format version [`VERSION`]):
+//! ```json
+//! { "body": { "version": 1, "direction": "upload", "bucket": "b", "key": "k",
+//!             "local_path": "/abs/file", "part_size": 8388608, "parts_total": 3,
+//!             "upload_id": "…", "temp_path": null,
+//!             "source": { "file": { "size": 20000000, "mtime_ns": 1700000000000000000,
+//!                                   "sample_crc64": 123 } },
+//!             "put_options": "<sha256 of the upload's metadata>",
+//!             "parts": [ { "part_number": 1, "etag": "\"…\"", "size": 8388608, "crc64": 42 } ] },
+//!   "crc64": 1234 }
+//! ```
+//! `crc64` is the CRC-64 of the serialised `body`, so a damaged file that still parses is caught.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{io_err, TransferOptions};
+use crate::error::Error;
+use crate::ops::multipart::PartMeta;
+
+/// Checkpoint format version; other versions are discarded.
+pub(crate) const VERSION: u32 = 1;
+
+/// Bytes sampled at the start, middle and end of a file for its fingerprint.
+const SAMPLE: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Direction {
+    Upload,
+    Download,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Download => "download",
+        }
+    }
+}
+
+/// What the source looked like when the transfer started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Source {
+    File {
+        size: u64,
+        mtime_ns: Option<u64>,
+        sample_crc64: u64,
+    },
+    Object {
+        etag: String,
+        size: u64,
+        crc64: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Checkpoint {
+    pub version: u32,
+    pub direction: Direction,
+    pub bucket: String,
+    pub key: String,
+    pub local_path: String,
+    pub part_size: u64,
+    pub parts_total: u32,
+    pub upload_id: Option<String>,
+    pub temp_path: Option<String>,
+    pub source: Source,
+    pub put_options: Option<String>,
+    /// Finished parts, by part number. Downloads leave `etag` empty.
+    pub parts: Vec<PartMeta>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    body: Checkpoint,
+    crc64: u64,
+}
+
+/// What was found on disk.
+#[derive(Debug)]
+pub(crate) enum Loaded {
+    None,
+    /// Unreadable; `upload_id` when one could still be salvaged for an abort.
+    Corrupt {
+        upload_id: Option<String>,
+    },
+    Found(Box<Checkpoint>),
+}
+
+/// The checkpoint file of one (direction, local path, bucket, key).
+#[derive(Debug, Clone)]
+pub(crate) struct CheckpointFile {
+    path: PathBuf,
+}
+
+impl CheckpointFile {
+    /// Resolves the directory (creating it; the home default falls back to the temp dir) and
+    /// the file name.
+    pub fn new(
+        opts: &TransferOptions,
+        direction: Direction,
+        local: &Path,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Self, Error> {
+        let dir = checkpoint_dir(opts)?;
+        let mut h = Sha256::new();
+        for part in [
+            direction.as_str().as_bytes(),
+            local.as_os_str().as_encoded_bytes(),
+            bucket.as_bytes(),
+            key.as_bytes(),
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        let digest = h.finalize();
+        let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self {
+            path: dir.join(format!("{}-{name}.json", direction.as_str())),
+        })
+    }
+
+    pub async fn load(&self) -> Result<Loaded, Error> {
+        let path = self.path.clone();
+        blocking(move || match std::fs::read(&path) {
+            Ok(bytes) => Ok(parse(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Loaded::None),
+            Err(e) => Err(io_err(format!("reading {}", path.display()), e)),
+        })
+        .await
+    }
+
+    /// Atomically replaces the checkpoint: temp file, fsync, rename, fsync of the directory.
+    pub async fn save(&self, cp: &Checkpoint) -> Result<(), Error> {
+        let bytes = serialize(cp);
+        let path = self.path.clone();
+        blocking(move || {
+            // Unique per write: a write left running by a dropped transfer must not share it.
+            static SEQ: AtomicU64 = AtomicU64::new(0);
+            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+            let tmp = path.with_extension(format!("json.tmp-{}-{seq}", std::process::id()));
+            let write = || -> std::io::Result<()> {
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(&bytes)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+                sync_dir(&path);
+                Ok(())
+            };
+            write().map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                io_err(format!("writing checkpoint {}", path.display()), e)
+            })
+        })
+        .await
+    }
+
+    pub async fn remove(&self) {
+        let path = self.path.clone();
+        let _ = blocking(move || {
+            let _ = std::fs::remove_file(&path);
+            Ok(())
+        })
+        .await;
+    }
+}
+
+fn checkpoint_dir(opts: &TransferOptions) -> Result<PathBuf, Error> {
+    let dir = opts.resolved_checkpoint_dir();
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => Ok(dir),
+        // Only the implicit home default falls back; an explicit directory must work.
+        Err(_)
+            if opts.checkpoint_dir.is_none()
+                && std::env::var_os(super::CHECKPOINT_DIR_ENV).is_none() =>
+        {
+            let tmp = std::env::temp_dir().join("ossguard-checkpoints");
+            std::fs::create_dir_all(&tmp)
+                .map_err(|e| io_err(format!("creating {}", tmp.display()), e))?;
+            Ok(tmp)
+        }
+        Err(e) => Err(io_err(
+            format!("creating the checkpoint directory {}", dir.display()),
+            e,
+        )),
+    }
+}
+
+fn serialize(cp: &Checkpoint) -> Vec<u8> {
+    let body = serde_json::to_vec(cp).expect("checkpoints serialise");
+    let env = Envelope {
+        body: cp.clone(),
+        crc64: ossguard_proto::crc64::checksum(&body),
+    };
+    serde_json::to_vec_pretty(&env).expect("checkpoints serialise")
+}
+
+fn parse(bytes: &[u8]) -> Loaded {
+    if let Ok(env) = serde_json::from_slice::<Envelope>(bytes) {
+        let body = serde_json::to_vec(&env.body).expect("checkpoints serialise");
+        if ossguard_proto::crc64::checksum(&body) == env.crc64 && env.body.version == VERSION {
+            return Loaded::Found(Box::new(env.body));
+        }
+    }
+    // Damaged or from another version: salvage the upload id if it is still legible, so the
+    // caller can abort the upload it names.
+    let upload_id = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.pointer("/body/upload_id")?.as_str().map(str::to_owned));
+    Loaded::Corrupt { upload_id }
+}
+
+#[cfg(unix)]
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_: &Path) {}
+
+/// Fsyncs the directory holding `path` (after a rename into it); best effort.
+pub(crate) async fn sync_parent(path: &Path) {
+    let path = path.to_owned();
+    let _ = blocking(move || {
+        sync_dir(&path);
+        Ok(())
+    })
+    .await;
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(Error::from(std::io::Error::other(e.to_string()))))
+}
+
+/// Size, mtime and the CRC-64 of the first, middle and last 64 KiB of a file.
+pub(crate) async fn file_fingerprint(path: &Path) -> Result<Source, Error> {
+    let path = path.to_owned();
+    blocking(move || {
+        let ctx = |e| io_err(format!("reading {}", path.display()), e);
+        let mut f = std::fs::File::open(&path).map_err(ctx)?;
+        let meta = f.metadata().map_err(ctx)?;
+        let size = meta.len();
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        let mut crc = ossguard_proto::crc64::Crc64::new();
+        let mut buf = vec![0u8; SAMPLE as usize];
+        let mid = (size / 2).saturating_sub(SAMPLE / 2);
+        for off in [0, mid, size.saturating_sub(SAMPLE)] {
+            let n = SAMPLE.min(size - off) as usize;
+            f.seek(SeekFrom::Start(off)).map_err(ctx)?;
+            f.read_exact(&mut buf[..n]).map_err(ctx)?;
+            crc.update(&buf[..n]);
+        }
+        Ok(Source::File {
+            size,
+            mtime_ns,
+            sample_crc64: crc.value(),
+        })
+    })
+    .await
+}
+
+/// A stable digest of upload metadata (a resumed upload must not change it).
+pub(crate) fn put_options_digest(put: &crate::ops::object::PutObjectOptions) -> String {
+    let d = Sha256::digest(format!("{put:?}").as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            version: VERSION,
+            direction: Direction::Upload,
+            bucket: "b".into(),
+            key: "ключ".into(),
+            local_path: "/x".into(),
+            part_size: 1,
+            parts_total: 2,
+            upload_id: Some("UPLOAD".into()),
+            temp_path: None,
+            source: Source::File {
+                size: 2,
+                mtime_ns: Some(3),
+                sample_crc64: 4,
+            },
+            put_options: None,
+            parts: vec![PartMeta {
+                part_number: 1,
+                etag: "\"E\"".into(),
+                size: 1,
+                crc64: Some(5),
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_damage() {
+        let bytes = serialize(&sample());
+        match parse(&bytes) {
+            Loaded::Found(cp) => assert_eq!(*cp, sample()),
+            other => panic!("{other:?}"),
+        }
+        // A digit changed: still JSON, but the CRC catches it; the upload id is salvaged.
+        let text = String::from_utf8(bytes).unwrap();
+        let damaged = text.replace("\"size\": 2", "\"size\": 9");
+        assert_ne!(damaged, text);
+        match parse(damaged.as_bytes()) {
+            Loaded::Corrupt { upload_id } => assert_eq!(upload_id.as_deref(), Some("UPLOAD")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(b"\x00\xffgarbage"),
+            Loaded::Corrupt { upload_id: None }
+        ));
+        let mut old = sample();
+        old.version = 0;
+        assert!(matches!(parse(&serialize(&old)), Loaded::Corrupt { .. }));
+    }
+
+    #[test]
+    fn names_are_deterministic_and_distinct() {
+        let dir = std::env::temp_dir().join("ossguard-cp-name-test");
+        let opts = TransferOptions {
+            checkpoint_dir: Some(dir.clone()),
+            ..Default::default()
+        };
+        let n = |d, p: &str, b: &str, k: &str| {
+            CheckpointFile::new(&opts, d, Path::new(p), b, k)
+                .unwrap()
+                .path
+        };
+        let a = n(Direction::Upload, "/a", "b", "k");
+        assert_eq!(a, n(Direction::Upload, "/a", "b", "k"));
+        assert!(a.starts_with(&dir));
+        for other in [
+            n(Direction::Download, "/a", "b", "k"),
+            n(Direction::Upload, "/a", "bk", ""),
+            n(Direction::Upload, "/a", "b", "k2"),
+            n(Direction::Upload, "/b", "b", "k"),
+        ] {
+            assert_ne!(a, other);
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! `Client::download_file`: one GET below the threshold, else parallel ranged GETs pinned to the
+//! object's ETag, written into `<dest>.ossguard-tmp` and renamed into place once the combined
+//! CRC-64 matches the object's.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use ossguard_proto::crc64::{combine_parts, Crc64};
+use ossguard_proto::error::TransportFailure;
+use ossguard_proto::range::ByteRange;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::task::JoinSet;
+
+use super::checkpoint::{
+    blocking, sync_parent, Checkpoint, CheckpointFile, Direction, Loaded, Source, VERSION,
+};
+use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions};
+use crate::client::Client;
+use crate::error::{Error, ErrorKind};
+use crate::ops::multipart::PartMeta;
+use crate::ops::object::{GetObjectOptions, ObjectMeta};
+use crate::ops::validate_key;
+
+/// Suffix of the temporary file a download writes before renaming it into place.
+pub const TEMP_SUFFIX: &str = ".ossguard-tmp";
+
+impl Client {
+    /// Downloads `bucket/key` to `path` (parent directories are created).
+    ///
+    /// Objects smaller than [`TransferOptions::multipart_threshold`] come in one GET; larger ones
+    /// in ranged GETs, up to [`TransferOptions::concurrency`] at once. Either way the bytes go to
+    /// `<path>.ossguard-tmp` first and are renamed into place only once complete and verified
+    /// (CRC-64); `path` is never left half-written. Returns the object's metadata (from the HEAD
+    /// that starts the download). See the [module documentation](crate::transfer).
+    pub async fn download_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        opts: &TransferOptions,
+    ) -> Result<ObjectMeta, Error> {
+        validate_key(key)?;
+        let dest = destination(path).await?;
+        let temp = temp_path(&dest);
+        let cp_file = match opts.resumable {
+            true => Some(CheckpointFile::new(
+                opts,
+                Direction::Download,
+                &dest,
+                bucket,
+                key,
+            )?),
+            false => None,
+        };
+        let head = self.head_object(bucket, key).await?;
+        if head.size == 0 || head.size < opts.multipart_threshold {
+            if let Some(f) = &cp_file {
+                discard(self, f, bucket, key, Some(&temp)).await?;
+            }
+            return self
+                .download_whole(bucket, key, &dest, &temp, head, opts)
+                .await;
+        }
+        RangedDownload {
+            client: self,
+            bucket,
+            key,
+            dest,
+            temp,
+            head,
+            opts,
+            cp_file,
+        }
+        .run()
+        .await
+    }
+
+    /// Forgets the checkpoint of an interrupted [`download_file`](Client::download_file) of
+    /// `bucket/key` to `path` and deletes its temporary file. Returns whether there was one.
+    pub async fn discard_download_checkpoint(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        opts: &TransferOptions,
+    ) -> Result<bool, Error> {
+        let dest = destination(path).await?;
+        let f = CheckpointFile::new(opts, Direction::Download, &dest, bucket, key)?;
+        discard(self, &f, bucket, key, Some(&temp_path(&dest))).await
+    }
+
+    /// One GET streamed into the temporary file (the body's CRC-64 is checked at its end).
+    async fn download_whole(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        temp: &Path,
+        head: ObjectMeta,
+        opts: &TransferOptions,
+    ) -> Result<ObjectMeta, Error> {
+        let mut tracker = Tracker::new(opts.progress.clone(), head.size, 1);
+        tracker.report();
+        let mut guard = RemoveGuard::new(temp, true);
+        let get = GetObjectOptions {
+            if_match: if_match(&head),
+            ..Default::default()
+        };
+        let out = self.get_object(bucket, key, get).await?;
+        let mut file = tokio::fs::File::create(temp)
+            .await
+            .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
+        let mut body = out.body;
+        let mut n = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            n += chunk.len() as u64;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| io_err(format!("writing {}", temp.display()), e))?;
+        }
+        if n != head.size {
+            return Err(short_body(n, head.size));
+        }
+        finish_file(file, temp, dest).await?;
+        guard.disarm();
+        tracker.part_done(n);
+        Ok(head)
+    }
+}
+
+/// Absolute destination path; the parent is created and resolved (symlinks) so that one file has
+/// one checkpoint.
+async fn destination(path: &Path) -> Result<PathBuf, Error> {
+    let abs = std::path::absolute(path)?;
+    let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+        return Err(Error::invalid_input(format!(
+            "{} does not name a file",
+            path.display()
+        )));
+    };
+    tokio::fs::create_dir_all(parent)
+        .await
+        .map_err(|e| io_err(format!("creating {}", parent.display()), e))?;
+    let parent = tokio::fs::canonicalize(parent)
+        .await
+        .unwrap_or_else(|_| parent.to_owned());
+    Ok(parent.join(name))
+}
+
+fn temp_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_owned();
+    name.push(TEMP_SUFFIX);
+    dest.with_file_name(name)
+}
+
+fn if_match(head: &ObjectMeta) -> Option<String> {
+    (!head.etag.is_empty()).then(|| head.etag.clone())
+}
+
+fn short_body(got: u64, want: u64) -> Error {
+    Error::transport(
+        TransportFailure::BodyTruncated,
+        format!("received {got} bytes, expected {want}"),
+    )
+}
+
+/// Flushes and fsyncs the temporary file, renames it over `dest`, fsyncs the directory.
+async fn finish_file(mut file: tokio::fs::File, temp: &Path, dest: &Path) -> Result<(), Error> {
+    let ctx = |e| io_err(format!("writing {}", temp.display()), e);
+    file.flush().await.map_err(ctx)?;
+    file.sync_all().await.map_err(ctx)?;
+    drop(file);
+    tokio::fs::rename(temp, dest)
+        .await
+        .map_err(|e| io_err(format!("renaming into {}", dest.display()), e))?;
+    sync_parent(dest).await;
+    Ok(())
+}
+
+struct RangedDownload<'a> {
+    client: &'a Client,
+    bucket: &'a str,
+    key: &'a str,
+    dest: PathBuf,
+    temp: PathBuf,
+    head: ObjectMeta,
+    opts: &'a TransferOptions,
+    cp_file: Option<CheckpointFile>,
+}
+
+impl RangedDownload<'_> {
+    async fn run(self) -> Result<ObjectMeta, Error> {
+        let (client, opts, size) = (self.client, self.opts, self.head.size);
+        let plan = Plan::new(size, opts.part_size)?;
+        let source = Source::Object {
+            etag: self.head.etag.clone(),
+            size,
+            crc64: self.head.crc64,
+        };
+        let local_path = self.dest.to_string_lossy().into_owned();
+        let temp_str = self.temp.to_string_lossy().into_owned();
+
+        let mut done: BTreeMap<u32, PartMeta> = BTreeMap::new();
+        let mut resuming = false;
+        if let Some(f) = &self.cp_file {
+            match f.load().await? {
+                Loaded::None => {}
+                Loaded::Corrupt { .. } => f.remove().await,
+                Loaded::Found(cp) => {
+                    let matches = cp.direction == Direction::Download
+                        && cp.bucket == self.bucket
+                        && cp.key == self.key
+                        && cp.local_path == local_path
+                        && cp.temp_path.as_deref() == Some(temp_str.as_str())
+                        && cp.part_size == plan.part_size
+                        && cp.parts_total == plan.parts
+                        && cp.source == source;
+                    if matches {
+                        done = verify_temp(&self.temp, &plan, &cp.parts).await?;
+                        resuming = true;
+                    } else {
+                        f.remove().await;
+                    }
+                }
+            }
+        }
+        if !resuming || done.is_empty() {
+            // Start (over) with a temporary file of the object's size.
+            let f = tokio::fs::File::create(&self.temp)
+                .await
+                .map_err(|e| io_err(format!("creating {}", self.temp.display()), e))?;
+            f.set_len(size)
+                .await
+                .map_err(|e| io_err(format!("sizing {}", self.temp.display()), e))?;
+            done.clear();
+        }
+        // Resumable downloads keep their temporary file on failure and drop; others delete it.
+        let mut guard = RemoveGuard::new(&self.temp, !opts.resumable);
+        let mut cp = Checkpoint {
+            version: VERSION,
+            direction: Direction::Download,
+            bucket: self.bucket.to_owned(),
+            key: self.key.to_owned(),
+            local_path,
+            part_size: plan.part_size,
+            parts_total: plan.parts,
+            upload_id: None,
+            temp_path: Some(temp_str),
+            source,
+            put_options: None,
+            parts: done.values().cloned().collect(),
+        };
+
+        let mut tracker = Tracker::new(opts.progress.clone(), size, plan.parts);
+        for p in done.values() {
+            tracker.add_silently(p.size);
+        }
+        tracker.report();
+
+        let shared = Arc::new(PartJob {
+            client: client.clone(),
+            bucket: self.bucket.to_owned(),
+            key: self.key.to_owned(),
+            if_match: if_match(&self.head),
+            temp: self.temp.clone(),
+            size,
+        });
+        let todo: Vec<u32> = (1..=plan.parts).filter(|n| !done.contains_key(n)).collect();
+        let mut todo = todo.into_iter();
+        let mut set: JoinSet<(u32, Result<u64, Error>)> = JoinSet::new();
+        let mut failure: Option<Error> = None;
+        let mut fatal = false;
+        loop {
+            while failure.is_none() && set.len() < opts.parallelism() {
+                let Some(n) = todo.next() else { break };
+                let (off, len) = plan.range(n);
+                let job = shared.clone();
+                set.spawn(async move { (n, job.fetch(off, len).await) });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((n, Ok(crc))) => {
+                    let len = plan.range(n).1;
+                    done.insert(
+                        n,
+                        PartMeta {
+                            part_number: n,
+                            etag: String::new(),
+                            size: len,
+                            crc64: Some(crc),
+                        },
+                    );
+                    if let Some(f) = &self.cp_file {
+                        cp.parts = done.values().cloned().collect();
+                        if let Err(e) = f.save(&cp).await {
+                            failure.get_or_insert(e);
+                            fatal = true;
+                            set.abort_all();
+                        }
+                    }
+                    tracker.part_done(len);
+                }
+                Ok((_, Err(e))) => {
+                    // The object changed since the HEAD: this download can never finish.
+                    if e.status() == Some(412) {
+                        fatal = true;
+                    }
+                    failure.get_or_insert(e);
+                    if fatal || !opts.resumable {
+                        set.abort_all();
+                    }
+                }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        if let Some(e) = failure {
+            if fatal {
+                self.give_up(&mut guard).await;
+            }
+            return Err(e);
+        }
+
+        let combined = combine_parts(done.values().map(|p| (p.crc64.unwrap_or_default(), p.size)));
+        if let Some(expected) = self.head.crc64 {
+            if expected != combined {
+                self.give_up(&mut guard).await;
+                return Err(Error::new(ErrorKind::Integrity {
+                    expected,
+                    actual: combined,
+                })
+                .in_op("DownloadFile"));
+            }
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.temp)
+            .await
+            .map_err(|e| io_err(format!("opening {}", self.temp.display()), e))?;
+        finish_file(file, &self.temp, &self.dest).await?;
+        guard.disarm();
+        if let Some(f) = &self.cp_file {
+            f.remove().await;
+        }
+        Ok(self.head)
+    }
+
+    /// Deletes the temporary file and the checkpoint.
+    async fn give_up(&self, guard: &mut RemoveGuard) {
+        guard.disarm();
+        let _ = tokio::fs::remove_file(&self.temp).await;
+        if let Some(f) = &self.cp_file {
+            f.remove().await;
+        }
+    }
+}
+
+/// What every ranged GET of one download shares.
+struct PartJob {
+    client: Client,
+    bucket: String,
+    key: String,
+    if_match: Option<String>,
+    temp: PathBuf,
+    size: u64,
+}
+
+impl PartJob {
+    /// GETs `len` bytes at `off` into the temporary file (fsynced); returns their CRC-64.
+    async fn fetch(&self, off: u64, len: u64) -> Result<u64, Error> {
+        let last = off + len - 1;
+        let get = GetObjectOptions {
+            range: Some(ByteRange::Closed { first: off, last }),
+            if_match: self.if_match.clone(),
+            ..Default::default()
+        };
+        let out = self.client.get_object(&self.bucket, &self.key, get).await?;
+        if out.content_range != Some((off, last, Some(self.size))) {
+            return Err(Error::transport(
+                TransportFailure::BodyTruncated,
+                format!(
+                    "asked for bytes {off}-{last}/{}, the server sent {:?}",
+                    self.size, out.content_range
+                ),
+            )
+            .in_op("GetObject"));
+        }
+        let ctx = |e| io_err(format!("writing {}", self.temp.display()), e);
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.temp)
+            .await
+            .map_err(ctx)?;
+        file.seek(SeekFrom::Start(off)).await.map_err(ctx)?;
+        let mut body = out.body;
+        let mut n = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            n += chunk.len() as u64;
+            if n > len {
+                break;
+            }
+            file.write_all(&chunk).await.map_err(ctx)?;
+        }
+        if n != len {
+            return Err(short_body(n, len).in_op("GetObject"));
+        }
+        file.flush().await.map_err(ctx)?;
+        file.sync_data().await.map_err(ctx)?;
+        Ok(body.crc64())
+    }
+}
+
+/// The recorded parts whose bytes in the temporary file still have the recorded CRC-64 (a
+/// missing or resized temporary file keeps none).
+async fn verify_temp(
+    temp: &Path,
+    plan: &Plan,
+    recorded: &[PartMeta],
+) -> Result<BTreeMap<u32, PartMeta>, Error> {
+    let (temp, plan, recorded) = (temp.to_owned(), *plan, recorded.to_vec());
+    blocking(move || {
+        let mut kept = BTreeMap::new();
+        let Ok(mut f) = std::fs::File::open(&temp) else {
+            return Ok(kept);
+        };
+        if f.metadata().map(|m| m.len()).ok() != Some(plan.size) {
+            return Ok(kept);
+        }
+        let mut buf = vec![0u8; 256 * 1024];
+        for p in recorded {
+            if !(1..=plan.parts).contains(&p.part_number) {
+                continue;
+            }
+            let (off, len) = plan.range(p.part_number);
+            if p.size != len {
+                continue;
+            }
+            let ctx = |e| io_err(format!("reading {}", temp.display()), e);
+            f.seek(SeekFrom::Start(off)).map_err(ctx)?;
+            let mut crc = Crc64::new();
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(buf.len() as u64) as usize;
+                f.read_exact(&mut buf[..n]).map_err(ctx)?;
+                crc.update(&buf[..n]);
+                left -= n as u64;
+            }
+            if Some(crc.value()) == p.crc64 {
+                kept.insert(p.part_number, p.clone());
+            }
+        }
+        Ok(kept)
+    })
+    .await
+}

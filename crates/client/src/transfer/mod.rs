@@ -1,0 +1,400 @@
+//! Resumable, parallel transfers between local files and objects.
+//!
+//! [`Client::upload_file`](crate::Client::upload_file) and
+//! [`Client::download_file`](crate::Client::download_file) split large transfers into parts that
+//! move in parallel (bounded by [`TransferOptions::concurrency`]) and stream from / to disk: a
+//! transfer never holds more than a few network buffers per part in memory, whatever the file size.
+//!
+//! # Integrity
+//! * Uploads: every part's CRC-64 is checked against the server's as it is uploaded, and the
+//!   completed object's CRC-64 against the combination of the part CRCs.
+//! * Downloads: a HEAD fixes the object's ETag, size and CRC-64; every ranged GET carries
+//!   `If-Match: <etag>` (an object replaced mid-download fails with 412 `PreconditionFailed`
+//!   instead of mixing versions); the part CRCs are combined in order and compared with the
+//!   object's CRC-64 before the temporary file (`<dest>.ossguard-tmp`) is renamed into place.
+//!
+//! # Resuming (`resumable: true`, the default)
+//! Each (source, destination, direction) pair has one checkpoint file in the checkpoint directory
+//! (see [`TransferOptions::checkpoint_dir`]), named by a hash of direction, absolute local path,
+//! bucket and key. It is rewritten atomically (temporary file, fsync, rename) after every part and
+//! records the upload id, the finished parts (number, ETag, size, CRC-64), a fingerprint of the
+//! source (file: size, mtime, CRC-64 of sampled blocks; object: ETag, size, CRC-64) and the part
+//! size. A rerun of the same transfer resumes from it: an upload checks with ListParts that every
+//! recorded part is still there with the same ETag and sends only the others; a download re-reads
+//! the recorded ranges of its temporary file, checks their CRC-64 and fetches only the rest. A
+//! checkpoint that is unreadable, belongs to a changed source or used a different part size is
+//! discarded (its multipart upload aborted, best effort) and the transfer starts over. The
+//! checkpoint is deleted on success.
+//!
+//! # Failure and cancellation
+//! | mode | a part fails | the future is dropped |
+//! |---|---|---|
+//! | `resumable: true` | the multipart upload, the temporary download file and the checkpoint are **kept**, so a rerun resumes | **kept** as well (a dropped future looks the same as a killed process; rerun to resume) |
+//! | `resumable: false` | the multipart upload is **aborted** / the temporary file deleted before the error is returned | **aborted** by a drop guard (the abort is spawned on the current runtime) / temporary file deleted |
+//!
+//! A source file that changes during an upload, a checkpoint that cannot be written and an object
+//! whose assembled CRC-64 does not match are not resumable: those abort and discard in both modes.
+//! To give up on a kept transfer, call [`Client::discard_upload_checkpoint`](crate::Client::discard_upload_checkpoint)
+//! / [`Client::discard_download_checkpoint`](crate::Client::discard_download_checkpoint).
+
+mod checkpoint;
+mod download;
+mod stream;
+mod upload;
+
+pub use download::TEMP_SUFFIX;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use checkpoint::Loaded;
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::ops::object::PutObjectOptions;
+
+/// Smallest part OSS accepts (except the last one).
+pub const MIN_PART_SIZE: u64 = 100 * 1024;
+/// Largest part OSS accepts.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Most parts one multipart upload may have.
+pub const MAX_PARTS: u64 = 10_000;
+/// Default part size (and multipart threshold).
+pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
+/// Default number of parts in flight.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Environment variable naming the default checkpoint directory.
+pub const CHECKPOINT_DIR_ENV: &str = "OSSGUARD_CHECKPOINT_DIR";
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// How a transfer is split, how parallel it runs and whether it can be resumed.
+#[derive(Clone)]
+pub struct TransferOptions {
+    /// Part size in bytes. Default 8 MiB; raised to 100 KiB at least, and so that a transfer has
+    /// at most 10 000 parts.
+    pub part_size: u64,
+    /// Parts in flight at once. Default 4 (0 counts as 1).
+    pub concurrency: usize,
+    /// Files (objects) smaller than this move in one PutObject (one GET); larger ones, and those
+    /// exactly this size, in parts. Default 8 MiB (the default part size).
+    pub multipart_threshold: u64,
+    /// Where checkpoints live. `None`: `$OSSGUARD_CHECKPOINT_DIR`, else
+    /// `~/.ossguard/checkpoints`, else `<temp dir>/ossguard-checkpoints`.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Keep a checkpoint so an interrupted transfer resumes. Default true.
+    pub resumable: bool,
+    /// Metadata of the uploaded object (ignored by downloads).
+    pub put: PutObjectOptions,
+    /// Called (on the transfer's task) once at the start, with what a resumed transfer already
+    /// has, and after every finished part.
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        Self {
+            part_size: DEFAULT_PART_SIZE,
+            concurrency: DEFAULT_CONCURRENCY,
+            multipart_threshold: DEFAULT_PART_SIZE,
+            checkpoint_dir: None,
+            resumable: true,
+            put: PutObjectOptions::default(),
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for TransferOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransferOptions")
+            .field("part_size", &self.part_size)
+            .field("concurrency", &self.concurrency)
+            .field("multipart_threshold", &self.multipart_threshold)
+            .field("checkpoint_dir", &self.checkpoint_dir)
+            .field("resumable", &self.resumable)
+            .field("put", &self.put)
+            .field("progress", &self.progress.as_ref().map(|_| "Fn(Progress)"))
+            .finish()
+    }
+}
+
+impl TransferOptions {
+    /// Sets the part size and the multipart threshold together.
+    pub fn with_part_size(mut self, part_size: u64) -> Self {
+        self.part_size = part_size;
+        self.multipart_threshold = part_size;
+        self
+    }
+
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    pub fn with_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// The checkpoint directory this transfer uses (see [`TransferOptions::checkpoint_dir`]).
+    pub fn resolved_checkpoint_dir(&self) -> PathBuf {
+        if let Some(d) = &self.checkpoint_dir {
+            return d.clone();
+        }
+        if let Some(d) = std::env::var_os(CHECKPOINT_DIR_ENV).filter(|d| !d.is_empty()) {
+            return PathBuf::from(d);
+        }
+        let home = std::env::var_os("HOME")
+            .or_else(|| std::env::var_os("USERPROFILE"))
+            .filter(|h| !h.is_empty());
+        match home {
+            Some(h) => PathBuf::from(h).join(".ossguard").join("checkpoints"),
+            None => std::env::temp_dir().join("ossguard-checkpoints"),
+        }
+    }
+
+    fn parallelism(&self) -> usize {
+        self.concurrency.max(1)
+    }
+}
+
+/// How far a transfer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub parts_done: u32,
+    pub parts_total: u32,
+}
+
+/// The part layout of a transfer of `size` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub part_size: u64,
+    pub parts: u32,
+    pub size: u64,
+}
+
+impl Plan {
+    /// `part_size` raised to [`MIN_PART_SIZE`] and so that there are at most [`MAX_PARTS`].
+    pub fn new(size: u64, part_size: u64) -> Result<Self, Error> {
+        let mut ps = part_size.max(MIN_PART_SIZE);
+        if size.div_ceil(ps) > MAX_PARTS {
+            // Round up to a multiple of 64 KiB for tidy offsets.
+            ps = size.div_ceil(MAX_PARTS).next_multiple_of(64 * 1024);
+        }
+        if ps > MAX_PART_SIZE {
+            return Err(Error::invalid_input(format!(
+                "{size} bytes do not fit in {MAX_PARTS} parts of at most {MAX_PART_SIZE} bytes"
+            )));
+        }
+        Ok(Self {
+            part_size: ps,
+            parts: size.div_ceil(ps) as u32,
+            size,
+        })
+    }
+
+    /// `(offset, len)` of part `n` (1-based).
+    pub fn range(&self, n: u32) -> (u64, u64) {
+        let off = (n as u64 - 1) * self.part_size;
+        (off, self.part_size.min(self.size - off))
+    }
+}
+
+/// Reports progress; counts what is done.
+pub(crate) struct Tracker {
+    f: Option<ProgressFn>,
+    p: Progress,
+}
+
+impl Tracker {
+    fn new(f: Option<ProgressFn>, bytes_total: u64, parts_total: u32) -> Self {
+        Self {
+            f,
+            p: Progress {
+                bytes_done: 0,
+                bytes_total,
+                parts_done: 0,
+                parts_total,
+            },
+        }
+    }
+
+    /// Counts without reporting (resumed parts).
+    fn add_silently(&mut self, bytes: u64) {
+        self.p.bytes_done += bytes;
+        self.p.parts_done += 1;
+    }
+
+    fn report(&self) {
+        if let Some(f) = &self.f {
+            f(self.p);
+        }
+    }
+
+    fn part_done(&mut self, bytes: u64) {
+        self.add_silently(bytes);
+        self.report();
+    }
+}
+
+/// A local I/O error with context.
+pub(crate) fn io_err(what: impl std::fmt::Display, e: std::io::Error) -> Error {
+    Error::from(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+}
+
+/// Etags compare without quotes and case.
+pub(crate) fn same_etag(a: &str, b: &str) -> bool {
+    let n = |s: &str| s.trim().trim_matches('"').to_ascii_uppercase();
+    n(a) == n(b)
+}
+
+/// Aborts a multipart upload, ignoring failures (it may already be gone).
+pub(crate) async fn abort_quietly(client: &Client, bucket: &str, key: &str, upload_id: &str) {
+    let _ = client.abort_multipart_upload(bucket, key, upload_id).await;
+}
+
+/// Deletes a checkpoint, aborting the upload it names and removing its temporary download file
+/// (only when that is `expected_temp`, never a path read from a damaged file). Returns whether
+/// there was a checkpoint.
+pub(crate) async fn discard(
+    client: &Client,
+    file: &checkpoint::CheckpointFile,
+    bucket: &str,
+    key: &str,
+    expected_temp: Option<&Path>,
+) -> Result<bool, Error> {
+    match file.load().await? {
+        Loaded::None => return Ok(false),
+        Loaded::Corrupt { upload_id } => {
+            if let Some(id) = upload_id {
+                abort_quietly(client, bucket, key, &id).await;
+            }
+        }
+        Loaded::Found(cp) => {
+            if let Some(id) = &cp.upload_id {
+                abort_quietly(client, &cp.bucket, &cp.key, id).await;
+            }
+            if let (Some(t), Some(exp)) = (&cp.temp_path, expected_temp) {
+                if Path::new(t) == exp {
+                    let _ = tokio::fs::remove_file(exp).await;
+                }
+            }
+        }
+    }
+    file.remove().await;
+    Ok(true)
+}
+
+/// Aborts its multipart upload when dropped while armed (spawned on the current runtime).
+pub(crate) struct AbortGuard {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    armed: bool,
+}
+
+impl AbortGuard {
+    pub fn new(client: &Client, bucket: &str, key: &str, upload_id: &str, armed: bool) -> Self {
+        Self {
+            client: client.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+            armed,
+        }
+    }
+
+    pub fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    /// Aborts now (best effort) and disarms.
+    pub async fn abort_now(&mut self) {
+        self.armed = false;
+        abort_quietly(&self.client, &self.bucket, &self.key, &self.upload_id).await;
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (c, b, k, id) = (
+                self.client.clone(),
+                std::mem::take(&mut self.bucket),
+                std::mem::take(&mut self.key),
+                std::mem::take(&mut self.upload_id),
+            );
+            rt.spawn(async move { abort_quietly(&c, &b, &k, &id).await });
+        }
+    }
+}
+
+/// Removes a file when dropped while armed.
+pub(crate) struct RemoveGuard {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl RemoveGuard {
+    pub fn new(path: &Path, armed: bool) -> Self {
+        Self {
+            path: path.to_owned(),
+            armed,
+        }
+    }
+
+    pub fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for RemoveGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans() {
+        let p = Plan::new(25 * 1024 * 1024 + 1, 1024 * 1024).unwrap();
+        assert_eq!((p.parts, p.range(26)), (26, (25 * 1024 * 1024, 1)));
+        let p = Plan::new(10, 1).unwrap();
+        assert_eq!(
+            (p.part_size, p.parts, p.range(1)),
+            (MIN_PART_SIZE, 1, (0, 10))
+        );
+        let p = Plan::new(0, DEFAULT_PART_SIZE).unwrap();
+        assert_eq!(p.parts, 0);
+        // 1 TiB with 8 MiB parts would be 131072 parts: raised.
+        let p = Plan::new(1 << 40, DEFAULT_PART_SIZE).unwrap();
+        assert!(p.parts as u64 <= MAX_PARTS && p.part_size % (64 * 1024) == 0);
+        assert_eq!(p.range(p.parts).0 + p.range(p.parts).1, 1 << 40);
+        assert!(Plan::new(MAX_PART_SIZE * MAX_PARTS + 1, 1).is_err());
+    }
+
+    #[test]
+    fn default_dir_prefers_explicit_then_env() {
+        let o = TransferOptions {
+            checkpoint_dir: Some("/x".into()),
+            ..Default::default()
+        };
+        assert_eq!(o.resolved_checkpoint_dir(), PathBuf::from("/x"));
+        assert!(TransferOptions::default()
+            .resolved_checkpoint_dir()
+            .is_absolute());
+    }
+}

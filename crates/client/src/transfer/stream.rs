@@ -1,0 +1,155 @@
+//! `Client::upload_stream`: uploads from any `AsyncRead` (stdin, a pipe, a decompressor) in
+//! buffered parts. Not resumable: a stream cannot be rewound across runs.
+
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinSet;
+
+use super::{AbortGuard, Plan, Tracker, TransferOptions, MAX_PARTS};
+use crate::body::Body;
+use crate::client::Client;
+use crate::error::Error;
+use crate::ops::multipart::{CompletedPart, PartMeta};
+use crate::ops::object::PutObjectOutput;
+use crate::ops::validate_key;
+
+impl Client {
+    /// Uploads everything `reader` yields as `bucket/key`.
+    ///
+    /// The first part's worth of bytes is read before deciding: if the stream ends before
+    /// [`TransferOptions::part_size`] bytes (and below the threshold) it goes up in one PutObject,
+    /// else as a multipart upload. Each part is buffered so it can be resent; at most
+    /// `concurrency + 1` parts are in memory at once. The total size is unknown in advance, so
+    /// the part size is not raised automatically: streams are limited to 10 000 parts.
+    /// `checkpoint_dir` and `resumable` are ignored; the multipart upload is aborted on failure
+    /// and when the future is dropped. Progress reports `bytes_total` / `parts_total` as 0.
+    pub async fn upload_stream<R>(
+        &self,
+        mut reader: R,
+        bucket: &str,
+        key: &str,
+        opts: &TransferOptions,
+    ) -> Result<PutObjectOutput, Error>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        validate_key(key)?;
+        let part_size = Plan::new(0, opts.part_size)?.part_size;
+        let mut tracker = Tracker::new(opts.progress.clone(), 0, 0);
+        tracker.report();
+        let first = read_part(&mut reader, part_size).await?;
+        if (first.len() as u64) < part_size && (first.len() as u64) < opts.multipart_threshold {
+            let n = first.len() as u64;
+            let out = self
+                .put_object(bucket, key, Body::from(first), opts.put.clone())
+                .await?;
+            tracker.part_done(n);
+            return Ok(out);
+        }
+        let upload_id = self
+            .initiate_multipart_upload(bucket, key, &opts.put)
+            .await?;
+        let mut guard = AbortGuard::new(self, bucket, key, &upload_id, true);
+        let result = self
+            .stream_parts(
+                reader,
+                first,
+                part_size,
+                bucket,
+                key,
+                &upload_id,
+                opts,
+                &mut tracker,
+            )
+            .await;
+        match result {
+            Ok(out) => {
+                guard.disarm();
+                Ok(out)
+            }
+            Err(e) => {
+                guard.abort_now().await;
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_parts<R>(
+        &self,
+        mut reader: R,
+        first: Bytes,
+        part_size: u64,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        opts: &TransferOptions,
+        tracker: &mut Tracker,
+    ) -> Result<PutObjectOutput, Error>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        let mut next: Option<Bytes> = Some(first);
+        let mut number = 0u32;
+        let mut done: BTreeMap<u32, PartMeta> = BTreeMap::new();
+        let mut set: JoinSet<Result<PartMeta, Error>> = JoinSet::new();
+        loop {
+            while set.len() < opts.parallelism() {
+                let Some(data) = next.take() else { break };
+                // An empty read after full parts ends the stream (no empty last part).
+                if data.is_empty() && number > 0 {
+                    break;
+                }
+                let full = data.len() as u64 == part_size;
+                number += 1;
+                if number as u64 > MAX_PARTS {
+                    return Err(Error::invalid_input(format!(
+                        "the stream is longer than {MAX_PARTS} parts of {part_size} bytes; \
+                         raise part_size"
+                    )));
+                }
+                let (c, b, k, id) = (
+                    self.clone(),
+                    bucket.to_owned(),
+                    key.to_owned(),
+                    upload_id.to_owned(),
+                );
+                let n = number;
+                set.spawn(async move { c.upload_part(&b, &k, &id, n, Body::from(data)).await });
+                if full {
+                    // Read the next part while the others upload.
+                    next = Some(read_part(&mut reader, part_size).await?);
+                }
+            }
+            match set.join_next().await {
+                None => break,
+                Some(Ok(Ok(part))) => {
+                    let len = part.size;
+                    done.insert(part.part_number, part);
+                    tracker.part_done(len);
+                }
+                Some(Ok(Err(e))) => return Err(e),
+                Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Some(Err(e)) => return Err(Error::from(std::io::Error::other(e.to_string()))),
+            }
+        }
+        let parts: Vec<CompletedPart> = done.values().map(CompletedPart::from).collect();
+        self.complete_multipart_upload(bucket, key, upload_id, &parts)
+            .await
+    }
+}
+
+/// Reads until `size` bytes or the end of the stream.
+async fn read_part<R: AsyncRead + Unpin>(reader: &mut R, size: u64) -> Result<Bytes, Error> {
+    let mut buf = BytesMut::with_capacity(size as usize);
+    while (buf.len() as u64) < size {
+        let want = size as usize - buf.len();
+        let n = (&mut *reader).take(want as u64).read_buf(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(buf.freeze())
+}

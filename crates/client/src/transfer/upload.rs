@@ -1,0 +1,376 @@
+//! `Client::upload_file`: one PutObject below the threshold, else a parallel, resumable
+//! multipart upload whose parts stream from disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use super::checkpoint::{
+    file_fingerprint, put_options_digest, Checkpoint, CheckpointFile, Direction, Loaded, Source,
+    VERSION,
+};
+use super::{
+    abort_quietly, discard, io_err, same_etag, AbortGuard, Plan, Tracker, TransferOptions,
+};
+use crate::body::Body;
+use crate::client::Client;
+use crate::error::{Error, ErrorKind};
+use crate::ops::multipart::{CompletedPart, PartMeta};
+use crate::ops::object::PutObjectOutput;
+use crate::ops::validate_key;
+
+impl Client {
+    /// Uploads the file at `path` as `bucket/key`.
+    ///
+    /// Files smaller than [`TransferOptions::multipart_threshold`] (and empty files) go up in one
+    /// PutObject; larger ones as a multipart upload with up to
+    /// [`TransferOptions::concurrency`] parts in flight, each read from disk as it is sent. See
+    /// the [module documentation](crate::transfer) for integrity checks, resuming and what
+    /// happens on failure or cancellation.
+    pub async fn upload_file(
+        &self,
+        path: &Path,
+        bucket: &str,
+        key: &str,
+        opts: &TransferOptions,
+    ) -> Result<PutObjectOutput, Error> {
+        validate_key(key)?;
+        let path = tokio::fs::canonicalize(path)
+            .await
+            .map_err(|e| io_err(format!("opening {}", path.display()), e))?;
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| io_err(format!("opening {}", path.display()), e))?;
+        if !meta.is_file() {
+            return Err(Error::invalid_input(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        let cp_file = match opts.resumable {
+            true => Some(CheckpointFile::new(
+                opts,
+                Direction::Upload,
+                &path,
+                bucket,
+                key,
+            )?),
+            false => None,
+        };
+        let size = meta.len();
+        if size == 0 || size < opts.multipart_threshold {
+            // A checkpoint left by an earlier, larger version of this file is of no use now.
+            if let Some(f) = &cp_file {
+                discard(self, f, bucket, key, None).await?;
+            }
+            let mut t = Tracker::new(opts.progress.clone(), size, 1);
+            t.report();
+            let body = Body::from_file_range(&path, 0, size);
+            let out = self.put_object(bucket, key, body, opts.put.clone()).await?;
+            t.part_done(size);
+            return Ok(out);
+        }
+        MultipartUpload {
+            client: self,
+            path,
+            bucket,
+            key,
+            opts,
+            cp_file,
+        }
+        .run()
+        .await
+    }
+
+    /// Forgets the checkpoint of an interrupted [`upload_file`](Client::upload_file) of `path`
+    /// to `bucket/key` and aborts its multipart upload. Returns whether there was one.
+    pub async fn discard_upload_checkpoint(
+        &self,
+        path: &Path,
+        bucket: &str,
+        key: &str,
+        opts: &TransferOptions,
+    ) -> Result<bool, Error> {
+        let path = match tokio::fs::canonicalize(path).await {
+            Ok(p) => p,
+            Err(_) => std::path::absolute(path)?,
+        };
+        let f = CheckpointFile::new(opts, Direction::Upload, &path, bucket, key)?;
+        discard(self, &f, bucket, key, None).await
+    }
+}
+
+struct MultipartUpload<'a> {
+    client: &'a Client,
+    path: PathBuf,
+    bucket: &'a str,
+    key: &'a str,
+    opts: &'a TransferOptions,
+    cp_file: Option<CheckpointFile>,
+}
+
+/// Why the part loop stopped early.
+enum Stop {
+    /// A part failed: resumable.
+    Part(Error),
+    /// Resuming is impossible (e.g. the checkpoint cannot be written).
+    Fatal(Error),
+}
+
+impl MultipartUpload<'_> {
+    async fn run(self) -> Result<PutObjectOutput, Error> {
+        let (client, bucket, key, opts) = (self.client, self.bucket, self.key, self.opts);
+        let source = file_fingerprint(&self.path).await?;
+        let Source::File { size, .. } = source else {
+            unreachable!("file fingerprints describe files")
+        };
+        let plan = Plan::new(size, opts.part_size)?;
+        let put_digest = put_options_digest(&opts.put);
+        let local_path = self.path.to_string_lossy().into_owned();
+
+        let mut resumed = None;
+        if let Some(f) = &self.cp_file {
+            match f.load().await? {
+                Loaded::None => {}
+                Loaded::Corrupt { upload_id } => {
+                    if let Some(id) = upload_id {
+                        abort_quietly(client, bucket, key, &id).await;
+                    }
+                    f.remove().await;
+                }
+                Loaded::Found(cp) => {
+                    let matches = cp.direction == Direction::Upload
+                        && cp.bucket == bucket
+                        && cp.key == key
+                        && cp.local_path == local_path
+                        && cp.part_size == plan.part_size
+                        && cp.parts_total == plan.parts
+                        && cp.source == source
+                        && cp.put_options.as_deref() == Some(put_digest.as_str());
+                    match (matches, &cp.upload_id) {
+                        (true, Some(id)) => match client.list_parts(bucket, key, id).await {
+                            Ok(server) => {
+                                let done = verified_parts(&plan, &cp.parts, &server);
+                                resumed = Some((id.clone(), done));
+                            }
+                            Err(e) if e.code() == Some("NoSuchUpload") => f.remove().await,
+                            Err(e) => return Err(e),
+                        },
+                        _ => {
+                            // Stale: the file, the part size or the metadata changed.
+                            if let Some(id) = &cp.upload_id {
+                                abort_quietly(client, &cp.bucket, &cp.key, id).await;
+                            }
+                            f.remove().await;
+                        }
+                    }
+                }
+            }
+        }
+
+        let (upload_id, mut done) = match resumed {
+            Some(r) => r,
+            None => (
+                client
+                    .initiate_multipart_upload(bucket, key, &opts.put)
+                    .await?,
+                BTreeMap::new(),
+            ),
+        };
+        // Resumable uploads outlive failures and drops; the others abort.
+        let mut guard = AbortGuard::new(client, bucket, key, &upload_id, !opts.resumable);
+        let mut cp = Checkpoint {
+            version: VERSION,
+            direction: Direction::Upload,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            local_path,
+            part_size: plan.part_size,
+            parts_total: plan.parts,
+            upload_id: Some(upload_id.clone()),
+            temp_path: None,
+            source: source.clone(),
+            put_options: Some(put_digest),
+            parts: done.values().cloned().collect(),
+        };
+        if let Some(f) = &self.cp_file {
+            if let Err(e) = f.save(&cp).await {
+                guard.abort_now().await;
+                f.remove().await;
+                return Err(e);
+            }
+        }
+
+        let mut tracker = Tracker::new(opts.progress.clone(), size, plan.parts);
+        for p in done.values() {
+            tracker.add_silently(p.size);
+        }
+        tracker.report();
+
+        let shared: Arc<(String, String, String, PathBuf)> = Arc::new((
+            bucket.to_owned(),
+            key.to_owned(),
+            upload_id.clone(),
+            self.path.clone(),
+        ));
+        let todo: Vec<u32> = (1..=plan.parts).filter(|n| !done.contains_key(n)).collect();
+        let mut todo = todo.into_iter();
+        let mut set: JoinSet<(u32, Result<PartMeta, Error>)> = JoinSet::new();
+        let mut stop: Option<Stop> = None;
+        loop {
+            while stop.is_none() && set.len() < opts.parallelism() {
+                let Some(n) = todo.next() else { break };
+                let (off, len) = plan.range(n);
+                let (c, s) = (client.clone(), shared.clone());
+                set.spawn(async move {
+                    let (b, k, id, path) = &*s;
+                    let body = Body::from_file_range(path, off, len);
+                    (n, c.upload_part(b, k, id, n, body).await)
+                });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((n, Ok(part))) => {
+                    let len = part.size;
+                    done.insert(n, part);
+                    if let Some(f) = &self.cp_file {
+                        cp.parts = done.values().cloned().collect();
+                        if let Err(e) = f.save(&cp).await {
+                            stop = Some(Stop::Fatal(e));
+                            set.abort_all();
+                        }
+                    }
+                    tracker.part_done(len);
+                }
+                Ok((_, Err(e))) => {
+                    if stop.is_none() {
+                        stop = Some(Stop::Part(e));
+                    }
+                    // Resumable: let the parts in flight finish, they count for the rerun.
+                    if !opts.resumable {
+                        set.abort_all();
+                    }
+                }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {} // aborted above
+            }
+        }
+        match stop {
+            Some(Stop::Part(e)) if opts.resumable => return Err(e),
+            Some(Stop::Part(e)) => {
+                guard.abort_now().await;
+                return Err(e);
+            }
+            Some(Stop::Fatal(e)) => return Err(self.give_up(&mut guard, e).await),
+            None => {}
+        }
+
+        // Parts came from the file as it was while they were read; make sure that is still the
+        // file the upload started with (and the checkpoint described).
+        if file_fingerprint(&self.path).await? != source {
+            let e = Error::from(std::io::Error::other(format!(
+                "{} changed while it was being uploaded; upload it again",
+                self.path.display()
+            )));
+            return Err(self.give_up(&mut guard, e).await);
+        }
+        let parts: Vec<CompletedPart> = done.values().map(CompletedPart::from).collect();
+        match client
+            .complete_multipart_upload(bucket, key, &upload_id, &parts)
+            .await
+        {
+            Ok(out) => {
+                guard.disarm();
+                if let Some(f) = &self.cp_file {
+                    f.remove().await;
+                }
+                Ok(out)
+            }
+            // The object exists but is not what we sent: nothing to resume.
+            Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                guard.disarm();
+                if let Some(f) = &self.cp_file {
+                    f.remove().await;
+                }
+                Err(e)
+            }
+            // The recorded parts do not fit the upload (any more): start over next time.
+            Err(e) if matches!(e.code(), Some("InvalidPart" | "NoSuchUpload")) => {
+                Err(self.give_up(&mut guard, e).await)
+            }
+            Err(e) if opts.resumable => Err(e),
+            Err(e) => {
+                guard.abort_now().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Aborts the upload and forgets the checkpoint.
+    async fn give_up(&self, guard: &mut AbortGuard, e: Error) -> Error {
+        guard.abort_now().await;
+        if let Some(f) = &self.cp_file {
+            f.remove().await;
+        }
+        e
+    }
+}
+
+/// The checkpoint's parts that the server still has, unchanged, and that fit the plan.
+fn verified_parts(
+    plan: &Plan,
+    recorded: &[PartMeta],
+    server: &[PartMeta],
+) -> BTreeMap<u32, PartMeta> {
+    let server: HashMap<u32, &PartMeta> = server.iter().map(|p| (p.part_number, p)).collect();
+    recorded
+        .iter()
+        .filter(|p| {
+            (1..=plan.parts).contains(&p.part_number)
+                && p.size == plan.range(p.part_number).1
+                && p.crc64.is_some()
+                && server.get(&p.part_number).is_some_and(|s| {
+                    same_etag(&s.etag, &p.etag)
+                        && s.size == p.size
+                        && (s.crc64.is_none() || s.crc64 == p.crc64)
+                })
+        })
+        .map(|p| (p.part_number, p.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(n: u32, etag: &str, size: u64, crc: u64) -> PartMeta {
+        PartMeta {
+            part_number: n,
+            etag: etag.into(),
+            size,
+            crc64: Some(crc),
+        }
+    }
+
+    #[test]
+    fn only_matching_parts_are_resumed() {
+        let plan = Plan::new(250 * 1024, 100 * 1024).unwrap();
+        let recorded = vec![
+            part(1, "\"A\"", 102_400, 1),
+            part(2, "\"B\"", 102_400, 2),
+            part(3, "\"C\"", 51_200, 3),
+            part(4, "\"D\"", 1, 4),
+        ];
+        let server = vec![
+            part(1, "a", 102_400, 1),     // same (quotes/case aside)
+            part(2, "\"X\"", 102_400, 2), // overwritten since
+            part(3, "\"C\"", 51_200, 9),  // different bytes
+        ];
+        let kept = verified_parts(&plan, &recorded, &server);
+        assert_eq!(kept.keys().copied().collect::<Vec<_>>(), vec![1]);
+    }
+}

@@ -1,0 +1,671 @@
+//! Resumable transfers (`upload_file` / `download_file` / `upload_stream`) against the in-process
+//! emulator on 127.0.0.1.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ossguard::{Client, Credentials, Progress, TransferOptions};
+use ossguard_emulator::server::{Emulator, EmulatorConfig};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+const AK: &str = "transfer-ak";
+const SK: &str = "transfer-sk";
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+
+struct Env {
+    _emu: Emulator,
+    c: Client,
+    dir: tempfile::TempDir,
+    bucket: &'static str,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EmulatorConfig::local(dir.path().join("data"), AK, SK);
+        cfg.sync = false;
+        let emu = Emulator::start(cfg).await.unwrap();
+        let c = Client::builder()
+            .endpoint(emu.endpoint())
+            .credentials(Credentials::new(AK, SK))
+            .build()
+            .unwrap();
+        c.create_bucket("xfer", Default::default()).await.unwrap();
+        std::fs::create_dir_all(dir.path().join("files")).unwrap();
+        Env {
+            _emu: emu,
+            c,
+            dir,
+            bucket: "xfer",
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join("files").join(name)
+    }
+
+    fn cp_dir(&self) -> PathBuf {
+        self.dir.path().join("checkpoints")
+    }
+
+    /// Checkpoint files currently on disk (not the temporary files of a write that a dropped
+    /// transfer left running on the blocking pool).
+    fn checkpoints(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.cp_dir()) {
+            Ok(rd) => rd
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn opts(&self, part_size: u64, concurrency: usize) -> TransferOptions {
+        TransferOptions {
+            checkpoint_dir: Some(self.cp_dir()),
+            ..TransferOptions::default()
+                .with_part_size(part_size)
+                .with_concurrency(concurrency)
+        }
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    async fn object_sha(&self, key: &str) -> String {
+        let b = self
+            .c
+            .get_object(self.bucket, key, Default::default())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        sha(&b)
+    }
+
+    async fn open_uploads(&self) -> Vec<String> {
+        self.c
+            .list_multipart_uploads(self.bucket, "")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.upload_id)
+            .collect()
+    }
+}
+
+fn sha(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Deterministic bytes that differ from part to part (a misplaced part cannot go unnoticed).
+fn data(len: u64, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len as usize);
+    while (out.len() as u64) < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len as usize);
+    out
+}
+
+/// Records every progress report.
+fn recorder(opts: &mut TransferOptions) -> Arc<Mutex<Vec<Progress>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    opts.progress = Some(Arc::new(move |p| l.lock().unwrap().push(p)));
+    log
+}
+
+/// Progress that fires the returned notify once `after` parts are done.
+fn stopper(opts: &mut TransferOptions, after: u32) -> Stop {
+    let stop = Stop {
+        notify: Arc::new(Notify::new()),
+        parts: Arc::new(AtomicU32::new(0)),
+    };
+    let s = stop.clone();
+    opts.progress = Some(Arc::new(move |p: Progress| {
+        s.parts.fetch_max(p.parts_done, Ordering::SeqCst);
+        if p.parts_done >= after {
+            s.notify.notify_one();
+        }
+    }));
+    stop
+}
+
+#[derive(Clone)]
+struct Stop {
+    notify: Arc<Notify>,
+    /// Most parts reported done before the interruption.
+    parts: Arc<AtomicU32>,
+}
+
+/// Runs `fut` until `stop` fires, then drops it (as a killed process would); returns how many
+/// parts it had reported done. Panics if the transfer finished first.
+async fn interrupt<T, F: Future<Output = T>>(fut: F, stop: Stop) -> u32 {
+    tokio::select! {
+        biased;
+        _ = stop.notify.notified() => {}
+        _ = fut => panic!("the transfer finished before the interruption"),
+    }
+    stop.parts.load(Ordering::SeqCst)
+}
+
+/// Waits for a checkpoint write that a dropped transfer left running on the blocking pool.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(150)).await;
+}
+
+/// A dropped transfer may have recorded one more part than it reported (the checkpoint write
+/// was under way when the future was dropped).
+fn assert_resumed(resumed: u32, reported: u32) {
+    assert!(
+        resumed == reported || resumed == reported + 1,
+        "resumed {resumed} parts, {reported} were reported done"
+    );
+}
+
+/// `(parts resumed, parts transferred)` as the progress log tells it.
+fn resumed_and_sent(log: &[Progress]) -> (u32, u32) {
+    let first = log.first().expect("an initial progress report");
+    let last = log.last().unwrap();
+    assert_eq!(last.parts_done, last.parts_total, "{log:?}");
+    assert_eq!(last.bytes_done, last.bytes_total, "{log:?}");
+    assert!(
+        log.windows(2)
+            .all(|w| w[1].parts_done == w[0].parts_done + 1 && w[1].bytes_done > w[0].bytes_done),
+        "{log:?}"
+    );
+    (first.parts_done, log.len() as u32 - 1)
+}
+
+#[tokio::test]
+async fn round_trips_at_the_edges() {
+    let env = Env::new().await;
+    let t = 100 * KIB; // part size = threshold = the minimum part size
+    let opts = env.opts(t, 3);
+    for (i, (len, key)) in [
+        (0, "empty"),
+        (1, "one"),
+        (t - 1, "below"),
+        (t, "at-threshold"),
+        (t + 1, "above"),
+        (3 * t + 17, "dir/ünï cödé +%.bin"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bytes = data(len, i as u64);
+        let src = env.write(&format!("src-{i}"), &bytes);
+        let out = env
+            .c
+            .upload_file(&src, env.bucket, key, &opts)
+            .await
+            .unwrap();
+        let multipart = len >= t;
+        assert_eq!(
+            out.etag.contains('-'),
+            multipart,
+            "{len} bytes: {}",
+            out.etag
+        );
+        if multipart {
+            let parts = len.div_ceil(t);
+            assert!(out.etag.ends_with(&format!("-{parts}\"")), "{}", out.etag);
+        }
+        assert_eq!(
+            out.crc64,
+            Some(ossguard_proto::crc64::checksum(&bytes)),
+            "{key}"
+        );
+        assert_eq!(env.object_sha(key).await, sha(&bytes), "{key}");
+
+        let dst = env.path(&format!("dst-{i}"));
+        let meta = env
+            .c
+            .download_file(env.bucket, key, &dst, &opts)
+            .await
+            .unwrap();
+        assert_eq!(meta.size, len);
+        assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&bytes), "{key}");
+        assert!(!env.path(&format!("dst-{i}.ossguard-tmp")).exists());
+    }
+    assert!(env.open_uploads().await.is_empty());
+    assert!(env.checkpoints().is_empty(), "{:?}", env.checkpoints());
+}
+
+#[tokio::test]
+async fn large_file_in_parallel_parts() {
+    let env = Env::new().await;
+    let len = 25 * MIB + 12_345;
+    let bytes = data(len, 7);
+    let src = env.write("big", &bytes);
+    let mut opts = env.opts(MIB, 4);
+    opts.put.content_type = Some("application/x-big".into());
+    let log = recorder(&mut opts);
+    let out = env
+        .c
+        .upload_file(&src, env.bucket, "big", &opts)
+        .await
+        .unwrap();
+    assert!(out.etag.ends_with("-26\""), "{}", out.etag);
+    let up = log.lock().unwrap().clone();
+    assert_eq!(resumed_and_sent(&up), (0, 26));
+    assert_eq!(up[0].bytes_total, len);
+    let head = env.c.head_object(env.bucket, "big").await.unwrap();
+    assert_eq!(head.content_type.as_deref(), Some("application/x-big"));
+
+    log.lock().unwrap().clear();
+    let dst = env.path("big-copy");
+    std::fs::write(&dst, b"old contents are replaced").unwrap();
+    let meta = env
+        .c
+        .download_file(env.bucket, "big", &dst, &opts)
+        .await
+        .unwrap();
+    assert_eq!((meta.size, meta.etag), (len, out.etag));
+    // 26 ranged GETs, not one.
+    assert_eq!(resumed_and_sent(&log.lock().unwrap()), (0, 26));
+    assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&bytes));
+    assert!(env.checkpoints().is_empty());
+}
+
+#[tokio::test]
+async fn upload_stream_buffers_parts() {
+    let env = Env::new().await;
+    let opts = env.opts(100 * KIB, 2);
+    for (len, key) in [
+        (0, "s-empty"),
+        (5_000, "s-small"),
+        (100 * KIB * 3 + 1, "s-big"),
+    ] {
+        let bytes = data(len, len);
+        let out = env
+            .c
+            .upload_stream(&bytes[..], env.bucket, key, &opts)
+            .await
+            .unwrap();
+        assert_eq!(out.etag.ends_with("-4\""), len > 300 * KIB, "{}", out.etag);
+        assert_eq!(env.object_sha(key).await, sha(&bytes));
+    }
+    assert!(env.open_uploads().await.is_empty());
+}
+
+#[tokio::test]
+async fn upload_resumes_after_interruption() {
+    let env = Env::new().await;
+    let bytes = data(16 * 256 * KIB - 1000, 11);
+    let src = env.write("resume-up", &bytes);
+    let mut opts = env.opts(256 * KIB, 2);
+    let stop = stopper(&mut opts, 5);
+    let reported = interrupt(env.c.upload_file(&src, env.bucket, "r/up", &opts), stop).await;
+
+    // The interrupted upload is still open on the server, with its parts.
+    let open = env.open_uploads().await;
+    assert_eq!(open.len(), 1);
+    let on_server = env
+        .c
+        .list_parts(env.bucket, "r/up", &open[0])
+        .await
+        .unwrap();
+    assert!(
+        on_server.len() >= 5 && on_server.len() < 16,
+        "{on_server:?}"
+    );
+    assert_eq!(env.checkpoints().len(), 1);
+
+    let log = recorder(&mut opts);
+    env.c
+        .upload_file(&src, env.bucket, "r/up", &opts)
+        .await
+        .unwrap();
+    let (resumed, sent) = resumed_and_sent(&log.lock().unwrap());
+    assert!(reported >= 5);
+    assert_resumed(resumed, reported);
+    assert!(resumed as usize <= on_server.len());
+    assert_eq!(resumed + sent, 16, "only the missing parts are sent");
+    assert_eq!(env.object_sha("r/up").await, sha(&bytes));
+    assert!(env.open_uploads().await.is_empty());
+    assert!(env.checkpoints().is_empty());
+}
+
+#[tokio::test]
+async fn download_resumes_after_interruption() {
+    let env = Env::new().await;
+    let bytes = data(20 * 128 * KIB + 3, 12);
+    env.c
+        .put_object(
+            env.bucket,
+            "r/down",
+            bytes.clone().into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let dst = env.path("nested/dir/down.bin");
+    let tmp = env.path("nested/dir/down.bin.ossguard-tmp");
+    let mut opts = env.opts(128 * KIB, 3);
+    let stop = stopper(&mut opts, 6);
+    let reported = interrupt(env.c.download_file(env.bucket, "r/down", &dst, &opts), stop).await;
+    assert!(tmp.exists() && !dst.exists());
+    assert_eq!(env.checkpoints().len(), 1);
+
+    let log = recorder(&mut opts);
+    env.c
+        .download_file(env.bucket, "r/down", &dst, &opts)
+        .await
+        .unwrap();
+    let (resumed, sent) = resumed_and_sent(&log.lock().unwrap());
+    assert!(reported >= 6);
+    assert_resumed(resumed, reported);
+    assert_eq!(resumed + sent, 21, "only the missing ranges are fetched");
+    assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&bytes));
+    assert!(!tmp.exists());
+    assert!(env.checkpoints().is_empty());
+}
+
+#[tokio::test]
+async fn damaged_download_temp_file_is_fetched_again() {
+    let env = Env::new().await;
+    let bytes = data(8 * 128 * KIB, 13);
+    env.c
+        .put_object(
+            env.bucket,
+            "d/tmp",
+            bytes.clone().into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let dst = env.path("tmp-damage");
+    let tmp = env.path("tmp-damage.ossguard-tmp");
+    let mut opts = env.opts(128 * KIB, 1);
+    let stop = stopper(&mut opts, 4);
+    let reported = interrupt(env.c.download_file(env.bucket, "d/tmp", &dst, &opts), stop).await;
+    settle().await;
+    // Flip a byte of part 2 in the temporary file: its recorded CRC no longer matches.
+    let mut t = std::fs::read(&tmp).unwrap();
+    t[128 * 1024 + 5] ^= 0xFF;
+    std::fs::write(&tmp, &t).unwrap();
+    let log = recorder(&mut opts);
+    env.c
+        .download_file(env.bucket, "d/tmp", &dst, &opts)
+        .await
+        .unwrap();
+    let (resumed, sent) = resumed_and_sent(&log.lock().unwrap());
+    // Every recorded part but part 2 is kept.
+    assert_resumed(resumed + 1, reported);
+    assert_eq!(resumed + sent, 8);
+    assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&bytes));
+}
+
+#[tokio::test]
+async fn modified_source_restarts_cleanly() {
+    let env = Env::new().await;
+    let mut bytes = data(10 * 128 * KIB, 21);
+    let src = env.write("changing", &bytes);
+    let mut opts = env.opts(128 * KIB, 2);
+    let stop = stopper(&mut opts, 3);
+    interrupt(env.c.upload_file(&src, env.bucket, "m/up", &opts), stop).await;
+    let old = env.open_uploads().await;
+    assert_eq!(old.len(), 1);
+
+    // Same size, different bytes in the middle (and a new mtime).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    bytes[5 * 128 * 1024 + 1] ^= 0x55;
+    std::fs::write(&src, &bytes).unwrap();
+
+    let log = recorder(&mut opts);
+    env.c
+        .upload_file(&src, env.bucket, "m/up", &opts)
+        .await
+        .unwrap();
+    assert_eq!(resumed_and_sent(&log.lock().unwrap()), (0, 10));
+    assert_eq!(env.object_sha("m/up").await, sha(&bytes));
+    assert!(
+        env.open_uploads().await.is_empty(),
+        "the old upload is aborted"
+    );
+    assert!(env.checkpoints().is_empty());
+
+    // A changed part size is a different layout: restart as well.
+    let stop = stopper(&mut opts, 3);
+    interrupt(env.c.upload_file(&src, env.bucket, "m/up", &opts), stop).await;
+    let mut opts2 = env.opts(256 * KIB, 2);
+    let log = recorder(&mut opts2);
+    env.c
+        .upload_file(&src, env.bucket, "m/up", &opts2)
+        .await
+        .unwrap();
+    assert_eq!(resumed_and_sent(&log.lock().unwrap()), (0, 5));
+    assert!(env.open_uploads().await.is_empty());
+}
+
+#[tokio::test]
+async fn modified_object_restarts_download_cleanly() {
+    let env = Env::new().await;
+    let v1 = data(6 * 128 * KIB, 31);
+    env.c
+        .put_object(env.bucket, "m/down", v1.into(), Default::default())
+        .await
+        .unwrap();
+    let dst = env.path("m-down");
+    let mut opts = env.opts(128 * KIB, 1);
+    let stop = stopper(&mut opts, 2);
+    interrupt(env.c.download_file(env.bucket, "m/down", &dst, &opts), stop).await;
+    let v2 = data(6 * 128 * KIB, 32);
+    env.c
+        .put_object(env.bucket, "m/down", v2.clone().into(), Default::default())
+        .await
+        .unwrap();
+    let log = recorder(&mut opts);
+    env.c
+        .download_file(env.bucket, "m/down", &dst, &opts)
+        .await
+        .unwrap();
+    assert_eq!(resumed_and_sent(&log.lock().unwrap()), (0, 6));
+    assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&v2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_replaced_mid_download_fails_cleanly() {
+    let env = Env::new().await;
+    let v1 = data(6 * 128 * KIB, 41);
+    env.c
+        .put_object(env.bucket, "m/mid", v1.into(), Default::default())
+        .await
+        .unwrap();
+    let dst = env.path("m-mid");
+    let mut opts = env.opts(128 * KIB, 1);
+    let (c, bucket) = (env.c.clone(), env.bucket);
+    opts.progress = Some(Arc::new(move |p: Progress| {
+        if p.parts_done == 2 {
+            // Replace the object between two ranged GETs.
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    c.put_object(bucket, "m/mid", b"v2".to_vec().into(), Default::default())
+                        .await
+                        .unwrap();
+                })
+            });
+        }
+    }));
+    let e = env
+        .c
+        .download_file(env.bucket, "m/mid", &dst, &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(412), "{e}");
+    assert!(!dst.exists() && !env.path("m-mid.ossguard-tmp").exists());
+    assert!(
+        env.checkpoints().is_empty(),
+        "a stale checkpoint is dropped"
+    );
+}
+
+#[tokio::test]
+async fn corrupt_checkpoint_restarts_cleanly() {
+    let env = Env::new().await;
+    let bytes = data(8 * 128 * KIB + 9, 51);
+    let src = env.write("corrupt", &bytes);
+    let mut opts = env.opts(128 * KIB, 2);
+
+    // 1. Garbage: the upload id is unreadable, the upload restarts (the old one stays open for
+    //    the bucket's lifecycle rule; nothing names it any more).
+    let stop = stopper(&mut opts, 3);
+    interrupt(env.c.upload_file(&src, env.bucket, "c/up", &opts), stop).await;
+    settle().await;
+    let orphan = env.open_uploads().await;
+    let cps = env.checkpoints();
+    assert_eq!((orphan.len(), cps.len()), (1, 1));
+    std::fs::write(&cps[0], b"\x00\xff{not json at all\x13").unwrap();
+    let log = recorder(&mut opts);
+    env.c
+        .upload_file(&src, env.bucket, "c/up", &opts)
+        .await
+        .unwrap();
+    assert_eq!(resumed_and_sent(&log.lock().unwrap()), (0, 9));
+    assert_eq!(env.object_sha("c/up").await, sha(&bytes));
+    assert_eq!(env.open_uploads().await, orphan);
+    env.c
+        .abort_multipart_upload(env.bucket, "c/up", &orphan[0])
+        .await
+        .unwrap();
+
+    // 2. Damaged but legible (a number changed; the checkpoint's own CRC catches it): the
+    //    upload id is salvaged and that upload aborted.
+    let stop = stopper(&mut opts, 3);
+    interrupt(env.c.upload_file(&src, env.bucket, "c/up", &opts), stop).await;
+    settle().await;
+    let cp = &env.checkpoints()[0];
+    let text = std::fs::read_to_string(cp).unwrap();
+    let damaged = text.replacen("\"part_number\": 1,", "\"part_number\": 7,", 1);
+    assert_ne!(text, damaged);
+    std::fs::write(cp, damaged).unwrap();
+    let log = recorder(&mut opts);
+    env.c
+        .upload_file(&src, env.bucket, "c/up", &opts)
+        .await
+        .unwrap();
+    assert_eq!(resumed_and_sent(&log.lock().unwrap()), (0, 9));
+    assert!(env.open_uploads().await.is_empty());
+
+    // 3. Downloads: a garbage checkpoint means fetching everything again.
+    let dst = env.path("corrupt-down");
+    let stop = stopper(&mut opts, 3);
+    interrupt(env.c.download_file(env.bucket, "c/up", &dst, &opts), stop).await;
+    settle().await;
+    std::fs::write(&env.checkpoints()[0], b"garbage").unwrap();
+    let log = recorder(&mut opts);
+    env.c
+        .download_file(env.bucket, "c/up", &dst, &opts)
+        .await
+        .unwrap();
+    assert_eq!(resumed_and_sent(&log.lock().unwrap()), (0, 9));
+    assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&bytes));
+    assert!(env.checkpoints().is_empty());
+}
+
+#[tokio::test]
+async fn non_resumable_drop_aborts_the_upload() {
+    let env = Env::new().await;
+    let bytes = data(10 * 128 * KIB, 61);
+    let src = env.write("nr", &bytes);
+    let mut opts = env.opts(128 * KIB, 2);
+    opts.resumable = false;
+    let stop = stopper(&mut opts, 2);
+    interrupt(env.c.upload_file(&src, env.bucket, "nr", &opts), stop).await;
+    // The drop guard's abort runs on the runtime shortly after.
+    let mut open = env.open_uploads().await;
+    for _ in 0..100 {
+        if open.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        open = env.open_uploads().await;
+    }
+    assert!(open.is_empty(), "{open:?}");
+    assert!(
+        env.checkpoints().is_empty(),
+        "non-resumable transfers write none"
+    );
+
+    // Downloads: the temporary file goes with the dropped future.
+    env.c
+        .put_object(env.bucket, "nr", bytes.into(), Default::default())
+        .await
+        .unwrap();
+    let dst = env.path("nr-down");
+    let stop = stopper(&mut opts, 2);
+    interrupt(env.c.download_file(env.bucket, "nr", &dst, &opts), stop).await;
+    assert!(!env.path("nr-down.ossguard-tmp").exists() && !dst.exists());
+}
+
+#[tokio::test]
+async fn failed_part_keeps_resumable_uploads_and_aborts_the_others() {
+    let env = Env::new().await;
+    let bytes = data(6 * 128 * KIB, 71);
+    for resumable in [true, false] {
+        let src = env.write("vanishing", &bytes);
+        let mut opts = env.opts(128 * KIB, 1);
+        opts.resumable = resumable;
+        // The file disappears after the first part: the next part cannot be read.
+        let p = src.clone();
+        opts.progress = Some(Arc::new(move |pr: Progress| {
+            if pr.parts_done == 1 {
+                std::fs::remove_file(&p).unwrap();
+            }
+        }));
+        let e = env
+            .c
+            .upload_file(&src, env.bucket, "f/up", &opts)
+            .await
+            .unwrap_err();
+        assert!(matches!(e.kind(), ossguard::ErrorKind::Io(_)), "{e}");
+        let open = env.open_uploads().await;
+        if resumable {
+            assert_eq!(open.len(), 1, "kept for a rerun");
+            assert_eq!(env.checkpoints().len(), 1);
+            let parts = env
+                .c
+                .list_parts(env.bucket, "f/up", &open[0])
+                .await
+                .unwrap();
+            assert_eq!(parts.len(), 1);
+            // Giving up explicitly aborts it.
+            assert!(env
+                .c
+                .discard_upload_checkpoint(&src, env.bucket, "f/up", &opts)
+                .await
+                .unwrap());
+            assert!(env.checkpoints().is_empty());
+        }
+        assert!(
+            env.open_uploads().await.is_empty(),
+            "resumable: {resumable}"
+        );
+    }
+}
+
+fn _assert_api_shapes(c: &Client, p: &Path, o: &TransferOptions) {
+    // The CLI codes against these exact signatures.
+    let _u = c.upload_file(p, "b", "k", o);
+    let _d = c.download_file("b", "k", p, o);
+    let _: fn(Progress) -> (u64, u64, u32, u32) =
+        |p| (p.bytes_done, p.bytes_total, p.parts_done, p.parts_total);
+}
