@@ -64,3 +64,220 @@ async fn dead_endpoint_trips_the_breaker_and_fails_fast() {
     let e = resilient.head_object("bucket", "key").await.unwrap_err();
     assert!(e.to_string().contains("circuit breaker"), "{e}");
 }
+
+mod under_faults {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use futures_util::StreamExt;
+    use ossguard::{Body, Client, Credentials, Policy};
+    use ossguard_emulator::faults::FaultConfig;
+    use ossguard_emulator::server::{Emulator, EmulatorConfig};
+
+    const AK: &str = "pipe-ak";
+    const SK: &str = "pipe-sk";
+
+    async fn start() -> (Emulator, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EmulatorConfig::local(dir.path().join("data"), AK, SK);
+        cfg.sync = false;
+        (Emulator::start(cfg).await.unwrap(), dir)
+    }
+
+    fn client(emu: &Emulator, policy: Policy) -> Client {
+        Client::builder()
+            .endpoint(emu.endpoint())
+            .credentials(Credentials::new(AK, SK))
+            .policy(policy)
+            .build()
+            .unwrap()
+    }
+
+    fn faults(emu: &Emulator, json: &str) {
+        emu.faults()
+            .install(FaultConfig::parse(json).unwrap())
+            .unwrap();
+    }
+
+    /// One of five mixed operations on key `i`; `Ok(())` when the op did what it should.
+    async fn mixed_op(c: &Client, i: u64) -> Result<(), ossguard::Error> {
+        let key = format!("k/{}", i % 50);
+        match i % 5 {
+            0 | 1 => c
+                .put_object(
+                    "f1-bucket",
+                    &key,
+                    Body::from(vec![(i % 251) as u8; 1000 + (i % 7) as usize * 1000]),
+                    Default::default(),
+                )
+                .await
+                .map(|_| ()),
+            2 => c
+                .get_object("f1-bucket", &key, Default::default())
+                .await?
+                .bytes()
+                .await
+                .map(|_| ()),
+            3 => c.head_object("f1-bucket", &key).await.map(|_| ()),
+            _ => c
+                .list_objects_page("f1-bucket", &Default::default(), None)
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// F1: 10 % random 500 / 503 / connection resets (3.4 % each), 2,000 mixed operations.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn random_errors_resilient_vs_naive() {
+        let (emu, _d) = start().await;
+        let setup = client(&emu, Policy::default());
+        setup
+            .create_bucket("f1-bucket", Default::default())
+            .await
+            .unwrap();
+        for i in 0..50u64 {
+            setup
+                .put_object(
+                    "f1-bucket",
+                    &format!("k/{i}"),
+                    Body::from(vec![1u8; 1000]),
+                    Default::default(),
+                )
+                .await
+                .unwrap();
+        }
+        faults(
+            &emu,
+            r#"{"seed": 7, "rules": [
+                {"probability": 0.034, "match": {"buckets": ["f1-bucket"]}, "fault": {"kind": "status", "status": 500}},
+                {"probability": 0.034, "match": {"buckets": ["f1-bucket"]}, "fault": {"kind": "status", "status": 503, "code": "ServiceUnavailable", "qos_delay_ms": 20}},
+                {"probability": 0.034, "match": {"buckets": ["f1-bucket"]}, "fault": {"kind": "reset"}}
+            ]}"#,
+        );
+        let mut report = Vec::new();
+        for (name, policy) in [("resilient", Policy::default()), ("naive", Policy::none())] {
+            let c = client(&emu, policy);
+            let ok = Arc::new(AtomicU64::new(0));
+            let n = 2000u64;
+            futures_util::stream::iter(0..n)
+                .for_each_concurrent(32, |i| {
+                    let (c, ok) = (c.clone(), ok.clone());
+                    async move {
+                        match mixed_op(&c, i).await {
+                            Ok(()) => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) if std::env::var("OSSGUARD_DEBUG_F1").is_ok() => {
+                                eprintln!("op {i}: {e}")
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                })
+                .await;
+            let s = c.stats();
+            let ok = ok.load(Ordering::Relaxed);
+            println!(
+                "F1 10% errors, {name}: {ok}/{n} succeeded ({:.2}%), {:.3} attempts/op, {} retries, {} integrity failures, {} breaker rejections",
+                100.0 * ok as f64 / n as f64,
+                s.attempts as f64 / s.operations as f64,
+                s.retries,
+                s.integrity_failures,
+                s.breaker_rejections
+            );
+            report.push((name, ok, n, s));
+        }
+        let (_, ok, n, s) = report[0];
+        assert!(ok as f64 >= 0.999 * n as f64, "resilient success {ok}/{n}");
+        assert!(s.attempts as f64 / s.operations as f64 <= 1.15);
+        assert_eq!(s.integrity_failures, 0);
+        let (_, naive_ok, _, _) = report[1];
+        assert!(naive_ok < ok, "the naive client must do worse");
+        emu.shutdown().await.unwrap();
+    }
+
+    /// A 64 MiB GET whose connection is reset mid-body 3 times completes (Range + If-Match
+    /// resume), CRC-64 checked across the seams, with ≤ 1.1× its size sent by the server.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn get_resumes_after_three_mid_body_resets() {
+        let (emu, _d) = start().await;
+        let c = client(&emu, Policy::default());
+        c.create_bucket("big-bucket", Default::default())
+            .await
+            .unwrap();
+        let size = 64usize << 20;
+        let data: Vec<u8> = (0..size)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761) as u8)
+            .collect();
+        c.put_object(
+            "big-bucket",
+            "big",
+            Body::from(data.clone()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        faults(
+            &emu,
+            r#"{"seed": 1, "rules": [{"limit": 3, "match": {"operations": ["GetObject"]}, "fault": {"kind": "reset_mid_body", "after_bytes": 16000000}}]}"#,
+        );
+        let got = c
+            .get_object("big-bucket", "big", Default::default())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(got.as_ref() == data.as_slice(), "resumed body differs");
+        let stats = emu.faults().stats();
+        let s = c.stats();
+        // Server side: each broken response sent at most `after_bytes` (plus socket buffers the
+        // reset discards); the last one sends the rest.
+        let sent_upper = 3 * 16_000_000u64 + (size as u64 - 3 * 16_000_000);
+        println!(
+            "64 MiB GET with 3 mid-body resets: {} body resumes, faults injected {}, server sent ≤ {:.3}x the object",
+            s.body_resumes,
+            stats.injected,
+            sent_upper as f64 / size as f64
+        );
+        assert_eq!(s.body_resumes, 3);
+        assert_eq!(stats.injected, 3, "the fault bit three times");
+        assert!(sent_upper as f64 <= 1.1 * size as f64);
+        emu.shutdown().await.unwrap();
+    }
+
+    /// F8: the server clock is 20 minutes ahead; operations succeed after one correction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clock_skew_is_learned_once() {
+        let (emu, _d) = start().await;
+        faults(
+            &emu,
+            r#"{"seed": 1, "rules": [{"fault": {"kind": "clock_skew", "skew_ms": 1200000}}]}"#,
+        );
+        let c = client(&emu, Policy::default());
+        c.create_bucket("skew-bucket", Default::default())
+            .await
+            .unwrap();
+        for i in 0..20 {
+            c.put_object(
+                "skew-bucket",
+                &format!("o{i}"),
+                Body::from("x"),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        }
+        let naive = client(&emu, Policy::none());
+        let e = naive.head_object("skew-bucket", "o1").await.unwrap_err();
+        let s = c.stats();
+        println!(
+            "clock skew 20 min: 21 ops ok after {} correction(s); naive client: {}",
+            s.skew_corrections,
+            e.code().unwrap_or("?")
+        );
+        assert_eq!(s.skew_corrections, 1);
+        assert_eq!(e.code(), Some("RequestTimeTooSkewed"));
+        emu.shutdown().await.unwrap();
+    }
+}

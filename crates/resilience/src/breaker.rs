@@ -171,8 +171,9 @@ impl Breaker {
                     return self.admit(now, rng);
                 }
                 let share = (elapsed.as_secs_f64() / self.cfg.ramp.as_secs_f64()).max(0.1);
+                // Ramp rejections are the breaker's own caution, not a sign of overload: they
+                // stay out of the adaptive window, or it would keep throttling after closing.
                 if rng.unit() < share {
-                    self.slot(now).requests += 1;
                     Admission::Allowed
                 } else {
                     Admission::Rejected
@@ -180,8 +181,10 @@ impl Breaker {
             }
             BreakerState::Closed => {
                 let p = self.reject_probability(now);
-                self.slot(now).requests += 1;
                 if p > 0.0 && rng.unit() < p {
+                    // Local rejections count as requests at once (SRE); allowed ones when their
+                    // outcome is recorded, so in-flight requests never look like rejections.
+                    self.slot(now).requests += 1;
                     Admission::Rejected
                 } else {
                     Admission::Allowed
@@ -195,8 +198,10 @@ impl Breaker {
         if outcome == Outcome::Cancelled {
             return;
         }
+        let slot = self.slot(now);
+        slot.requests += 1;
         if outcome.backend_accepted() {
-            self.slot(now).accepts += 1;
+            slot.accepts += 1;
         }
         if was_probe {
             if outcome.backend_accepted() {
@@ -218,5 +223,44 @@ impl Breaker {
         } else if outcome.backend_accepted() {
             self.consecutive = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// A burst of concurrent requests, none finished yet, must not look like rejections
+    /// (found by the 10 %-errors test against the emulator at concurrency 32).
+    #[test]
+    fn in_flight_burst_is_admitted() {
+        let mut b = Breaker::new(BreakerConfig::default());
+        let mut rng = SplitMix64::new(1);
+        let t = Duration::from_secs(1);
+        for _ in 0..500 {
+            assert_eq!(b.admit(t, &mut rng), Admission::Allowed);
+        }
+        for _ in 0..500 {
+            b.record(t, Outcome::Success, false);
+        }
+        assert_eq!(b.reject_probability(t), 0.0);
+    }
+
+    #[test]
+    fn throttling_never_opens() {
+        let mut b = Breaker::new(BreakerConfig::default());
+        let mut rng = SplitMix64::new(2);
+        for i in 0..10_000u64 {
+            let now = Duration::from_millis(i);
+            if b.admit(now, &mut rng) != Admission::Rejected {
+                b.record(now, Outcome::Throttled { hint: None }, false);
+            }
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert!(
+            b.reject_probability(Duration::from_millis(10_000)) > 0.5,
+            "but it does slow down"
+        );
     }
 }

@@ -19,10 +19,13 @@ pub struct RetryConfig {
     pub max_hint: Duration,
 }
 
+/// Four attempts, not the SDKs' three: with independent 10 % failures three attempts succeed
+/// 99.9 % of the time only on average (0.1³); a fourth makes ≥ 99.9 % reliable at ~1.11
+/// attempts per operation, and the retry budget still stops storms.
 impl Default for RetryConfig {
     fn default() -> Self {
         Self {
-            max_attempts: 3,
+            max_attempts: 4,
             transient: Backoff::new(Duration::from_millis(50), Duration::from_secs(20)),
             throttled: Backoff::new(Duration::from_secs(1), Duration::from_secs(20)),
             max_hint: Duration::from_secs(30),
@@ -87,7 +90,8 @@ impl RetryConfig {
                 return Decision::Stop(StopReason::NotRetryable)
             }
             Outcome::ClockSkew => {
-                return if info.skew_retried || deadline.expired(now) {
+                let out_of_attempts = info.attempts >= self.max_attempts;
+                return if info.skew_retried || out_of_attempts || deadline.expired(now) {
                     Decision::Stop(StopReason::NotRetryable)
                 } else {
                     Decision::Retry {
@@ -185,8 +189,22 @@ mod tests {
             decide(Outcome::ClockSkew, again),
             Decision::Stop(StopReason::NotRetryable)
         );
-        let third = AttemptInfo {
-            attempts: 3,
+        let mut budget = RetryBudget::new(BudgetConfig::default());
+        let none = RetryConfig::none().decide(
+            FIRST,
+            Outcome::ClockSkew,
+            Duration::ZERO,
+            Deadline::after(Duration::ZERO, Duration::from_secs(30)),
+            &mut budget,
+            &mut SplitMix64::new(1),
+        );
+        assert_eq!(
+            none,
+            Decision::Stop(StopReason::NotRetryable),
+            "a one-attempt policy never retries"
+        );
+        let last = AttemptInfo {
+            attempts: RetryConfig::default().max_attempts,
             ..FIRST
         };
         assert_eq!(
@@ -195,7 +213,7 @@ mod tests {
                     timeout: false,
                     never_sent: false
                 },
-                third
+                last
             ),
             Decision::Stop(StopReason::AttemptsExhausted)
         );
