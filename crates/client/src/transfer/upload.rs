@@ -152,7 +152,9 @@ impl MultipartUpload<'_> {
                     match (matches, &cp.upload_id) {
                         (true, Some(id)) => match client.list_parts(bucket, key, id).await {
                             Ok(server) => {
-                                let done = verified_parts(&plan, &cp.parts, &server);
+                                let mut done = verified_parts(&plan, &cp.parts, &server);
+                                adopt_unrecorded_parts(&self.path, &plan, &server, &mut done)
+                                    .await?;
                                 resumed = Some((id.clone(), done));
                             }
                             Err(e) if e.code() == Some("NoSuchUpload") => f.remove().await,
@@ -318,6 +320,50 @@ impl MultipartUpload<'_> {
         }
         e
     }
+}
+
+/// Parts the server finished after the last checkpoint save (the process died in between):
+/// adopted when their size and CRC-64 match the local file range, so a rerun never sends a
+/// completed part again. Without a server CRC a part cannot be verified and is re-sent.
+async fn adopt_unrecorded_parts(
+    path: &Path,
+    plan: &Plan,
+    server: &[PartMeta],
+    done: &mut BTreeMap<u32, PartMeta>,
+) -> Result<(), Error> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    for p in server {
+        if done.contains_key(&p.part_number) || !(1..=plan.parts).contains(&p.part_number) {
+            continue;
+        }
+        let (offset, len) = plan.range(p.part_number);
+        let Some(server_crc) = p.crc64.filter(|_| p.size == len) else {
+            continue;
+        };
+        let mut f = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| io_err(path.display(), e))?;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|e| io_err(path.display(), e))?;
+        let mut crc = ossguard_proto::crc64::Crc64::new();
+        let mut reader = f.take(len);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .await
+                .map_err(|e| io_err(path.display(), e))?;
+            if n == 0 {
+                break;
+            }
+            crc.update(&buf[..n]);
+        }
+        if crc.len() == len && crc.value() == server_crc {
+            done.insert(p.part_number, p.clone());
+        }
+    }
+    Ok(())
 }
 
 /// The checkpoint's parts that the server still has, unchanged, and that fit the plan.
