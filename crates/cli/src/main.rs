@@ -1,16 +1,36 @@
 //! `ossguard`: a thin shell over the ossguard crates.
+//!
+//! Exit codes (as ossutil v2): 0 ok, 1 usage, 2 OSS error response, 3 client/network/local
+//! error, 4 some items of a batch failed, 5 interrupted.
 
+mod chaos;
+mod commands;
+mod config;
+mod error;
+mod output;
 mod serve;
+mod transfer;
+mod url;
+
+use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+use crate::error::{exit, CliError};
 
 #[derive(Parser)]
 #[command(
     name = "ossguard",
     version,
-    about = "Dependable Alibaba Cloud OSS: client, local server, fault drills"
+    about = "Dependable Alibaba Cloud OSS: client, local server, fault drills",
+    after_help = "Configuration: flags > environment (OSS_ENDPOINT, OSS_REGION, OSS_ACCESS_KEY_ID, \
+OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN) > config file (--config, else ~/.ossutilconfig).\n\
+Exit codes: 0 ok, 1 usage, 2 OSS error, 3 network/local/credentials, 4 partial failure, 5 interrupted."
 )]
 struct Cli {
+    #[command(flatten)]
+    global: config::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,10 +39,25 @@ struct Cli {
 enum Command {
     /// Run a local OSS-compatible server (disk-backed, verifies signatures).
     Serve(serve::ServeArgs),
+    /// Run a TCP fault proxy with toxiproxy's HTTP API (latency, bandwidth, resets, ...).
+    Chaos(chaos::ChaosArgs),
+    #[command(flatten)]
+    Client(commands::Command),
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help / --version go to stdout with 0; real usage errors exit 1.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -30,19 +65,56 @@ fn main() -> std::process::ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::from(3);
+            return ExitCode::from(exit::CLIENT);
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+    let code = match cli.command {
+        Command::Serve(args) => match runtime.block_on(serve::run(args)) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::CLIENT
+            }
+        },
+        Command::Chaos(args) => match runtime.block_on(chaos::run(args)) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::CLIENT
+            }
+        },
+        Command::Client(cmd) => {
+            let resumable = cmd.resumable(&cli.global);
+            let ctx = commands::Ctx::new(cli.global);
+            let result = runtime.block_on(async {
+                let r = tokio::select! {
+                    r = cmd.run(&ctx) => r,
+                    // Dropping the command cancels it: a resumable transfer keeps its checkpoint
+                    // (and multipart upload); a non-resumable one spawns its clean-up.
+                    _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted { resumable }),
+                };
+                if matches!(r, Err(CliError::Interrupted { resumable: false })) {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                r
+            });
+            match result {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    if ctx.out.json {
+                        ctx.out.json(&serde_json::json!({
+                            "error": e.to_string(),
+                            "code": e.code(),
+                            "exit_code": e.exit_code(),
+                        }));
+                    }
+                    eprintln!("error: {e}");
+                    e.exit_code()
+                }
+            }
         }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::from(3)
-        }
-    }
+    };
+    // Do not wait for abandoned transfer tasks after Ctrl-C.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    ExitCode::from(code)
 }

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Extra host names that mean path-style addressing.
     #[arg(long = "host-name")]
     host_names: Vec<String>,
+    /// Fault rules to install at start (JSON or YAML; see crates/emulator/FAULTS.md). Change
+    /// them at run time with PUT/DELETE /-/faults.
+    #[arg(long, value_name = "FILE")]
+    faults: Option<PathBuf>,
 }
 
 fn random_hex(n: usize) -> String {
@@ -44,6 +48,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 .into(),
         ),
     };
+    // Read the rules first: a bad file stops us before we bind.
+    let faults = match &args.faults {
+        Some(path) => Some(ossguard_emulator::faults::FaultConfig::load(path)?),
+        None => None,
+    };
     let config = EmulatorConfig {
         addr: args.addr,
         data_dir: args.data.clone(),
@@ -59,9 +68,16 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             args.data.display()
         )
     })?;
+    let fault_rules = faults.as_ref().map(|f| f.rules.len());
+    if let Some(f) = faults {
+        emulator.faults().install(f)?;
+    }
     // Scripts read the first line: keep it exactly this.
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {}", emulator.endpoint())?;
+    if let (Some(n), Some(path)) = (fault_rules, &args.faults) {
+        writeln!(out, "fault rules: {n} from {}", path.display())?;
+    }
     if generated {
         writeln!(out, "generated dev credentials (pass --access-key-id/--access-key-secret to choose your own):")?;
         writeln!(out, "OSS_ACCESS_KEY_ID={ak}")?;

@@ -1,7 +1,9 @@
 //! OSS-compatible emulator (`ossguard serve`).
 //!
-//! So far: [`store`], the durable on-disk object store the HTTP layer sits on.
+//! [`store`] is the durable on-disk object store, [`server`] the OSS HTTP API over it, and
+//! [`faults`] the HTTP-level fault injection around it (see `FAULTS.md`).
 #![forbid(unsafe_code)]
 
+pub mod faults;
 pub mod server;
 pub mod store;

@@ -26,7 +26,7 @@ pub struct Ctx {
     pub req: Request,
     pub principal: Principal,
     /// Taken once by the handler; a Mutex so `&Ctx` can cross awaits (bodies are not `Sync`).
-    pub body: std::sync::Mutex<Option<Body>>,
+    pub body: Arc<std::sync::Mutex<Option<Body>>>,
 }
 
 impl Ctx {

@@ -293,6 +293,10 @@ fn log_facts(resp: &Response) -> (u16, u64) {
 
 type Routed = Result<(Response, Option<access_log::Entry>), (ApiError, Option<access_log::Entry>)>;
 
+/// Largest unread request body drained before an error answer (beyond it the connection is
+/// closed, as any server must).
+const DRAIN_LIMIT: usize = 16 << 20;
+
 async fn route(st: &Arc<AppState>, req: axum::extract::Request, request_id: &str) -> Routed {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
@@ -302,6 +306,28 @@ async fn route(st: &Arc<AppState>, req: axum::extract::Request, request_id: &str
             .map(|r| (r, None))
             .map_err(|e| (e, None));
     }
+    let slot = Arc::new(std::sync::Mutex::new(Some(body)));
+    let routed = route_api(st, parts, slot.clone(), request_id).await;
+    if routed.is_err() {
+        // An error answered before the body was read (bad signature, wrong append position…)
+        // would make hyper close the keep-alive connection, and SDKs that reuse it fail their
+        // next request. Read and discard what is left, within limits.
+        let rest = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(rest) = rest {
+            let drain = axum::body::to_bytes(rest, DRAIN_LIMIT);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+        }
+    }
+    routed
+}
+
+async fn route_api(
+    st: &Arc<AppState>,
+    parts: http::request::Parts,
+    body: Arc<std::sync::Mutex<Option<Body>>>,
+    request_id: &str,
+) -> Routed {
+    let path = parts.uri.path().to_owned();
     let query = parse_query(parts.uri.query().unwrap_or(""))
         .map_err(|e| (ApiError::invalid_argument(e.to_string()), None))?;
     let host = parts
@@ -378,7 +404,7 @@ async fn route(st: &Arc<AppState>, req: axum::extract::Request, request_id: &str
         op,
         req,
         principal,
-        body: std::sync::Mutex::new(Some(body)),
+        body,
     };
     let origin = ctx.req.header("origin");
     let bucket = ctx.req.bucket.clone();

@@ -1,0 +1,44 @@
+//! The CLI's door to the library's resumable transfers (`ossguard::transfer`).
+
+use std::path::Path;
+
+use ossguard::{Client, Error, ObjectMeta, PutObjectOutput};
+
+pub use ossguard::transfer::ProgressFn;
+pub use ossguard::{Progress, TransferOptions};
+
+use crate::config::GlobalArgs;
+
+/// The transfer flags as options.
+pub fn options(g: &GlobalArgs) -> TransferOptions {
+    let mut o = TransferOptions::default();
+    if let Some(p) = g.part_size {
+        o = o.with_part_size(p);
+    }
+    if let Some(n) = g.parallel {
+        o.concurrency = n.into();
+    }
+    o.checkpoint_dir = g.checkpoint_dir.clone();
+    o.resumable = !g.no_resume;
+    o
+}
+
+pub async fn upload_file(
+    client: &Client,
+    path: &Path,
+    bucket: &str,
+    key: &str,
+    opts: &TransferOptions,
+) -> Result<PutObjectOutput, Error> {
+    client.upload_file(path, bucket, key, opts).await
+}
+
+pub async fn download_file(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    opts: &TransferOptions,
+) -> Result<ObjectMeta, Error> {
+    client.download_file(bucket, key, path, opts).await
+}
