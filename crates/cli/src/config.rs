@@ -67,6 +67,77 @@ pub struct GlobalArgs {
     /// Do not resume interrupted transfers (and keep no checkpoint).
     #[arg(long, global = true)]
     pub no_resume: bool,
+    /// Retries after a failed attempt (default 3, i.e. 4 attempts); 0 = never retry.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: Option<u32>,
+    /// Do not retry (same as --retries 0).
+    #[arg(long, global = true)]
+    pub no_retry: bool,
+    /// Overall deadline of one operation, all attempts included: 30s, 2m, 500ms [default: 30s].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+    /// Connect timeout [default: 5s].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub connect_timeout: Option<std::time::Duration>,
+    /// Longest silence while reading a response body [default: 10s].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub read_timeout: Option<std::time::Duration>,
+    /// No hedged reads.
+    #[arg(long, global = true)]
+    pub no_hedge: bool,
+    /// No circuit breaker.
+    #[arg(long, global = true)]
+    pub no_breaker: bool,
+    /// The naive client of comparisons: one attempt, no breaker, no hedging.
+    #[arg(long, global = true)]
+    pub naive: bool,
+}
+
+/// `30s`, `2m`, `500ms`, `1h`, or plain seconds (`30`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (30s, 2m, 500ms)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: use ms, s, m or h")),
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e7) {
+        return Err(format!("{s:?} must be a positive duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// The resilience policy the flags ask for (defaults: DESIGN.md §4).
+pub fn policy(g: &GlobalArgs) -> ossguard::Policy {
+    let mut p = if g.naive {
+        ossguard::Policy::none()
+    } else {
+        ossguard::Policy::default()
+    };
+    if g.no_retry {
+        p = p.with_attempts(1);
+    } else if let Some(r) = g.retries {
+        p = p.with_attempts(r + 1);
+    }
+    if let Some(d) = g.deadline {
+        p = p.with_deadline(d);
+    }
+    if g.no_hedge {
+        p.hedge = None;
+    }
+    if g.no_breaker {
+        p.breaker = None;
+    }
+    p
 }
 
 impl std::fmt::Debug for GlobalArgs {
@@ -295,7 +366,13 @@ pub fn client(g: &GlobalArgs) -> Result<(Client, Resolved), CliError> {
         .endpoint(r.endpoint.clone())
         .credentials(r.credentials.clone())
         .signature_version(r.signature)
-        .policy(ossguard::Policy::default());
+        .policy(policy(g));
+    if let Some(t) = g.connect_timeout {
+        b = b.connect_timeout(t);
+    }
+    if let Some(t) = g.read_timeout {
+        b = b.read_timeout(t);
+    }
     if let Some(region) = &r.region {
         b = b.region(region.clone());
     }
@@ -304,6 +381,60 @@ pub fn client(g: &GlobalArgs) -> Result<(Client, Resolved), CliError> {
         _ => CliError::Oss(e),
     })?;
     Ok((client, r))
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("30s"),
+            Ok(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_duration("2m"),
+            Ok(std::time::Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_duration("500ms"),
+            Ok(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(parse_duration("7"), Ok(std::time::Duration::from_secs(7)));
+        assert!(
+            parse_duration("0s").is_err()
+                && parse_duration("x").is_err()
+                && parse_duration("3d").is_err()
+        );
+    }
+
+    #[test]
+    fn flags_shape_the_policy() {
+        let g = GlobalArgs {
+            retries: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(policy(&g).retry.max_attempts, 1);
+        let g = GlobalArgs {
+            retries: Some(5),
+            no_hedge: true,
+            deadline: Some(std::time::Duration::from_secs(9)),
+            ..Default::default()
+        };
+        let p = policy(&g);
+        assert_eq!(
+            (p.retry.max_attempts, p.hedge.is_none(), p.deadline),
+            (6, true, std::time::Duration::from_secs(9))
+        );
+        let g = GlobalArgs {
+            naive: true,
+            ..Default::default()
+        };
+        let p = policy(&g);
+        assert!(p.breaker.is_none() && p.hedge.is_none() && p.retry.max_attempts == 1);
+        assert_eq!(policy(&GlobalArgs::default()).retry.max_attempts, 4);
+    }
 }
 
 #[cfg(test)]

@@ -338,3 +338,29 @@ fn debug_never_shows_secrets() {
         "{d}"
     );
 }
+
+/// Real OSS endpoints are https: the transport speaks TLS (a plain-TCP peer makes the
+/// handshake fail as a network error, not as an unsupported scheme).
+#[tokio::test]
+async fn https_endpoints_speak_tls() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = s.write_all(b"HTTP/1.1 400 not tls\r\n\r\n").await;
+        }
+    });
+    let c = Client::builder()
+        .endpoint(format!("https://127.0.0.1:{port}"))
+        .credentials(Credentials::new(AK, SK))
+        .policy(ossguard::Policy::none())
+        .build()
+        .unwrap();
+    let e = c.head_object("bucket", "key").await.unwrap_err();
+    assert!(
+        matches!(e.kind(), ossguard::ErrorKind::Transport { .. }),
+        "{e}"
+    );
+    server.abort();
+}

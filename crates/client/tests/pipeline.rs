@@ -281,3 +281,136 @@ mod under_faults {
         emu.shutdown().await.unwrap();
     }
 }
+
+mod inherited_deadline {
+    use std::time::{Duration, Instant};
+
+    use ossguard::pipeline::deadline::with_deadline;
+    use ossguard::{Client, Credentials, Policy, TransferOptions};
+    use ossguard_emulator::faults::FaultConfig;
+    use ossguard_emulator::server::{Emulator, EmulatorConfig};
+
+    /// The parts of a multipart upload (spawned tasks) stop at the caller's overall deadline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn multipart_parts_inherit_the_remaining_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EmulatorConfig::local(dir.path().join("data"), "ak", "sk");
+        cfg.sync = false;
+        let emu = Emulator::start(cfg).await.unwrap();
+        let c = Client::builder()
+            .endpoint(emu.endpoint())
+            .credentials(Credentials::new("ak", "sk"))
+            .policy(Policy::default())
+            .build()
+            .unwrap();
+        c.create_bucket("deadline-bucket", Default::default())
+            .await
+            .unwrap();
+        emu.faults()
+            .install(FaultConfig::parse(r#"{"seed": 1, "rules": [{"match": {"operations": ["UploadPart"]}, "fault": {"kind": "latency", "delay_ms": 3000}}]}"#).unwrap())
+            .unwrap();
+        let src = dir.path().join("src.bin");
+        std::fs::write(&src, vec![7u8; 3 * 200 * 1024]).unwrap();
+        let opts = TransferOptions {
+            resumable: false,
+            ..TransferOptions::default().with_part_size(200 * 1024)
+        };
+        let started = Instant::now();
+        let r = with_deadline(
+            Duration::from_millis(800),
+            c.upload_file(&src, "deadline-bucket", "k", &opts),
+        )
+        .await;
+        let took = started.elapsed();
+        println!(
+            "upload under an 800 ms overall deadline with 3 s part latency: {:?} after {took:?}",
+            r.as_ref().err().map(|e| e.to_string())
+        );
+        let e = r.unwrap_err();
+        assert!(
+            e.to_string().contains("deadline") || e.to_string().contains("no response"),
+            "{e}"
+        );
+        assert!(
+            took < Duration::from_millis(2500),
+            "parts waited past the inherited deadline: {took:?}"
+        );
+        emu.shutdown().await.unwrap();
+    }
+}
+
+mod hedging {
+    use std::time::{Duration, Instant};
+
+    use ossguard::{Body, Client, Credentials, Policy};
+    use ossguard_emulator::faults::FaultConfig;
+    use ossguard_emulator::server::{Emulator, EmulatorConfig};
+
+    /// F4-style stalls: 2 % of GETs hold their headers for 2 s. Once the client has seen 200
+    /// answers it hedges after the observed p99, so stalled reads finish in milliseconds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hedged_gets_cut_stalls() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EmulatorConfig::local(dir.path().join("data"), "ak", "sk");
+        cfg.sync = false;
+        let emu = Emulator::start(cfg).await.unwrap();
+        let c = Client::builder()
+            .endpoint(emu.endpoint())
+            .credentials(Credentials::new("ak", "sk"))
+            .policy(Policy::default())
+            .build()
+            .unwrap();
+        c.create_bucket("hedge-bucket", Default::default())
+            .await
+            .unwrap();
+        c.put_object(
+            "hedge-bucket",
+            "small",
+            Body::from(vec![5u8; 4096]),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        for _ in 0..250 {
+            c.get_object("hedge-bucket", "small", Default::default())
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+        }
+        emu.faults()
+            .install(FaultConfig::parse(r#"{"seed": 9, "rules": [{"probability": 0.02, "match": {"operations": ["GetObject"]}, "fault": {"kind": "stall_before_headers", "stall_ms": 2000}}]}"#).unwrap())
+            .unwrap();
+        let before = c.stats();
+        let mut lat = Vec::new();
+        for _ in 0..500 {
+            let t = Instant::now();
+            c.get_object("hedge-bucket", "small", Default::default())
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        let s = c.stats();
+        let hedges = s.hedges - before.hedges;
+        let stalls = emu.faults().stats().injected;
+        let p999 = lat[(lat.len() * 999 / 1000).min(lat.len() - 1)];
+        println!(
+            "hedging vs 2% stalls of 2 s: {stalls} stalls injected, {hedges} hedges for 500 GETs ({:.1}%), p50 {:?}, p99.9 {p999:?}, max {:?}",
+            100.0 * hedges as f64 / 500.0,
+            lat[250],
+            lat[499]
+        );
+        assert!(stalls >= 3, "the fault must bite");
+        assert!(
+            p999 < Duration::from_millis(1000),
+            "stalls were not hedged: {p999:?}"
+        );
+        assert!(hedges as f64 <= 0.05 * 500.0 + 1.0);
+        emu.shutdown().await.unwrap();
+    }
+}

@@ -22,7 +22,8 @@ pub struct BreakerConfig {
     /// Accept multiplier K of adaptive throttling (SRE uses 2; 1.25 keeps overload traffic
     /// near capacity).
     pub k: f64,
-    /// No adaptive rejection while the window holds fewer requests than this.
+    /// No adaptive rejection while the window holds fewer requests than this (small samples
+    /// at 10 % random errors can look like 20 % failures and throttle a healthy service).
     pub min_requests: u32,
     pub consecutive_failures: u32,
     pub probe_interval: Duration,
@@ -35,7 +36,7 @@ impl Default for BreakerConfig {
             window: Duration::from_secs(10),
             buckets: 40,
             k: 1.25,
-            min_requests: 20,
+            min_requests: 100,
             consecutive_failures: 5,
             probe_interval: Duration::from_secs(1),
             ramp: Duration::from_millis(500),

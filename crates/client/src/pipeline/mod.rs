@@ -7,6 +7,7 @@
 //! The policies themselves are sans-IO (`ossguard-resilience`); this module is the only place
 //! that sleeps, races and cancels.
 
+pub mod deadline;
 pub mod policy;
 pub mod state;
 
@@ -80,7 +81,11 @@ impl Client {
         ep.stats.operations.fetch_add(1, Ordering::Relaxed);
         let budget_time = policy.deadline
             + Duration::from_secs(body.len().unwrap_or(0) / policy.min_throughput.max(1));
-        let deadline = Deadline::after(ep.now(), budget_time);
+        let mut deadline = Deadline::after(ep.now(), budget_time);
+        if let Some(outer) = deadline::current() {
+            let left = outer.saturating_duration_since(tokio::time::Instant::now());
+            deadline = deadline.min(Deadline::after(ep.now(), left));
+        }
         let slots = if op.is_data() {
             &ep.data_slots
         } else {
@@ -129,6 +134,25 @@ impl Client {
                 .attempt_maybe_hedged(op, &req, this_body, deadline)
                 .await;
             let end = ep.now();
+            // An attempt cut short by the overall deadline failed because of the deadline.
+            let result = match result {
+                Err(e)
+                    if deadline.expired(end)
+                        && matches!(
+                            e.kind(),
+                            ErrorKind::Transport {
+                                failure: TransportFailure::FirstByteTimeout,
+                                ..
+                            }
+                        ) =>
+                {
+                    return Err(deadline_exceeded(
+                        op,
+                        deadline.remaining(started).max(end.saturating_sub(started)),
+                    ));
+                }
+                r => r,
+            };
             let outcome = match &result {
                 Ok(_) => Outcome::Success,
                 Err(e) => outcome_of(e),

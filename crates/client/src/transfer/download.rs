@@ -279,7 +279,9 @@ impl RangedDownload<'_> {
                 let Some(n) = todo.next() else { break };
                 let (off, len) = plan.range(n);
                 let job = shared.clone();
-                set.spawn(async move { (n, job.fetch(off, len).await) });
+                set.spawn(crate::pipeline::deadline::inherit(async move {
+                    (n, job.fetch(off, len).await)
+                }));
             }
             let Some(joined) = set.join_next().await else {
                 break;

@@ -117,7 +117,9 @@ impl Client {
                     upload_id.to_owned(),
                 );
                 let n = number;
-                set.spawn(async move { c.upload_part(&b, &k, &id, n, Body::from(data)).await });
+                set.spawn(crate::pipeline::deadline::inherit(async move {
+                    c.upload_part(&b, &k, &id, n, Body::from(data)).await
+                }));
                 if full {
                     // Read the next part while the others upload.
                     next = Some(read_part(&mut reader, part_size).await?);

@@ -226,11 +226,11 @@ impl MultipartUpload<'_> {
                 let Some(n) = todo.next() else { break };
                 let (off, len) = plan.range(n);
                 let (c, s) = (client.clone(), shared.clone());
-                set.spawn(async move {
+                set.spawn(crate::pipeline::deadline::inherit(async move {
                     let (b, k, id, path) = &*s;
                     let body = Body::from_file_range(path, off, len);
                     (n, c.upload_part(b, k, id, n, body).await)
-                });
+                }));
             }
             let Some(joined) = set.join_next().await else {
                 break;
