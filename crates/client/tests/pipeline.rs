@@ -414,3 +414,81 @@ mod hedging {
         emu.shutdown().await.unwrap();
     }
 }
+
+mod idle_timeout {
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use ossguard::{Body, Client, Credentials, Policy};
+    use ossguard_emulator::faults::FaultConfig;
+    use ossguard_emulator::server::{Emulator, EmulatorConfig};
+
+    async fn setup() -> (Emulator, Client, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EmulatorConfig::local(dir.path().join("data"), "ak", "sk");
+        cfg.sync = false;
+        let emu = Emulator::start(cfg).await.unwrap();
+        let c = Client::builder()
+            .endpoint(emu.endpoint())
+            .credentials(Credentials::new("ak", "sk"))
+            .read_timeout(Duration::from_millis(500))
+            .policy(Policy::none())
+            .build()
+            .unwrap();
+        c.create_bucket("idle-bucket", Default::default())
+            .await
+            .unwrap();
+        c.put_object(
+            "idle-bucket",
+            "o",
+            Body::from(vec![3u8; 8 << 20]),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        (emu, c, dir)
+    }
+
+    /// A caller that pauses longer than the idle timeout between reads is not a stall.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_consumer_is_not_a_stall() {
+        let (emu, c, _d) = setup().await;
+        let mut body = c
+            .get_object("idle-bucket", "o", Default::default())
+            .await
+            .unwrap()
+            .body;
+        let mut n = 0usize;
+        let mut pauses = 0;
+        while let Some(chunk) = body.next().await {
+            n += chunk.expect("a slow consumer must not see a timeout").len();
+            if pauses < 3 {
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+                pauses += 1;
+            }
+        }
+        assert_eq!(n, 8 << 20);
+        emu.shutdown().await.unwrap();
+    }
+
+    /// A server that stops sending mid-body is detected by the idle timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn server_stall_mid_body_is_detected() {
+        let (emu, c, _d) = setup().await;
+        emu.faults()
+            .install(FaultConfig::parse(r#"{"seed": 1, "rules": [{"fault": {"kind": "stall_mid_body", "after_bytes": 1000000, "stall_ms": 5000}}]}"#).unwrap())
+            .unwrap();
+        let t = std::time::Instant::now();
+        let e = c
+            .get_object("idle-bucket", "o", Default::default())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap_err();
+        println!("stall mid-body detected after {:?}: {e}", t.elapsed());
+        assert!(e.to_string().contains("body_stalled"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+        emu.shutdown().await.unwrap();
+    }
+}
