@@ -31,7 +31,7 @@ fn per_request(c: &mut Criterion) {
             let d = hedge.delay(&tracker);
             let latency = Duration::from_micros(20_000 + (t / 1_000_000 % 50) * 1000);
             tracker.record(latency);
-            let outcome = if t % 50_000_000 == 0 {
+            let outcome = if t.is_multiple_of(50_000_000) {
                 Outcome::Transient {
                     timeout: false,
                     never_sent: false,

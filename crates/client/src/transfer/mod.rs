@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(p.parts, 0);
         // 1 TiB with 8 MiB parts would be 131072 parts: raised.
         let p = Plan::new(1 << 40, DEFAULT_PART_SIZE).unwrap();
-        assert!(p.parts as u64 <= MAX_PARTS && p.part_size % (64 * 1024) == 0);
+        assert!(p.parts as u64 <= MAX_PARTS && p.part_size.is_multiple_of(64 * 1024));
         assert_eq!(p.range(p.parts).0 + p.range(p.parts).1, 1 << 40);
         assert!(Plan::new(MAX_PART_SIZE * MAX_PARTS + 1, 1).is_err());
     }

@@ -305,7 +305,7 @@ impl Installed {
             let st = &self.rules[i];
             let n = st.matched.fetch_add(1, Ordering::Relaxed) + 1;
             let fire = match rule.every_nth {
-                Some(k) => n % k == 0,
+                Some(k) => n.is_multiple_of(k),
                 None => st.rng.chance(rule.probability.unwrap_or(1.0)),
             };
             if !fire {
