@@ -492,3 +492,117 @@ mod idle_timeout {
         emu.shutdown().await.unwrap();
     }
 }
+
+mod corruption {
+    use std::path::Path;
+
+    use ossguard::{Body, Client, Credentials, ErrorKind, Policy};
+    use ossguard_emulator::faults::FaultConfig;
+    use ossguard_emulator::server::{Emulator, EmulatorConfig};
+
+    const RULE: &str = r#"{"seed": 1, "rules": [{"limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "corrupt_bytes", "offsets": [12345]}}]}"#;
+
+    /// F7: a flipped byte in transit is caught by ossguard's CRC-64 (naive client: an integrity
+    /// error; resilient client: retried and correct) and by oss2's own check.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn flipped_bytes_are_caught_by_ossguard_and_oss2() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EmulatorConfig::local(dir.path().join("data"), "ak", "sk");
+        cfg.sync = false;
+        let emu = Emulator::start(cfg).await.unwrap();
+        let build = |p: Policy| {
+            Client::builder()
+                .endpoint(emu.endpoint())
+                .credentials(Credentials::new("ak", "sk"))
+                .policy(p)
+                .build()
+                .unwrap()
+        };
+        let (naive, resilient) = (build(Policy::none()), build(Policy::default()));
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31) as u8).collect();
+        naive
+            .create_bucket("crc-bucket", Default::default())
+            .await
+            .unwrap();
+        naive
+            .put_object(
+                "crc-bucket",
+                "o",
+                Body::from(data.clone()),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+
+        emu.faults()
+            .install(FaultConfig::parse(RULE).unwrap())
+            .unwrap();
+        let e = naive
+            .get_object("crc-bucket", "o", Default::default())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Integrity { .. }), "{e}");
+
+        // The resilient client re-reads a whole object whose CRC-64 did not match.
+        emu.faults()
+            .install(FaultConfig::parse(RULE).unwrap())
+            .unwrap();
+        let path = dir.path().join("o.bin");
+        resilient
+            .download_file("crc-bucket", "o", &path, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            data,
+            "after the corrupted read the data is correct"
+        );
+        let first = resilient.stats().integrity_failures;
+        assert_eq!(
+            first, 1,
+            "exactly one corrupted read was detected and repeated"
+        );
+
+        emu.faults()
+            .install(FaultConfig::parse(RULE).unwrap())
+            .unwrap();
+        let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
+        if !py.exists() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "oss2 peer missing (run peers/install)"
+            );
+            eprintln!("WARNING: oss2 not installed; skipping its half");
+        } else {
+            let script = r#"
+import oss2, sys
+b = oss2.Bucket(oss2.Auth('ak', 'sk'), sys.argv[1], 'crc-bucket', region='cn-hangzhou')
+try:
+    b.get_object_to_file('o', sys.argv[2])
+    print('NOT CAUGHT')
+except oss2.exceptions.InconsistentError as e:
+    print('CAUGHT', type(e).__name__)
+"#;
+            let out = std::process::Command::new(&py)
+                .args([
+                    "-c",
+                    script,
+                    &emu.endpoint(),
+                    &dir.path().join("oss2.bin").display().to_string(),
+                ])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            println!("corrupted byte: ossguard naive -> {e}; resilient download_file -> {first} integrity failure, re-read, correct; oss2 -> {}", stdout.trim());
+            assert!(
+                stdout.contains("CAUGHT InconsistentError"),
+                "oss2: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        emu.shutdown().await.unwrap();
+    }
+}

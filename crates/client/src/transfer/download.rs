@@ -109,19 +109,46 @@ impl Client {
             if_match: if_match(&head),
             ..Default::default()
         };
-        let out = self.get_object(bucket, key, get).await?;
-        let mut file = tokio::fs::File::create(temp)
-            .await
-            .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
-        let mut body = out.body;
-        let mut n = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            n += chunk.len() as u64;
-            file.write_all(&chunk)
+        // A CRC-64 mismatch shows only at the end of the body, after the pipeline's attempt
+        // loop: the whole read is repeated here (it is transient, DESIGN.md §3).
+        let attempts = self.inner.endpoint.policy.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        let (file, n) = loop {
+            attempt += 1;
+            let out = self.get_object(bucket, key, get.clone()).await?;
+            let mut file = tokio::fs::File::create(temp)
                 .await
-                .map_err(|e| io_err(format!("writing {}", temp.display()), e))?;
-        }
+                .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
+            let mut body = out.body;
+            let mut n = 0u64;
+            let mut corrupt = None;
+            while let Some(chunk) = body.next().await {
+                let chunk = match chunk {
+                    Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                        corrupt = Some(e);
+                        break;
+                    }
+                    c => c?,
+                };
+                n += chunk.len() as u64;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| io_err(format!("writing {}", temp.display()), e))?;
+            }
+            match corrupt {
+                None => break (file, n),
+                Some(e) => {
+                    self.inner
+                        .endpoint
+                        .stats
+                        .integrity_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if attempt >= attempts {
+                        return Err(e);
+                    }
+                }
+            }
+        };
         if n != head.size {
             return Err(short_body(n, head.size));
         }
