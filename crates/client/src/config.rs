@@ -97,7 +97,8 @@ pub(crate) struct Config {
 }
 
 /// Builds a [`Client`]. Defaults: V4 signatures, path style for IPs/localhost and
-/// virtual-hosted otherwise, connect 5 s, idle read 10 s, 30 s per metadata operation.
+/// virtual-hosted otherwise, connect 5 s, idle read 10 s, the resilience policy of
+/// DESIGN.md §4 (30 s per operation, all attempts included).
 #[derive(Debug, Default)]
 pub struct ClientBuilder {
     endpoint: Option<String>,
@@ -109,7 +110,6 @@ pub struct ClientBuilder {
     operation_timeout: Option<Duration>,
     user_agent: Option<String>,
     credentials: Option<Arc<dyn CredentialsProvider>>,
-    env_credentials: bool,
     policy: Option<crate::pipeline::policy::Policy>,
 }
 
@@ -141,9 +141,9 @@ impl ClientBuilder {
         self
     }
     /// Use `OSS_ACCESS_KEY_ID` / `OSS_ACCESS_KEY_SECRET` / `OSS_SESSION_TOKEN` (or the
-    /// `ALIBABA_CLOUD_*` names).
+    /// `ALIBABA_CLOUD_*` names) — also what happens when no credentials are given.
     pub fn credentials_from_env(mut self) -> Self {
-        self.env_credentials = true;
+        self.credentials = None;
         self
     }
     pub fn connect_timeout(mut self, d: Duration) -> Self {
@@ -155,7 +155,8 @@ impl ClientBuilder {
         self.read_timeout = Some(d);
         self
     }
-    /// Deadline of one metadata operation (transfers scale theirs with size).
+    /// Longest wait for a small (XML) response body once its headers arrived. The deadline of
+    /// a whole operation, all attempts included, is [`Policy::deadline`](crate::Policy).
     pub fn operation_timeout(mut self, d: Duration) -> Self {
         self.operation_timeout = Some(d);
         self
@@ -185,10 +186,9 @@ impl ClientBuilder {
             .or_else(|| endpoint.region_hint())
             .unwrap_or_else(|| "cn-hangzhou".to_owned());
         let region = region.strip_prefix("oss-").unwrap_or(&region).to_owned();
-        let credentials = match (self.credentials, self.env_credentials) {
-            (Some(c), _) => c,
-            (None, true) => Arc::new(StaticCredentials(credentials::from_env()?)),
-            (None, false) => Arc::new(StaticCredentials(credentials::from_env()?)),
+        let credentials = match self.credentials {
+            Some(c) => c,
+            None => Arc::new(StaticCredentials(credentials::from_env()?)),
         };
         let config = Config {
             addressing: self.addressing.unwrap_or_else(|| endpoint.default_style()),

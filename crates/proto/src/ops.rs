@@ -210,10 +210,28 @@ impl Operation {
         })
     }
 
+    /// The HTTP method the operation is sent with.
+    pub fn method(self) -> Method {
+        self.wire().0
+    }
+
     /// The bare request for this operation (method + marker sub-resource); callers add the
     /// parameters, headers and body the operation needs.
     pub fn request(self, bucket: Option<&str>, key: Option<&str>) -> Request {
-        let (method, sub): (Method, Option<&str>) = match self {
+        let (method, sub) = self.wire();
+        let mut r = Request::new(method, bucket, key);
+        if let Some(s) = sub {
+            r.query.push((s.to_owned(), String::new()));
+        }
+        if self == ListObjectsV2 {
+            r.query.push(("list-type".into(), "2".into()));
+        }
+        r
+    }
+
+    /// Method and marker sub-resource.
+    fn wire(self) -> (Method, Option<&'static str>) {
+        match self {
             ListBuckets => (Method::GET, None),
             PutBucket => (Method::PUT, None),
             DeleteBucket => (Method::DELETE, None),
@@ -240,15 +258,7 @@ impl Operation {
             CompleteMultipartUpload => (Method::POST, None),
             ListMultipartUploads => (Method::GET, Some("uploads")),
             Options => (Method::OPTIONS, None),
-        };
-        let mut r = Request::new(method, bucket, key);
-        if let Some(s) = sub {
-            r.query.push((s.to_owned(), String::new()));
         }
-        if self == ListObjectsV2 {
-            r.query.push(("list-type".into(), "2".into()));
-        }
-        r
     }
 }
 

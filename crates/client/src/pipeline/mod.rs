@@ -79,13 +79,16 @@ impl Client {
         let ep = &self.inner.endpoint;
         let policy = &ep.policy;
         ep.stats.operations.fetch_add(1, Ordering::Relaxed);
-        let budget_time = policy.deadline
+        let op_start = ep.now();
+        let own = policy.deadline
             + Duration::from_secs(body.len().unwrap_or(0) / policy.min_throughput.max(1));
-        let mut deadline = Deadline::after(ep.now(), budget_time);
+        let mut deadline = Deadline::after(op_start, own);
         if let Some(outer) = deadline::current() {
             let left = outer.saturating_duration_since(tokio::time::Instant::now());
-            deadline = deadline.min(Deadline::after(ep.now(), left));
+            deadline = deadline.min(Deadline::after(op_start, left));
         }
+        // The budget this operation really has (its own, or less when inherited).
+        let budget_time = deadline.remaining(op_start);
         let slots = if op.is_data() {
             &ep.data_slots
         } else {
@@ -146,10 +149,7 @@ impl Client {
                             }
                         ) =>
                 {
-                    return Err(deadline_exceeded(
-                        op,
-                        deadline.remaining(started).max(end.saturating_sub(started)),
-                    ));
+                    return Err(deadline_exceeded(op, budget_time));
                 }
                 r => r,
             };

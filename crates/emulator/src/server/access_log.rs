@@ -32,7 +32,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(req: &Request, op: Operation, _request_id: &str) -> Self {
+    pub fn new(req: &Request, op: Operation) -> Self {
         let h = |n: &str| req.header(n).unwrap_or_default();
         Self {
             bucket: req.bucket.clone().unwrap_or_default(),

@@ -96,9 +96,7 @@ impl Ctx {
                     "The XML body is too large or was cut off.",
                 )
             })?;
-        if let Some(md5) = self.header("content-md5") {
-            check_md5(&md5, &bytes)?;
-        }
+        check_md5(self, &bytes)?;
         Ok(bytes.to_vec())
     }
 }
@@ -148,21 +146,38 @@ impl<R: AsyncRead + Unpin> AsyncRead for Md5Checked<R> {
     }
 }
 
-/// Checks a `Content-MD5` header against a buffered body.
-pub fn check_md5(header: &str, body: &[u8]) -> Result<(), ApiError> {
+/// The decoded `Content-MD5` header, if sent (400 InvalidDigest when it is not 16 bytes of
+/// base64). The one place this header is parsed.
+pub fn content_md5(ctx: &Ctx) -> Result<Option<[u8; 16]>, ApiError> {
     use base64::Engine;
+    let Some(v) = ctx.header("content-md5") else {
+        return Ok(None);
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_bytes())
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidDigest",
+                "Content-MD5 must be the base64 of 16 bytes.",
+            )
+        })
+}
+
+/// Checks a buffered body against its `Content-MD5` header, when one was sent.
+fn check_md5(ctx: &Ctx, body: &[u8]) -> Result<(), ApiError> {
     use md5::Digest;
-    let want = base64::engine::general_purpose::STANDARD
-        .decode(header.trim())
-        .map_err(|_| ApiError::new(400, "InvalidDigest", "Content-MD5 is not valid base64."))?;
-    if want.as_slice() != md5::Md5::digest(body).as_slice() {
-        return Err(ApiError::new(
+    match content_md5(ctx)? {
+        Some(want) if want.as_slice() != md5::Md5::digest(body).as_slice() => Err(ApiError::new(
             400,
             "InvalidDigest",
             "The Content-MD5 you specified did not match what we received.",
-        ));
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn acl_allows_anonymous(acl: BucketAcl, write: bool) -> bool {

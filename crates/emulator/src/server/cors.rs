@@ -150,7 +150,7 @@ pub async fn apply_to_response(
         return;
     };
     // The method the operation was sent with (what the browser asked CORS about).
-    let method = op.request(None, None).method;
+    let method = op.method();
     if let Some(rule) = find_rule(&cfg, origin, method.as_str(), &[]) {
         super::response::set_headers(resp, &response_headers(rule, origin, &[], false).headers);
     }

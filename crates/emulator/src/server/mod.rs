@@ -231,7 +231,7 @@ pub(crate) async fn handle(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_owned();
-    let (mut response, logged) = match route(&st, req, &request_id).await {
+    let (mut response, logged) = match route(&st, req).await {
         Ok((resp, logged)) => (resp, logged),
         Err((e, logged)) => {
             let (headers, body) = e.render(&request_id, &host, is_head);
@@ -297,7 +297,7 @@ type Routed = Result<(Response, Option<access_log::Entry>), (ApiError, Option<ac
 /// closed, as any server must).
 const DRAIN_LIMIT: usize = 16 << 20;
 
-async fn route(st: &Arc<AppState>, req: axum::extract::Request, request_id: &str) -> Routed {
+async fn route(st: &Arc<AppState>, req: axum::extract::Request) -> Routed {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     if path == "/-" || path.starts_with("/-/") {
@@ -307,7 +307,7 @@ async fn route(st: &Arc<AppState>, req: axum::extract::Request, request_id: &str
             .map_err(|e| (e, None));
     }
     let slot = Arc::new(std::sync::Mutex::new(Some(body)));
-    let routed = route_api(st, parts, slot.clone(), request_id).await;
+    let routed = route_api(st, parts, slot.clone()).await;
     if routed.is_err() {
         // An error answered before the body was read (bad signature, wrong append position…)
         // would make hyper close the keep-alive connection, and SDKs that reuse it fail their
@@ -325,7 +325,6 @@ async fn route_api(
     st: &Arc<AppState>,
     parts: http::request::Parts,
     body: Arc<std::sync::Mutex<Option<Body>>>,
-    request_id: &str,
 ) -> Routed {
     let path = parts.uri.path().to_owned();
     let query = parse_query(parts.uri.query().unwrap_or(""))
@@ -393,7 +392,7 @@ async fn route_api(
     ) else {
         return Err((ApiError::method_not_allowed(), None));
     };
-    let logged = access_log::Entry::new(&req, op, request_id);
+    let logged = access_log::Entry::new(&req, op);
     let logged = if req.bucket.is_some() {
         Some(logged)
     } else {

@@ -10,9 +10,9 @@ use ossguard_proto::xml::{
 };
 use ossguard_proto::Operation;
 
-use super::context::{digest_or, Ctx};
+use super::context::{content_md5, digest_or, Ctx};
 use super::error::ApiError;
-use super::object_ops::{check_conditions, expected_md5, headers_from_request, parse_copy_source};
+use super::object_ops::{check_copy_source_conditions, headers_from_request, parse_copy_source};
 use super::response::{self, iso_ms};
 
 pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
@@ -93,7 +93,7 @@ async fn upload_part(ctx: &mut Ctx) -> Result<Response, ApiError> {
         ctx.key()?.to_owned(),
         upload_id(ctx)?.to_owned(),
     );
-    let expected = expected_md5(ctx)?;
+    let expected = content_md5(ctx)?;
     let (body, digest_failed) = ctx.body_reader_md5(expected);
     let part = ctx
         .st
@@ -115,20 +115,7 @@ async fn upload_part_copy(ctx: &Ctx) -> Result<Response, ApiError> {
     let n = part_number(ctx)?;
     let (sb, sk) = parse_copy_source(&ctx.header("x-oss-copy-source").unwrap_or_default())?;
     let src = ctx.st.store.head_object(&sb, &sk).await?;
-    check_conditions(
-        &src,
-        ctx.header("x-oss-copy-source-if-match"),
-        ctx.header("x-oss-copy-source-if-unmodified-since"),
-        ctx.header("x-oss-copy-source-if-none-match"),
-        ctx.header("x-oss-copy-source-if-modified-since"),
-    )
-    .map_err(|_| {
-        ApiError::new(
-            412,
-            "PreconditionFailed",
-            "At least one of the pre-conditions you specified did not hold.",
-        )
-    })?;
+    check_copy_source_conditions(ctx, &src)?;
     let range = match ctx.header("x-oss-copy-source-range") {
         None => None,
         Some(r) => {

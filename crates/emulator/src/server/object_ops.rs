@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::response::Response;
-use base64::Engine;
 use ossguard_proto::range::{content_range, ByteRange, RangeError};
 use ossguard_proto::xml::{
     self, AccessControlList, AccessControlPolicy, CopyObjectResult, Delete, DeleteResult,
@@ -15,7 +14,7 @@ use ossguard_proto::xml::{
 use ossguard_proto::Operation;
 use tokio_util::io::ReaderStream;
 
-use super::context::{digest_or, Ctx};
+use super::context::{content_md5, digest_or, Ctx};
 use super::error::ApiError;
 use super::response::{self, apply_overrides, iso_ms, object_headers};
 use crate::store::{
@@ -115,24 +114,6 @@ fn content_length(ctx: &Ctx) -> Option<u64> {
     ctx.header("content-length").and_then(|v| v.parse().ok())
 }
 
-pub fn expected_md5(ctx: &Ctx) -> Result<Option<[u8; 16]>, ApiError> {
-    let Some(v) = ctx.header("content-md5") else {
-        return Ok(None);
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(v.as_bytes())
-        .ok()
-        .and_then(|b| <[u8; 16]>::try_from(b).ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "InvalidDigest",
-                "Content-MD5 must be the base64 of 16 bytes.",
-            )
-        })?;
-    Ok(Some(bytes))
-}
-
 fn check_size(ctx: &Ctx) -> Result<(), ApiError> {
     if content_length(ctx).is_some_and(|n| n > MAX_SINGLE_PUT) {
         return Err(ApiError::new(
@@ -159,7 +140,7 @@ async fn put(ctx: &mut Ctx) -> Result<Response, ApiError> {
         forbid_overwrite: ctx
             .header("x-oss-forbid-overwrite")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-        expected_md5: expected_md5(ctx)?,
+        expected_md5: content_md5(ctx)?,
     };
     let (bucket, key) = (ctx.bucket()?.to_owned(), ctx.key()?.to_owned());
     let body = ctx.body_reader();
@@ -224,6 +205,25 @@ pub fn check_conditions(
         }
     }
     Ok(())
+}
+
+/// The `x-oss-copy-source-if-*` conditions of CopyObject and UploadPartCopy: every failed
+/// condition is a 412 for copies (never 304).
+pub fn check_copy_source_conditions(ctx: &Ctx, source: &ObjectInfo) -> Result<(), ApiError> {
+    check_conditions(
+        source,
+        ctx.header("x-oss-copy-source-if-match"),
+        ctx.header("x-oss-copy-source-if-unmodified-since"),
+        ctx.header("x-oss-copy-source-if-none-match"),
+        ctx.header("x-oss-copy-source-if-modified-since"),
+    )
+    .map_err(|_| {
+        ApiError::new(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold.",
+        )
+    })
 }
 
 fn not_modified_response(info: &ObjectInfo) -> Response {
@@ -375,25 +375,7 @@ async fn copy(ctx: &Ctx) -> Result<Response, ApiError> {
     let src = ctx.header("x-oss-copy-source").unwrap_or_default();
     let (sb, sk) = parse_copy_source(&src)?;
     let src_info = ctx.st.store.head_object(&sb, &sk).await?;
-    let c = check_conditions(
-        &src_info,
-        ctx.header("x-oss-copy-source-if-match"),
-        ctx.header("x-oss-copy-source-if-unmodified-since"),
-        ctx.header("x-oss-copy-source-if-none-match"),
-        ctx.header("x-oss-copy-source-if-modified-since"),
-    );
-    if let Err(e) = c {
-        // For copies every failed condition is a 412.
-        return Err(if e.status == 304 {
-            ApiError::new(
-                412,
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold.",
-            )
-        } else {
-            e
-        });
-    }
+    check_copy_source_conditions(ctx, &src_info)?;
     let replace = ctx
         .header("x-oss-metadata-directive")
         .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
@@ -447,7 +429,7 @@ async fn append(ctx: &mut Ctx) -> Result<Response, ApiError> {
         })?;
     let headers = headers_from_request(ctx)?;
     let (bucket, key) = (ctx.bucket()?.to_owned(), ctx.key()?.to_owned());
-    let expected = expected_md5(ctx)?;
+    let expected = content_md5(ctx)?;
     let (body, digest_failed) = ctx.body_reader_md5(expected);
     let info = ctx
         .st
