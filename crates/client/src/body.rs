@@ -1,5 +1,6 @@
 //! Request bodies (replayable or not) and response byte streams with CRC-64 checking.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,16 @@ use futures_util::{Stream, StreamExt};
 use ossguard_proto::crc64::Crc64;
 use ossguard_proto::error::TransportFailure;
 
+use std::sync::atomic::Ordering;
+
+use ossguard_proto::range::{parse_content_range, ByteRange};
+use ossguard_proto::Request;
+use ossguard_resilience::progress::Progress;
+
+use crate::client::{Client, Sent};
 use crate::error::{Error, ErrorKind};
+use crate::pipeline::{OpRun, Response};
+use crate::transport::{reqwest_error, Phase};
 
 type DynStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
@@ -108,12 +118,28 @@ impl Body {
         }
     }
 
-    /// The reqwest body, feeding every byte sent into `crc`.
-    pub(crate) async fn into_reqwest(self, crc: Arc<Mutex<Crc64>>) -> Result<reqwest::Body, Error> {
+    /// The reqwest body, feeding every byte sent into `crc`; with `watch`, every byte the
+    /// connection takes is reported to the progress guard (see [`Watched`]).
+    pub(crate) async fn into_reqwest(
+        self,
+        crc: Arc<Mutex<Crc64>>,
+        watch: Option<Watch>,
+    ) -> Result<reqwest::Body, Error> {
         let stream: DynStream = match self.0 {
             Inner::Bytes(b) => {
                 crc.lock().unwrap_or_else(|e| e.into_inner()).update(&b);
-                return Ok(reqwest::Body::from(b));
+                let Some(watch) = watch else {
+                    return Ok(reqwest::Body::from(b));
+                };
+                // In pieces, so the guard sees the connection take them.
+                let pieces = (0..b.len().div_ceil(UPLOAD_PIECE)).map(move |i| {
+                    Ok(b.slice(i * UPLOAD_PIECE..((i + 1) * UPLOAD_PIECE).min(b.len())))
+                });
+                let stream = futures_util::stream::iter(pieces.collect::<Vec<_>>());
+                return Ok(reqwest::Body::wrap_stream(Watched::new(
+                    Box::pin(stream),
+                    watch,
+                )));
             }
             Inner::File { path, offset, len } => {
                 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -126,13 +152,74 @@ impl Body {
             }
             Inner::Stream { stream, .. } => stream,
         };
-        let counted = stream.map(move |chunk| {
+        let counted: DynStream = Box::pin(stream.map(move |chunk| {
             if let Ok(b) = &chunk {
                 crc.lock().unwrap_or_else(|e| e.into_inner()).update(b);
             }
             chunk
-        });
-        Ok(reqwest::Body::wrap_stream(counted))
+        }));
+        Ok(match watch {
+            Some(w) => reqwest::Body::wrap_stream(Watched::new(counted, w)),
+            None => reqwest::Body::wrap_stream(counted),
+        })
+    }
+}
+
+/// Piece size of an in-memory upload body watched by the progress guard.
+const UPLOAD_PIECE: usize = 64 * 1024;
+
+/// A progress guard shared with the attempt that watches it, and the pipeline's clock origin.
+pub(crate) type Watch = (Arc<Mutex<Progress>>, tokio::time::Instant);
+
+/// An upload body that tells the progress guard when the connection takes its bytes: a piece
+/// handed out counts as sent once the connection asks for the next one; the time in between,
+/// and after the last piece until the response, is time spent waiting for the network.
+struct Watched {
+    inner: DynStream,
+    progress: Arc<Mutex<Progress>>,
+    origin: tokio::time::Instant,
+    handed_out: Option<u64>,
+}
+
+impl Watched {
+    fn new(inner: DynStream, (progress, origin): Watch) -> Self {
+        Self {
+            inner,
+            progress,
+            origin,
+            handed_out: None,
+        }
+    }
+}
+
+impl Stream for Watched {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let now = self.origin.elapsed();
+        if let Some(n) = self.handed_out.take() {
+            self.progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .bytes(now, n);
+        }
+        let r = self.inner.as_mut().poll_next(cx);
+        match &r {
+            Poll::Ready(Some(Ok(b))) => {
+                self.handed_out = Some(b.len() as u64);
+                self.progress
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .waiting(now);
+            }
+            Poll::Ready(None) => self
+                .progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .waiting(now),
+            _ => {}
+        }
+        r
     }
 }
 
@@ -158,33 +245,42 @@ impl From<String> for Body {
 }
 
 /// How to continue a download whose connection broke: a ranged GET of the rest, pinned to the
-/// same object version with `If-Match`.
-pub(crate) type Resumer = Box<
-    dyn Fn(u64) -> futures_util::future::BoxFuture<'static, Result<reqwest::Response, Error>>
-        + Send
-        + Sync,
->;
-
+/// same object version with `If-Match`, as another attempt of the same operation.
 pub(crate) struct Resume {
-    pub resumer: Resumer,
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
     /// Absolute offset of the next byte the caller expects.
     pub next_offset: u64,
-    pub max_resumes: u32,
-    pub on_resume: Box<dyn Fn() + Send + Sync>,
+    /// Last byte wanted (inclusive); `None`: to the end of the object.
+    pub last: Option<u64>,
 }
 
-type Fetch = Pin<Box<dyn std::future::Future<Output = Result<reqwest::Response, Error>> + Send>>;
+type Fetch =
+    Pin<Box<dyn std::future::Future<Output = (OpRun, Result<reqwest::Response, Error>)> + Send>>;
 
 /// A downloaded body. When it covers the whole object and the server sent a CRC-64, the stream
-/// ends with an `Integrity` error instead of `None` if the bytes do not match. A body that
-/// breaks mid-way is resumed (when the client allows it) and the CRC spans the seam.
+/// ends with an `Integrity` error instead of `None` if the bytes do not match.
+///
+/// The body is part of its GET operation: it holds the operation's bulkhead slot until it ends
+/// or is dropped, and its deadline (an explicit one; data has none by default). While the
+/// caller waits for bytes, the progress guard (idle timeout, throughput floor) watches the
+/// connection; a body that breaks or falls below the floor resumes from where it was (Range +
+/// If-Match) — an attempt of the same operation, decided by its state machine (attempt cap,
+/// retry budget, deadline) — and the CRC spans the seam.
 pub struct ByteStream {
     inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     crc: Crc64,
     expected_crc: Option<u64>,
     done: bool,
+    client: Client,
+    run: Option<OpRun>,
     resume: Option<Resume>,
     fetching: Option<Fetch>,
+    progress: Option<Progress>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes this connection delivered (a resume after progress starts a fresh attempt count).
+    attempt_bytes: u64,
 }
 
 impl std::fmt::Debug for ByteStream {
@@ -197,18 +293,30 @@ impl std::fmt::Debug for ByteStream {
 
 impl ByteStream {
     pub(crate) fn new(
-        resp: reqwest::Response,
+        client: &Client,
+        sent: Sent,
         expected_crc: Option<u64>,
         resume: Option<Resume>,
     ) -> Self {
         Self {
-            inner: Box::pin(resp.bytes_stream()),
+            inner: Box::pin(sent.response.bytes_stream()),
             crc: Crc64::new(),
             expected_crc,
             done: false,
+            progress: Self::guard(client),
+            client: client.clone(),
+            run: Some(sent.run),
             resume,
             fetching: None,
+            timer: None,
+            attempt_bytes: 0,
         }
+    }
+
+    fn guard(client: &Client) -> Option<Progress> {
+        let cfg = client.inner.endpoint.policy.progress;
+        (cfg.idle < std::time::Duration::MAX || cfg.min_bytes_per_sec > 0)
+            .then(|| Progress::new(cfg))
     }
 
     /// Collects the whole body (checks the CRC at the end).
@@ -225,19 +333,86 @@ impl ByteStream {
         self.crc.value()
     }
 
-    /// Starts a resume if one is allowed; `false` when the error must surface.
-    fn try_resume(&mut self) -> bool {
-        let Some(r) = self.resume.as_mut() else {
-            return false;
-        };
-        if r.max_resumes == 0 {
-            return false;
-        }
-        r.max_resumes -= 1;
-        (r.on_resume)();
-        self.fetching = Some((r.resumer)(r.next_offset));
-        true
+    fn now(&self) -> std::time::Duration {
+        self.client.inner.endpoint.now()
     }
+
+    /// The connection failed with `e`: start a resume if the operation's state machine allows
+    /// one (`None`), else the error to surface.
+    fn fail(&mut self, e: Error) -> Option<Error> {
+        let (Some(mut run), Some(r)) = (self.run.take(), self.resume.as_ref()) else {
+            return Some(e);
+        };
+        let after = match run.body_failed(&self.client, e, self.attempt_bytes > 0) {
+            Ok(after) => after,
+            Err(e) => return Some(e),
+        };
+        let client = self.client.clone();
+        let (offset, last) = (r.next_offset, r.last);
+        let (bucket, key, etag) = (r.bucket.clone(), r.key.clone(), r.etag.clone());
+        self.fetching = Some(Box::pin(async move {
+            tokio::time::sleep(after).await;
+            client
+                .inner
+                .endpoint
+                .stats
+                .body_resumes
+                .fetch_add(1, Ordering::Relaxed);
+            let r = resume_get(&client, &mut run, &bucket, &key, &etag, offset, last).await;
+            (run, r)
+        }));
+        None
+    }
+
+    /// Ends the body: the operation is over (its slot freed, resume costs refunded).
+    fn finish(&mut self) {
+        self.done = true;
+        if let Some(mut run) = self.run.take() {
+            run.body_done(&self.client);
+        }
+    }
+}
+
+/// The ranged GET of a resume; the answer must start exactly where the body broke.
+async fn resume_get(
+    client: &Client,
+    run: &mut OpRun,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    offset: u64,
+    last: Option<u64>,
+) -> Result<reqwest::Response, Error> {
+    let range = match last {
+        Some(l) => ByteRange::Closed {
+            first: offset,
+            last: l,
+        },
+        None => ByteRange::From { first: offset },
+    };
+    let mut req = Request::new(http::Method::GET, Some(bucket), Some(key));
+    let bad = |e: ossguard_proto::request::InvalidHeader| Error::invalid_input(e.to_string());
+    req.set_header("range", &range.to_header()).map_err(bad)?;
+    req.set_header("if-match", etag).map_err(bad)?;
+    let answer = client.drive(run, &req, Body::empty(), false).await?;
+    let Response::Streaming(resp) = answer.response else {
+        unreachable!("drive leaves the body unread")
+    };
+    let got = resp
+        .headers()
+        .get("content-range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_content_range);
+    let start_ok = resp.status().as_u16() == 206
+        && got.is_some_and(|(first, l, _)| first == offset && last.is_none_or(|want| l == want));
+    if !start_ok {
+        return Err(Error::new(ErrorKind::Protocol(format!(
+            "the resume asked for bytes from {offset}, the server answered status {} with range {got:?}; restart the download",
+            resp.status().as_u16()
+        )))
+        .in_op("GetObject"));
+    }
+    Ok(resp)
 }
 
 impl Stream for ByteStream {
@@ -251,41 +426,57 @@ impl Stream for ByteStream {
             if let Some(f) = self.fetching.as_mut() {
                 match f.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(resp)) => {
+                    Poll::Ready((run, r)) => {
                         self.fetching = None;
-                        self.inner = Box::pin(resp.bytes_stream());
-                        continue;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        self.fetching = None;
-                        self.done = true;
-                        return Poll::Ready(Some(Err(e)));
+                        self.run = Some(run);
+                        match r {
+                            Ok(resp) => {
+                                self.inner = Box::pin(resp.bytes_stream());
+                                self.progress = Self::guard(&self.client);
+                                self.attempt_bytes = 0;
+                                continue;
+                            }
+                            Err(e) => {
+                                self.finish();
+                                return Poll::Ready(Some(Err(e)));
+                            }
+                        }
                     }
                 }
             }
+            let now = self.now();
+            if let Some(run) = self.run.as_mut() {
+                if run.deadline().expired(now) {
+                    let e = run.deadline_error();
+                    self.finish();
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
             match self.inner.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(b))) => {
                     self.crc.update(&b);
+                    let n = b.len() as u64;
+                    self.attempt_bytes += n;
+                    if let Some(p) = self.progress.as_mut() {
+                        p.bytes(now, n);
+                    }
                     if let Some(r) = self.resume.as_mut() {
-                        r.next_offset += b.len() as u64;
+                        r.next_offset += n;
                     }
                     return Poll::Ready(Some(Ok(b)));
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    if self.try_resume() {
-                        continue;
+                    let e = reqwest_error(&e, Phase::Body).in_op("GetObject");
+                    match self.fail(e) {
+                        None => continue,
+                        Some(e) => {
+                            self.finish();
+                            return Poll::Ready(Some(Err(e)));
+                        }
                     }
-                    self.done = true;
-                    let failure = if e.is_timeout() {
-                        TransportFailure::BodyStalled
-                    } else {
-                        TransportFailure::BodyTruncated
-                    };
-                    return Poll::Ready(Some(Err(Error::transport(failure, e.to_string()))));
                 }
                 Poll::Ready(None) => {
-                    self.done = true;
+                    self.finish();
                     return match self.expected_crc {
                         Some(exp) if exp != self.crc.value() => {
                             Poll::Ready(Some(Err(Error::new(ErrorKind::Integrity {
@@ -295,6 +486,48 @@ impl Stream for ByteStream {
                         }
                         _ => Poll::Ready(None),
                     };
+                }
+                Poll::Pending => {
+                    let deadline = self.run.as_ref().map(|r| r.deadline());
+                    let Some(p) = self.progress.as_mut() else {
+                        return Poll::Pending;
+                    };
+                    p.waiting(now);
+                    match p.check(now) {
+                        Err(stall) => {
+                            let cfg = *p.config();
+                            let ep = &self.client.inner.endpoint;
+                            ep.stats
+                                .slow_connections_cut
+                                .fetch_add(1, Ordering::Relaxed);
+                            let report = crate::client::StallReport { stall, cfg };
+                            let e = Error::transport(
+                                TransportFailure::BodyStalled,
+                                format!("reading the body: {report}"),
+                            )
+                            .in_op("GetObject");
+                            match self.fail(e) {
+                                None => continue,
+                                Some(e) => {
+                                    self.finish();
+                                    return Poll::Ready(Some(Err(e)));
+                                }
+                            }
+                        }
+                        Ok(next) => {
+                            let next = deadline.map_or(next, |d| next.min(d.remaining(now)));
+                            let at = tokio::time::Instant::now() + next;
+                            match self.timer.as_mut() {
+                                Some(t) => t.as_mut().reset(at),
+                                None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+                            }
+                            let timer = self.timer.as_mut().expect("just set");
+                            if timer.as_mut().poll(cx).is_ready() {
+                                continue;
+                            }
+                            return Poll::Pending;
+                        }
+                    }
                 }
             }
         }

@@ -10,10 +10,17 @@ use ossguard_proto::crc64::Crc64;
 use ossguard_proto::error::{ServiceError, TransportFailure};
 use ossguard_proto::{Operation, Request};
 
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use ossguard_resilience::progress::{Progress, Stall};
+
 use crate::body::Body;
 use crate::config::{Config, SignatureVersion};
 use crate::error::Error;
-use crate::transport::Transport;
+use crate::pipeline::state::EndpointState;
+use crate::pipeline::{spec_of, Answer, OpRun, Response};
+use crate::transport::{reqwest_error, Phase, Transport};
 
 /// An OSS client. Cheap to clone (an `Arc`), `Send + Sync`, pooled connections.
 #[derive(Clone)]
@@ -39,11 +46,14 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A successful response whose body has not been read yet, plus what we sent.
+/// A successful response whose body has not been read yet, plus what we sent. `run` is the
+/// operation still in progress (its bulkhead slot and state machine): a data GET hands it to
+/// its body stream so that resumes stay attempts of the same operation.
 pub(crate) struct Sent {
     pub response: reqwest::Response,
     /// CRC-64 of the request body as sent.
     pub sent_crc: u64,
+    pub run: OpRun,
 }
 
 impl Client {
@@ -69,7 +79,7 @@ impl Client {
 
     /// What the resilience pipeline has done so far (attempts, retries, hedges, …).
     pub fn stats(&self) -> crate::pipeline::state::StatsSnapshot {
-        self.inner.endpoint.stats.snapshot()
+        self.inner.endpoint.snapshot()
     }
 
     /// The circuit breaker's state for this client's endpoint.
@@ -91,15 +101,57 @@ impl Client {
         r.map_err(|e| Error::invalid_input(e.to_string()))
     }
 
+    /// Runs `op` through the pipeline. The first successful response is returned with its body
+    /// unread (and the operation still open, see [`Sent::run`]); a non-replayable body gets
+    /// exactly one attempt.
+    pub(crate) async fn execute(
+        &self,
+        op: Operation,
+        req: Request,
+        body: Body,
+    ) -> Result<Sent, Error> {
+        let mut run = self.begin(op, spec_of(op, &req, &body)).await?;
+        let answer = self.drive(&mut run, &req, body, false).await?;
+        match answer.response {
+            Response::Streaming(response) => Ok(Sent {
+                response,
+                sent_crc: answer.sent_crc,
+                run,
+            }),
+            Response::Read { .. } => unreachable!("execute leaves the body unread"),
+        }
+    }
+
+    /// Executes and reads a small (XML) body inside each attempt: a body that breaks or stalls
+    /// is retried like any transient failure, under the operation's deadline and budget.
+    pub(crate) async fn execute_read(
+        &self,
+        op: Operation,
+        req: Request,
+        body: Body,
+    ) -> Result<(http::HeaderMap, u64, bytes::Bytes), Error> {
+        let mut run = self.begin(op, spec_of(op, &req, &body)).await?;
+        let answer = self.drive(&mut run, &req, body, true).await?;
+        match answer.response {
+            Response::Read { headers, body, .. } => Ok((headers, answer.sent_crc, body)),
+            Response::Streaming(r) => Ok((r.headers().clone(), answer.sent_crc, Bytes::new())),
+        }
+    }
+
     /// One attempt of `op`: sign (fresh date every attempt), send, and turn error responses
-    /// into [`Error`]s within `timeout`. The response body of a success is left unread.
+    /// into [`Error`]s. `first_byte` bounds the wait for response headers (`None`: no bound but
+    /// progress). A data upload's body is watched by the progress guard (idle timeout and
+    /// throughput floor, until its response headers arrive). With `read_body` the (small)
+    /// response body is read here too, bounded by the operation timeout.
     pub(crate) async fn attempt(
         &self,
         op: Operation,
         template: &Request,
         body: Body,
-        timeout: Duration,
-    ) -> Result<Sent, Error> {
+        first_byte: Option<Duration>,
+        read_body: bool,
+    ) -> Result<Answer, Error> {
+        let ep = &self.inner.endpoint;
         let mut req = template.clone();
         if let Some(len) = body.len() {
             req.set_header("content-length", &len.to_string())
@@ -107,7 +159,13 @@ impl Client {
         }
         self.sign(&mut req).await.map_err(|e| e.in_op(op.name()))?;
         let crc = Arc::new(Mutex::new(Crc64::new()));
-        let rbody = body.into_reqwest(crc.clone()).await?;
+        let watch_upload = body.len() != Some(0) && !op.is_silent_server_work();
+        let progress =
+            watch_upload.then(|| Arc::new(Mutex::new(Progress::new(ep.policy.progress))));
+        let rbody = body
+            .into_reqwest(crc.clone(), progress.clone().map(|p| (p, ep.origin)))
+            .await?;
+        let started = tokio::time::Instant::now();
         let inner = async {
             let resp = self
                 .inner
@@ -133,43 +191,61 @@ impl Client {
             }
             Ok(resp)
         };
-        let resp = match tokio::time::timeout(timeout, inner).await {
-            Ok(r) => r.map_err(|e| e.in_op(op.name()))?,
-            Err(_) => {
-                return Err(Error::transport(
-                    TransportFailure::FirstByteTimeout,
-                    format!("no response headers within {timeout:?}"),
-                )
-                .in_op(op.name()))
+        let guarded = async {
+            match &progress {
+                None => inner.await,
+                Some(p) => {
+                    p.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .waiting(ep.now());
+                    tokio::select! {
+                        r = inner => r,
+                        stall = watch(p, ep) => {
+                            ep.stats.slow_connections_cut.fetch_add(1, Ordering::Relaxed);
+                            Err(Error::transport(
+                                TransportFailure::BodyStalled,
+                                format!("sending the body: {stall}"),
+                            ))
+                        }
+                    }
+                }
             }
         };
+        let resp = match first_byte {
+            None => guarded.await,
+            Some(t) => match tokio::time::timeout(t, guarded).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::transport(
+                    TransportFailure::FirstByteTimeout,
+                    format!("no response headers within {t:?}"),
+                )),
+            },
+        }
+        .map_err(|e| e.in_op(op.name()))?;
+        let first_byte = started.elapsed();
         let sent_crc = crc.lock().unwrap_or_else(|e| e.into_inner()).value();
-        Ok(Sent {
-            response: resp,
+        let response = if read_body {
+            let headers = resp.headers().clone();
+            let limit = self.config().operation_timeout;
+            let body = tokio::time::timeout(limit, resp.bytes())
+                .await
+                .map_err(|_| {
+                    Error::transport(
+                        TransportFailure::BodyStalled,
+                        format!("response body not read within {limit:?}"),
+                    )
+                    .in_op(op.name())
+                })?
+                .map_err(|e| reqwest_error(&e, Phase::Body).in_op(op.name()))?;
+            Response::Read { headers, body }
+        } else {
+            Response::Streaming(resp)
+        };
+        Ok(Answer {
+            response,
             sent_crc,
+            first_byte,
         })
-    }
-
-    /// Executes and reads a small (XML) body, bounded by the operation timeout.
-    pub(crate) async fn execute_read(
-        &self,
-        op: Operation,
-        req: Request,
-        body: Body,
-    ) -> Result<(http::HeaderMap, u64, bytes::Bytes), Error> {
-        let sent = self.execute(op, req, body).await?;
-        let headers = sent.response.headers().clone();
-        let bytes = tokio::time::timeout(self.config().operation_timeout, sent.response.bytes())
-            .await
-            .map_err(|_| {
-                Error::transport(TransportFailure::BodyStalled, "response body timed out")
-                    .in_op(op.name())
-            })?
-            .map_err(|e| {
-                Error::transport(crate::transport::classify_reqwest(&e), e.to_string())
-                    .in_op(op.name())
-            })?;
-        Ok((headers, sent.sent_crc, bytes))
     }
 
     /// A presigned URL for `method` on `bucket/key`, valid for `expires` (≤ 7 days for V4).
@@ -192,6 +268,40 @@ impl Client {
         }
         .map_err(|e| Error::invalid_input(e.to_string()))?;
         Ok(Transport::url(self.config(), &req))
+    }
+}
+
+/// Resolves when the progress guard abandons the connection (never otherwise).
+pub(crate) async fn watch(p: &Mutex<Progress>, ep: &EndpointState) -> StallReport {
+    loop {
+        let verdict = p.lock().unwrap_or_else(|e| e.into_inner()).check(ep.now());
+        match verdict {
+            Ok(next) => tokio::time::sleep(next).await,
+            Err(stall) => {
+                let cfg = *p.lock().unwrap_or_else(|e| e.into_inner()).config();
+                return StallReport { stall, cfg };
+            }
+        }
+    }
+}
+
+/// Why a connection was abandoned, for the error message.
+pub(crate) struct StallReport {
+    pub stall: Stall,
+    pub cfg: ossguard_resilience::progress::ProgressConfig,
+}
+
+impl std::fmt::Display for StallReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.stall {
+            Stall::Idle => write!(f, "no progress for {:?}", self.cfg.idle),
+            Stall::TooSlow { bytes_per_sec } => write!(
+                f,
+                "{bytes_per_sec} B/s over {:?}, below the {} B/s floor",
+                self.cfg.window, self.cfg.min_bytes_per_sec
+            ),
+        }?;
+        write!(f, "; the connection was abandoned")
     }
 }
 

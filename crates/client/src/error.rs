@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Io(std::io::Error),
     /// The circuit breaker rejected the request without sending it (the endpoint kept failing).
     CircuitOpen,
+    /// The answer could not be used (a redirect, an undecodable body): retrying would get the
+    /// same answer.
+    Protocol(String),
 }
 
 /// An ossguard error: the failure plus the operation it happened in.
@@ -34,6 +37,9 @@ pub struct Error {
     server_delay: Option<std::time::Duration>,
     /// The server's `Date` (clock-skew correction).
     server_date: Option<std::time::SystemTime>,
+    /// Why the operation stopped here rather than retrying (e.g. the breaker refused the next
+    /// attempt), shown after the error.
+    context: Option<String>,
 }
 
 impl Error {
@@ -43,7 +49,19 @@ impl Error {
             operation: None,
             server_delay: None,
             server_date: None,
+            context: None,
         }
+    }
+
+    /// Adds why the operation stopped with this error (kept: the first context).
+    pub(crate) fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context.get_or_insert(context.into());
+        self
+    }
+
+    /// Why the operation stopped with this error, if something other than the error decided.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
     }
 
     pub(crate) fn in_op(mut self, op: &'static str) -> Self {
@@ -96,9 +114,10 @@ impl Error {
             ErrorKind::Service(e) => e.class(),
             ErrorKind::Transport { failure, .. } => failure.class(),
             ErrorKind::Integrity { .. } | ErrorKind::CircuitOpen => ErrorClass::Transient,
-            ErrorKind::InvalidInput(_) | ErrorKind::Credentials(_) | ErrorKind::Io(_) => {
-                ErrorClass::Client
-            }
+            ErrorKind::InvalidInput(_)
+            | ErrorKind::Credentials(_)
+            | ErrorKind::Io(_)
+            | ErrorKind::Protocol(_) => ErrorClass::Client,
         }
     }
 
@@ -159,7 +178,15 @@ impl std::fmt::Display for Error {
                 f,
                 "not sent: the circuit breaker is open after repeated failures of this endpoint; it probes every second, retry shortly"
             ),
+            ErrorKind::Protocol(m) => write!(
+                f,
+                "unusable answer: {m}; check the endpoint (region, addressing) — retrying would get the same answer"
+            ),
+        }?;
+        if let Some(c) = &self.context {
+            write!(f, " ({c})")?;
         }
+        Ok(())
     }
 }
 
@@ -185,11 +212,10 @@ impl From<ServiceError> for Error {
     }
 }
 
+/// The XML body was read whole inside its attempt (a broken read is retried there), so a
+/// body that does not parse is the server's answer, not a network failure.
 impl From<ossguard_proto::xml::XmlError> for Error {
     fn from(e: ossguard_proto::xml::XmlError) -> Self {
-        Self::transport(
-            TransportFailure::BodyTruncated,
-            format!("unreadable XML response: {e}"),
-        )
+        Self::new(ErrorKind::Protocol(format!("unreadable XML response: {e}")))
     }
 }

@@ -4,27 +4,70 @@ use ossguard_proto::error::TransportFailure;
 use ossguard_proto::{AddressingStyle, Request};
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 pub(crate) struct Transport {
     http: reqwest::Client,
 }
 
-/// Maps a reqwest failure onto the classification the resilience layer understands.
-pub(crate) fn classify_reqwest(e: &reqwest::Error) -> TransportFailure {
-    if e.is_connect() {
+/// Where a reqwest failure happened: sending the request and waiting for the response head,
+/// or reading the response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Request,
+    Body,
+}
+
+/// Is this (reqwest wraps body read failures as "decode" errors) a broken body stream rather
+/// than content that cannot be decoded?
+fn broken_body(e: &reqwest::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(r) = s.downcast_ref::<reqwest::Error>() {
+            if r.is_body() || r.is_request() || r.is_timeout() {
+                return true;
+            }
+        }
+        if s.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// Maps a reqwest failure onto an [`Error`] the resilience layer classifies. Only failures of
+/// the connection are transient; a request that could not be built, a redirect (OSS answers
+/// them for a wrong region or addressing) or an undecodable body would fail the same way again
+/// and are not retried as "connection resets".
+pub(crate) fn reqwest_error(e: &reqwest::Error, phase: Phase) -> Error {
+    let msg = e.to_string();
+    let failure = if e.is_builder() {
+        return Error::invalid_input(format!("cannot build the HTTP request: {msg}"));
+    } else if e.is_redirect() {
+        return Error::new(ErrorKind::Protocol(format!("redirect not followed: {msg}")));
+    } else if e.is_connect() {
         if e.is_timeout() {
             TransportFailure::ConnectTimeout
         } else {
             TransportFailure::ConnectFailed
         }
     } else if e.is_timeout() {
-        TransportFailure::FirstByteTimeout
-    } else if e.is_body() || e.is_decode() {
-        TransportFailure::BodyTruncated
-    } else {
+        match phase {
+            Phase::Request => TransportFailure::FirstByteTimeout,
+            Phase::Body => TransportFailure::BodyStalled,
+        }
+    } else if e.is_body() || (e.is_decode() && broken_body(e)) {
+        match phase {
+            Phase::Request => TransportFailure::ConnectionReset,
+            Phase::Body => TransportFailure::BodyTruncated,
+        }
+    } else if e.is_request() {
         TransportFailure::ConnectionReset
-    }
+    } else {
+        return Error::new(ErrorKind::Protocol(format!("unusable response: {msg}")));
+    };
+    Error::transport(failure, msg)
 }
 
 impl Transport {
@@ -67,6 +110,6 @@ impl Transport {
         }
         rb.send()
             .await
-            .map_err(|e| Error::transport(classify_reqwest(&e), e.to_string()))
+            .map_err(|e| reqwest_error(&e, Phase::Request))
     }
 }

@@ -4,9 +4,16 @@
 //!   client rejects locally with probability `max(0, (requests − K·accepts) / (requests + 1))`,
 //!   so under overload it sends about `K ×` what the backend accepts. Throttling (503/429) only
 //!   acts here: it slows the client down but never hard-opens.
-//! * **Fast trip**: `consecutive_failures` hard failures in a row (connect refused, timeouts,
-//!   5xx) open the breaker at once — a dead endpoint is detected in milliseconds, not after a
-//!   10 s window.
+//!   Only overload signals count against the backend: throttling, timeouts and requests that
+//!   never reached it. A random 500 or a reset is an answer, not a request to slow down — at
+//!   50 % random errors counting them would shed 37 % of the traffic and do worse than no
+//!   breaker at all (issue 9).
+//! * **Fast trip**: a run of hard failures (connect refused, timeouts, 5xx) that is implausible
+//!   under the error rate seen in the window opens the breaker at once: `consecutive_failures`
+//!   in a row on a healthy endpoint (a dead endpoint is detected in milliseconds, not after a
+//!   10 s window), longer runs when errors are already common — the run must have a chance below
+//!   `trip_improbability` of being a coincidence (at 50 % random errors: 20 in a row), so the
+//!   breaker does not flap at 30–50 % random errors.
 //! * **Probe and ramp**: while open, one probe per `probe_interval`; a successful probe starts a
 //!   ramp that admits a growing share of requests for `ramp`, then closes.
 
@@ -25,7 +32,13 @@ pub struct BreakerConfig {
     /// No adaptive rejection while the window holds fewer requests than this (small samples
     /// at 10 % random errors can look like 20 % failures and throttle a healthy service).
     pub min_requests: u32,
+    /// Hard failures in a row that open the breaker when the window shows no errors.
     pub consecutive_failures: u32,
+    /// A run of failures opens only if `error_rate^run` is below this (a run that random errors
+    /// at the observed rate would produce once in a million runs).
+    pub trip_improbability: f64,
+    /// Longest run ever required (a dead endpoint still trips at a 95 % error rate).
+    pub max_consecutive_failures: u32,
     pub probe_interval: Duration,
     pub ramp: Duration,
 }
@@ -38,6 +51,8 @@ impl Default for BreakerConfig {
             k: 1.25,
             min_requests: 100,
             consecutive_failures: 5,
+            trip_improbability: 1e-6,
+            max_consecutive_failures: 64,
             probe_interval: Duration::from_secs(1),
             ramp: Duration::from_millis(500),
         }
@@ -77,6 +92,8 @@ struct Bucket {
     index: u64,
     requests: u32,
     accepts: u32,
+    /// Hard failures (for the fast trip's error rate).
+    failures: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +153,33 @@ impl Breaker {
             .iter()
             .filter(|b| b.index >= oldest && b.index <= index)
             .fold((0, 0), |(r, a), b| (r + b.requests, a + b.accepts))
+    }
+
+    fn failure_totals(&self, now: Duration) -> (u32, u32) {
+        let index = (now.as_nanos() / self.bucket_width().as_nanos().max(1)) as u64;
+        let oldest = index.saturating_sub(self.buckets.len() as u64 - 1);
+        self.buckets
+            .iter()
+            .filter(|b| b.index >= oldest && b.index <= index)
+            .fold((0, 0), |(r, f), b| (r + b.requests, f + b.failures))
+    }
+
+    /// How many hard failures in a row open the breaker now: the run length whose chance under
+    /// the window's error rate (the current run excluded) is below `trip_improbability`.
+    pub fn trip_threshold(&self, now: Duration) -> u32 {
+        let base = self.cfg.consecutive_failures.max(1);
+        let (requests, failures) = self.failure_totals(now);
+        let run = self.consecutive.min(failures);
+        let (requests, failures) = (requests - run, failures - run);
+        if requests < 20 || failures == 0 {
+            return base;
+        }
+        let rate = failures as f64 / requests as f64;
+        if rate >= 1.0 {
+            return self.cfg.max_consecutive_failures.max(base);
+        }
+        let needed = (self.cfg.trip_improbability.ln() / rate.ln()).ceil();
+        (needed as u32).clamp(base, self.cfg.max_consecutive_failures.max(base))
     }
 
     /// The adaptive rejection probability now.
@@ -201,8 +245,11 @@ impl Breaker {
         }
         let slot = self.slot(now);
         slot.requests += 1;
-        if outcome.backend_accepted() {
+        if outcome.backend_answered() {
             slot.accepts += 1;
+        }
+        if outcome.is_hard_failure() {
+            slot.failures += 1;
         }
         if was_probe {
             if outcome.backend_accepted() {
@@ -216,7 +263,9 @@ impl Breaker {
         }
         if outcome.is_hard_failure() {
             self.consecutive += 1;
-            if self.consecutive >= self.cfg.consecutive_failures && self.state != BreakerState::Open
+            if self.state != BreakerState::Open
+                && self.consecutive >= self.cfg.consecutive_failures
+                && self.consecutive >= self.trip_threshold(now)
             {
                 self.next_probe_at = now + self.cfg.probe_interval;
                 self.set_state(BreakerState::Open);
@@ -263,5 +312,71 @@ mod tests {
             b.reject_probability(Duration::from_millis(10_000)) > 0.5,
             "but it does slow down"
         );
+    }
+
+    /// Issue 9: the old fast trip (5 hard failures in a row across all requests) opened
+    /// several times a second at 30–50 % random errors.
+    #[test]
+    fn random_errors_do_not_flap() {
+        for rate in [0.1, 0.3, 0.5] {
+            let mut b = Breaker::new(BreakerConfig::default());
+            let mut rng = SplitMix64::new(9);
+            let mut rejected = 0;
+            for i in 0..100_000u64 {
+                let now = Duration::from_millis(i);
+                match b.admit(now, &mut rng) {
+                    Admission::Rejected => rejected += 1,
+                    a => {
+                        let outcome = if rng.unit() < rate {
+                            Outcome::Transient {
+                                timeout: false,
+                                never_sent: false,
+                            }
+                        } else {
+                            Outcome::Success
+                        };
+                        b.record(now, outcome, a == Admission::Probe);
+                    }
+                }
+            }
+            assert_eq!(b.transitions(), 0, "{rate}: state changes");
+            assert_eq!(
+                rejected, 0,
+                "{rate}: random errors are answers, not overload"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dead_endpoint_still_trips_fast_after_random_errors() {
+        let mut b = Breaker::new(BreakerConfig::default());
+        let mut rng = SplitMix64::new(3);
+        let mut t = 0u64;
+        for _ in 0..1000 {
+            t += 1;
+            let outcome = if rng.unit() < 0.3 {
+                Outcome::Transient {
+                    timeout: false,
+                    never_sent: false,
+                }
+            } else {
+                Outcome::Success
+            };
+            b.admit(Duration::from_millis(t), &mut rng);
+            b.record(Duration::from_millis(t), outcome, false);
+        }
+        let dead = Outcome::Transient {
+            timeout: false,
+            never_sent: true,
+        };
+        let mut n = 0;
+        while b.state() != BreakerState::Open {
+            t += 1;
+            n += 1;
+            assert!(n <= 64, "never tripped");
+            b.admit(Duration::from_millis(t), &mut rng);
+            b.record(Duration::from_millis(t), dead, false);
+        }
+        assert!(n <= 13, "tripped after {n} refusals at a 30 % error rate");
     }
 }

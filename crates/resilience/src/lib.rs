@@ -11,7 +11,8 @@ pub mod budget;
 pub mod deadline;
 pub mod hedge;
 pub mod latency;
-pub mod limit;
+pub mod op;
+pub mod progress;
 pub mod retry;
 pub mod rng;
 
@@ -44,7 +45,20 @@ impl Outcome {
         matches!(self, Outcome::Transient { .. })
     }
 
-    /// Did the backend accept (serve) the request? (adaptive throttling's "accepts")
+    /// Did the backend answer without asking us to slow down? (adaptive throttling's
+    /// "accepts"): a random error or a reset is an answer; throttling, a timeout or a request
+    /// that never reached the server is not.
+    pub fn backend_answered(self) -> bool {
+        match self {
+            Outcome::Transient {
+                timeout,
+                never_sent,
+            } => !timeout && !never_sent,
+            o => o.backend_accepted(),
+        }
+    }
+
+    /// Did the backend accept (serve) the request?
     pub fn backend_accepted(self) -> bool {
         matches!(
             self,

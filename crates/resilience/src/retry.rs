@@ -52,6 +52,8 @@ pub enum StopReason {
     AttemptsExhausted,
     BudgetExhausted,
     DeadlineTooClose,
+    /// The request body was a one-shot stream, already consumed.
+    NotReplayable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -167,6 +167,32 @@ fn set(req: &mut Request, n: &str, v: &str) -> Result<(), Error> {
         .map_err(|e| Error::invalid_input(e.to_string()))
 }
 
+/// How a broken body continues: `Range: bytes=N-<end>` pinned with `If-Match: <etag>` to the
+/// version being read (a changed object fails with 412 instead of mixing versions). Whether it
+/// may is the operation's state machine's decision (attempts, budget, deadline).
+fn body_resume(
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+    opts: &GetObjectOptions,
+    content_range: Option<(u64, u64, Option<u64>)>,
+) -> Option<crate::body::Resume> {
+    if meta.etag.is_empty() || !opts.response_overrides.is_empty() {
+        return None;
+    }
+    let (next_offset, last) = match content_range {
+        Some((first, last, _)) => (first, Some(last)),
+        None => (0, None),
+    };
+    Some(crate::body::Resume {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        etag: meta.etag.clone(),
+        next_offset,
+        last,
+    })
+}
+
 impl Client {
     /// Uploads `body` as `bucket/key`; the server's CRC-64 is checked against the bytes sent.
     pub async fn put_object(
@@ -236,81 +262,11 @@ impl Client {
         } else {
             None
         };
-        let resume = self.body_resume(bucket, key, &meta, &opts, content_range);
+        let resume = body_resume(bucket, key, &meta, &opts, content_range);
         Ok(GetObjectOutput {
             meta,
             content_range,
-            body: ByteStream::new(sent.response, expected, resume),
-        })
-    }
-
-    /// How a broken body continues: `Range: bytes=N-<end>` pinned with `If-Match: <etag>` to
-    /// the version being read (a changed object fails with 412 instead of mixing versions).
-    fn body_resume(
-        &self,
-        bucket: &str,
-        key: &str,
-        meta: &ObjectMeta,
-        opts: &GetObjectOptions,
-        content_range: Option<(u64, u64, Option<u64>)>,
-    ) -> Option<crate::body::Resume> {
-        // As many resumes as the policy allows retries (at least 3 when retrying at all).
-        let attempts = self.inner.endpoint.policy.retry.max_attempts;
-        let max = if attempts > 1 {
-            (attempts - 1).max(3)
-        } else {
-            0
-        };
-        if max == 0 || meta.etag.is_empty() || !opts.response_overrides.is_empty() {
-            return None;
-        }
-        let (start, last) = match content_range {
-            Some((first, last, _)) => (first, Some(last)),
-            None => (0, None),
-        };
-        let (client, bucket, key, etag) = (
-            self.clone(),
-            bucket.to_owned(),
-            key.to_owned(),
-            meta.etag.clone(),
-        );
-        let stats_client = self.clone();
-        Some(crate::body::Resume {
-            next_offset: start,
-            max_resumes: max,
-            on_resume: Box::new(move || {
-                stats_client
-                    .inner
-                    .endpoint
-                    .stats
-                    .body_resumes
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }),
-            resumer: Box::new(move |offset| {
-                let (client, bucket, key, etag) =
-                    (client.clone(), bucket.clone(), key.clone(), etag.clone());
-                Box::pin(async move {
-                    let range = match last {
-                        Some(l) => ByteRange::Closed {
-                            first: offset,
-                            last: l,
-                        },
-                        None => ByteRange::From { first: offset },
-                    };
-                    let mut req = Request::new(Method::GET, Some(&bucket), Some(&key));
-                    set(&mut req, "range", &range.to_header())?;
-                    set(&mut req, "if-match", &etag)?;
-                    let sent = client
-                        .execute(Operation::GetObject, req, Body::empty())
-                        .await?;
-                    if sent.response.status().as_u16() != 206 {
-                        return Err(Error::invalid_input(
-                            "the server ignored the resume range; restart the download",
-                        ));
-                    }
-                    Ok(sent.response)
-                })
-            }),
+            body: ByteStream::new(self, sent, expected, resume),
         })
     }
 

@@ -1,11 +1,13 @@
-//! The resilience pipeline, outermost first (DESIGN.md §2):
+//! The resilience pipeline's async driver, outermost first (DESIGN.md §2):
 //!
-//! deadline → bulkhead → breaker admission → attempt loop { budget, re-sign (clock offset
-//! applied), hedge (idempotent reads), send with per-phase timeouts, classify, backoff } →
-//! breaker/budget bookkeeping.
+//! deadline → bulkhead → { breaker admission, re-sign (clock offset applied), hedge (idempotent
+//! reads, first success wins), send with per-phase timeouts and progress guards, read a small
+//! XML body, classify, backoff } → … and for data GETs the body itself (`crate::body`), whose
+//! resumes are attempts of the same operation.
 //!
-//! The policies themselves are sans-IO (`ossguard-resilience`); this module is the only place
-//! that sleeps, races and cancels.
+//! Every decision is made by the sans-IO state machine [`ossguard_resilience::op::Op`]; this
+//! module only sleeps, races, cancels and counts. The operation's state ([`OpRun`]: machine,
+//! bulkhead slot, last error) lives as long as the operation — for a GET until its body is read.
 
 pub mod deadline;
 pub mod policy;
@@ -14,17 +16,17 @@ pub mod state;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::Bytes;
 use ossguard_proto::error::{ErrorClass, TransportFailure};
 use ossguard_proto::{Operation, Request};
-use ossguard_resilience::breaker::{Admission, BreakerState};
 use ossguard_resilience::deadline::Deadline;
-use ossguard_resilience::retry::{AttemptInfo, Decision};
+use ossguard_resilience::op::{Next, Op, OpClass, OpSpec, Refusal, Step};
 use ossguard_resilience::Outcome;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::body::Body;
-use crate::client::{Client, Sent};
+use crate::client::Client;
 use crate::error::{Error, ErrorKind};
-use state::EndpointState;
 
 /// How the policies see a failed attempt.
 pub(crate) fn outcome_of(e: &Error) -> Outcome {
@@ -55,10 +57,6 @@ pub(crate) fn outcome_of(e: &Error) -> Outcome {
     }
 }
 
-fn circuit_open(op: Operation) -> Error {
-    Error::new(ErrorKind::CircuitOpen).in_op(op.name())
-}
-
 fn deadline_exceeded(op: Operation, budget: Duration) -> Error {
     Error::transport(
         TransportFailure::DeadlineExceeded,
@@ -67,80 +65,213 @@ fn deadline_exceeded(op: Operation, budget: Duration) -> Error {
     .in_op(op.name())
 }
 
+/// Operations whose request or response body is object data: bounded by progress, not by a
+/// guessed deadline.
+fn moves_data(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::PutObject
+            | Operation::GetObject
+            | Operation::AppendObject
+            | Operation::UploadPart
+    )
+}
+
+/// What the state machine must know of an operation.
+pub(crate) fn spec_of(op: Operation, req: &Request, body: &Body) -> OpSpec {
+    let read = matches!(req.method, http::Method::GET | http::Method::HEAD);
+    let class = if op == Operation::GetObject {
+        OpClass::ObjectRead
+    } else if read && body.len() == Some(0) && !op.is_silent_server_work() {
+        OpClass::MetadataRead
+    } else {
+        OpClass::Untracked
+    };
+    OpSpec {
+        idempotent: op.is_idempotent(),
+        class,
+        hedgeable: op.is_hedgeable_read(),
+    }
+}
+
+/// One logical operation in flight: its state machine, its bulkhead slot and what went wrong
+/// last. A data GET hands it to its body stream, so resumes continue the same operation.
+pub(crate) struct OpRun {
+    pub op: Op,
+    pub name: Operation,
+    /// The budget this operation really has (its own, or less when inherited), for errors.
+    budget_time: Duration,
+    last_error: Option<Error>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for OpRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpRun")
+            .field("op", &self.name)
+            .field("attempts", &self.op.attempts())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpRun {
+    /// The error that ends the operation when the machine refuses another attempt: the last
+    /// real error with the refusal as context (or the refusal itself before any attempt).
+    fn refused(&mut self, why: Refusal) -> Error {
+        let refusal = match why {
+            Refusal::CircuitOpen => Error::new(ErrorKind::CircuitOpen).in_op(self.name.name()),
+            Refusal::DeadlineExceeded => deadline_exceeded(self.name, self.budget_time),
+        };
+        match self.last_error.take() {
+            Some(e) => e.with_context(match why {
+                Refusal::CircuitOpen => {
+                    "not retried: the circuit breaker opened after repeated failures of this endpoint"
+                        .to_owned()
+                }
+                Refusal::DeadlineExceeded => format!(
+                    "not retried: the operation's {:?} deadline passed",
+                    self.budget_time
+                ),
+            }),
+            None => refusal,
+        }
+    }
+
+    /// A failure of the body after its headers: resume (`Ok(after)`) or stop with `e`.
+    pub(crate) fn body_failed(
+        &mut self,
+        client: &Client,
+        e: Error,
+        progressed: bool,
+    ) -> Result<Duration, Error> {
+        let ep = &client.inner.endpoint;
+        let outcome = outcome_of(&e);
+        let next = self
+            .op
+            .body_failed(&mut ep.lock(), ep.now(), outcome, progressed);
+        match next {
+            Next::Retry { after } => {
+                self.last_error = Some(e);
+                Ok(after)
+            }
+            Next::Done | Next::Stop(_) => Err(e),
+        }
+    }
+
+    pub(crate) fn body_done(&mut self, client: &Client) {
+        self.op.body_done(&mut client.inner.endpoint.lock());
+    }
+
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.op.deadline()
+    }
+
+    pub(crate) fn deadline_error(&mut self) -> Error {
+        self.refused(Refusal::DeadlineExceeded)
+    }
+}
+
+/// A successful attempt.
+pub(crate) struct Answer {
+    pub response: Response,
+    /// CRC-64 of the request body as sent.
+    pub sent_crc: u64,
+    /// Time to the response headers.
+    pub first_byte: Duration,
+}
+
+pub(crate) enum Response {
+    /// Headers only; the body is left to the caller (data).
+    Streaming(reqwest::Response),
+    /// The whole (small, XML) body, read inside the attempt.
+    Read {
+        headers: http::HeaderMap,
+        body: Bytes,
+    },
+}
+
 impl Client {
-    /// Runs `op` through the pipeline. The first successful response is returned with its body
-    /// unread; a non-replayable body gets exactly one attempt.
-    pub(crate) async fn execute(
-        &self,
-        op: Operation,
-        req: Request,
-        body: Body,
-    ) -> Result<Sent, Error> {
+    /// Starts an operation: its deadline and its bulkhead slot.
+    pub(crate) async fn begin(&self, op: Operation, spec: OpSpec) -> Result<OpRun, Error> {
         let ep = &self.inner.endpoint;
         let policy = &ep.policy;
         ep.stats.operations.fetch_add(1, Ordering::Relaxed);
-        let op_start = ep.now();
-        let own = policy.deadline
-            + Duration::from_secs(body.len().unwrap_or(0) / policy.min_throughput.max(1));
-        let mut deadline = Deadline::after(op_start, own);
+        let start = ep.now();
+        let own = if moves_data(op) {
+            policy.transfer_deadline
+        } else {
+            Some(policy.deadline)
+        };
+        let mut deadline = own.map_or(Deadline::never(), |d| Deadline::after(start, d));
         if let Some(outer) = deadline::current() {
             let left = outer.saturating_duration_since(tokio::time::Instant::now());
-            deadline = deadline.min(Deadline::after(op_start, left));
+            deadline = deadline.min(Deadline::after(start, left));
         }
-        // The budget this operation really has (its own, or less when inherited).
-        let budget_time = deadline.remaining(op_start);
+        let budget_time = deadline.remaining(start);
         let slots = if op.is_data() {
             &ep.data_slots
         } else {
             &ep.metadata_slots
         };
-        let _permit = tokio::time::timeout(deadline.remaining(ep.now()), slots.acquire())
-            .await
-            .map_err(|_| deadline_exceeded(op, budget_time))?
-            .map_err(|_| Error::invalid_input("client is shutting down"))?;
+        let acquire = slots.clone().acquire_owned();
+        let slot = match deadline.at() {
+            Duration::MAX => acquire.await,
+            _ => tokio::time::timeout(deadline.remaining(start), acquire)
+                .await
+                .map_err(|_| deadline_exceeded(op, budget_time))?,
+        }
+        .map_err(|_| Error::invalid_input("client is shutting down"))?;
+        Ok(OpRun {
+            op: Op::new(spec, deadline),
+            name: op,
+            budget_time,
+            last_error: None,
+            _slot: slot,
+        })
+    }
 
-        let idempotent = op.is_idempotent();
+    /// Runs attempts of `run` until one succeeds or the machine stops. `read_body`: read the
+    /// (small) response body inside each attempt, so a body that breaks is retried like any
+    /// transient failure.
+    pub(crate) async fn drive(
+        &self,
+        run: &mut OpRun,
+        req: &Request,
+        body: Body,
+        read_body: bool,
+    ) -> Result<Answer, Error> {
+        let ep = &self.inner.endpoint;
+        let op = run.name;
         let mut body = Some(body);
-        let mut info = AttemptInfo {
-            attempts: 0,
-            idempotent,
-            skew_retried: false,
-        };
-        let mut spent = 0u32;
         loop {
-            let now = ep.now();
-            if deadline.expired(now) {
-                return Err(deadline_exceeded(op, budget_time));
-            }
-            let admission = {
-                let mut p = ep.lock();
-                let p = &mut *p;
-                match p.breaker.as_mut() {
-                    Some(b) => b.admit(now, &mut p.rng),
-                    None => Admission::Allowed,
+            let step = run.op.start(&mut ep.lock(), ep.now());
+            let (first_byte, hedge_after) = match step {
+                Step::Refused(why) => {
+                    if why == Refusal::CircuitOpen {
+                        ep.stats.breaker_rejections.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Err(run.refused(why));
                 }
+                Step::Send {
+                    first_byte,
+                    hedge_after,
+                } => (first_byte, hedge_after),
             };
-            if admission == Admission::Rejected {
-                ep.stats.breaker_rejections.fetch_add(1, Ordering::Relaxed);
-                return Err(circuit_open(op));
-            }
             // Keep a copy for the next attempt while the body can be replayed.
             let this_body = match body.as_ref().and_then(Body::try_clone) {
                 Some(copy) => copy,
                 None => body.take().unwrap_or_else(Body::empty),
             };
             let replayable = body.is_some();
-            info.attempts += 1;
             ep.stats.attempts.fetch_add(1, Ordering::Relaxed);
-            let started = ep.now();
             let result = self
-                .attempt_maybe_hedged(op, &req, this_body, deadline)
+                .attempt_maybe_hedged(run, req, this_body, first_byte, hedge_after, read_body)
                 .await;
             let end = ep.now();
             // An attempt cut short by the overall deadline failed because of the deadline.
             let result = match result {
                 Err(e)
-                    if deadline.expired(end)
+                    if run.op.deadline().expired(end)
                         && matches!(
                             e.kind(),
                             ErrorKind::Transport {
@@ -149,7 +280,7 @@ impl Client {
                             }
                         ) =>
                 {
-                    return Err(deadline_exceeded(op, budget_time));
+                    return Err(deadline_exceeded(op, run.budget_time));
                 }
                 r => r,
             };
@@ -167,78 +298,38 @@ impl Client {
                     }
                 }
             }
-            let decision = {
-                let mut p = ep.lock();
-                let p = &mut *p;
-                if let Some(b) = p.breaker.as_mut() {
-                    b.record(end, outcome, admission == Admission::Probe);
+            let latency = result.as_ref().ok().map(|a| a.first_byte);
+            let next = run
+                .op
+                .finish(&mut ep.lock(), end, outcome, latency, replayable);
+            match (result, next) {
+                (Ok(answer), _) => return Ok(answer),
+                (Err(e), Next::Retry { after }) => {
+                    run.last_error = Some(e);
+                    ep.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(after).await;
                 }
-                if outcome == Outcome::Success {
-                    p.ttfb.record(end.saturating_sub(started));
-                    p.budget.on_success(spent);
-                }
-                match result {
-                    Ok(sent) => return Ok(sent),
-                    Err(e) if !replayable => return Err(e),
-                    Err(e) => {
-                        let d = policy.retry.decide(
-                            info,
-                            outcome,
-                            end,
-                            deadline,
-                            &mut p.budget,
-                            &mut p.rng,
-                        );
-                        match d {
-                            Decision::Stop(_) => return Err(e),
-                            Decision::Retry { after, cost } => {
-                                spent += cost;
-                                after
-                            }
-                        }
-                    }
-                }
-            };
-            if outcome == Outcome::ClockSkew {
-                info.skew_retried = true;
+                (Err(e), _) => return Err(e),
             }
-            ep.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(decision).await;
         }
     }
 
-    /// One attempt; for hedgeable reads a second one after the adaptive delay, first answer
-    /// wins and the other is cancelled (dropped).
+    /// One attempt; for hedgeable reads a second one after the adaptive delay. The first
+    /// *success* wins: when one side fails, the other is awaited; the loser is cancelled
+    /// (dropped). Both failing returns the primary's error.
     async fn attempt_maybe_hedged(
         &self,
-        op: Operation,
+        run: &mut OpRun,
         req: &Request,
         body: Body,
-        deadline: Deadline,
-    ) -> Result<Sent, Error> {
-        let ep: &EndpointState = &self.inner.endpoint;
-        let timeout = self.attempt_timeout(op, &body, deadline);
-        let hedge_delay = if op.is_hedgeable_read() {
-            let mut p = ep.lock();
-            let p = &mut *p;
-            let closed = p
-                .breaker
-                .as_ref()
-                .map(|b| b.state())
-                .unwrap_or(BreakerState::Closed)
-                == BreakerState::Closed;
-            match p.hedge.as_mut() {
-                Some(h) if closed => {
-                    h.on_request();
-                    Some(h.delay(&p.ttfb))
-                }
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let first = self.attempt(op, req, body, timeout);
-        let Some(delay) = hedge_delay.filter(|d| *d < timeout) else {
+        first_byte: Option<Duration>,
+        hedge_after: Option<Duration>,
+        read_body: bool,
+    ) -> Result<Answer, Error> {
+        let ep = &self.inner.endpoint;
+        let op = run.name;
+        let first = self.attempt(op, req, body, first_byte, read_body);
+        let Some(delay) = hedge_after else {
             return first.await;
         };
         tokio::pin!(first);
@@ -246,40 +337,27 @@ impl Client {
             r = &mut first => return r,
             _ = tokio::time::sleep(delay) => {}
         }
-        let go = {
-            let mut p = ep.lock();
-            let p = &mut *p;
-            let state = p
-                .breaker
-                .as_ref()
-                .map(|b| b.state())
-                .unwrap_or(BreakerState::Closed);
-            p.hedge
-                .as_mut()
-                .is_some_and(|h| h.try_hedge(state, &mut p.budget))
-        };
-        if !go {
+        if !run.op.may_hedge(&mut ep.lock()) {
             return first.await;
         }
         ep.stats.hedges.fetch_add(1, Ordering::Relaxed);
-        let second = self.attempt(op, req, Body::empty(), timeout.saturating_sub(delay));
+        let second = self.attempt(
+            op,
+            req,
+            Body::empty(),
+            first_byte.map(|t| t.saturating_sub(delay)),
+            read_body,
+        );
+        tokio::pin!(second);
         tokio::select! {
-            r = &mut first => r,
-            r = second => r,
-        }
-    }
-
-    /// Bodiless requests get the adaptive first-byte timeout; uploads only the deadline (the
-    /// clock for their first byte cannot start before the body is sent), and so do operations
-    /// where the server works silently before answering (CopyObject, CompleteMultipartUpload).
-    fn attempt_timeout(&self, op: Operation, body: &Body, deadline: Deadline) -> Duration {
-        let ep = &self.inner.endpoint;
-        let left = deadline.remaining(ep.now());
-        if body.len() == Some(0) && !op.is_silent_server_work() {
-            let p = ep.lock();
-            ep.policy.first_byte.timeout(&p.ttfb).min(left)
-        } else {
-            left
+            r = &mut first => match r {
+                Ok(a) => Ok(a),
+                Err(e) => second.await.map_err(|_| e),
+            },
+            r = &mut second => match r {
+                Ok(a) => Ok(a),
+                Err(_) => first.await,
+            },
         }
     }
 }

@@ -6,6 +6,7 @@ use ossguard_resilience::breaker::BreakerConfig;
 use ossguard_resilience::budget::BudgetConfig;
 use ossguard_resilience::hedge::HedgeConfig;
 use ossguard_resilience::latency::AdaptiveTimeout;
+use ossguard_resilience::progress::ProgressConfig;
 use ossguard_resilience::retry::RetryConfig;
 
 /// How hard the client tries. `Policy::default()` is the resilient client; `Policy::none()` the
@@ -18,13 +19,26 @@ pub struct Policy {
     pub breaker: Option<BreakerConfig>,
     /// `None`: no hedged reads.
     pub hedge: Option<HedgeConfig>,
-    /// Overall deadline of one logical metadata operation (all attempts and backoff).
+    /// Overall deadline of one logical operation that moves no object data (all attempts,
+    /// backoff and reading its small XML answer). Default 30 s: DESIGN §4 (the SDKs' operation
+    /// timeout order of magnitude; 4 attempts with the backoff caps fit in it).
     pub deadline: Duration,
-    /// Uploads get `deadline + size / min_throughput`.
-    pub min_throughput: u64,
-    /// Time to response headers of bodiless requests: adaptive (observed p99.9) with a floor.
+    /// Deadline of an operation that moves object data (PutObject, UploadPart, AppendObject,
+    /// GetObject including its body and every resume). Default `None`: no guess at the link
+    /// speed (the old `30 s + size at 1 MiB/s` failed every part on a healthy slower link);
+    /// data operations are bounded by [`progress`](Self::progress) instead, and by the attempt
+    /// cap and retry budget. An explicit [`with_deadline`](Self::with_deadline) (`--deadline`)
+    /// sets it and caps everything.
+    pub transfer_deadline: Option<Duration>,
+    /// Idle timeout and minimum-throughput floor of every data body, both directions (see
+    /// [`ProgressConfig`] for the defaults and their anchors): a stalled or dripping connection
+    /// is abandoned and the transfer continues on a fresh one from where it was.
+    pub progress: ProgressConfig,
+    /// Time to response headers of bodiless reads: adaptive (observed p99.9 × 2 of the same
+    /// class of read), floor 1 s, 10 s until 1,000 samples (DESIGN §4).
     pub first_byte: AdaptiveTimeout,
-    /// Concurrent metadata / data operations per client (bulkheads).
+    /// Concurrent metadata / data operations per client (bulkheads, DESIGN §4: 64 / 16). A data
+    /// operation holds its slot until its body is read or dropped.
     pub metadata_concurrency: usize,
     pub data_concurrency: usize,
 }
@@ -37,7 +51,8 @@ impl Default for Policy {
             breaker: Some(BreakerConfig::default()),
             hedge: Some(HedgeConfig::default()),
             deadline: Duration::from_secs(30),
-            min_throughput: 1 << 20,
+            transfer_deadline: None,
+            progress: ProgressConfig::default(),
             first_byte: AdaptiveTimeout {
                 floor: Duration::from_secs(1),
                 initial: Duration::from_secs(10),
@@ -51,12 +66,14 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// One attempt, no breaker, no hedging, no adaptive timeout: what most OSS SDKs do.
+    /// One attempt, no breaker, no hedging, no adaptive timeout, no throughput floor: what
+    /// most OSS SDKs do.
     pub fn none() -> Self {
         Self {
             retry: RetryConfig::none(),
             breaker: None,
             hedge: None,
+            progress: ProgressConfig::off(),
             first_byte: AdaptiveTimeout {
                 floor: Duration::from_secs(60),
                 initial: Duration::from_secs(60),
@@ -73,8 +90,10 @@ impl Policy {
         self
     }
 
+    /// An explicit deadline for every operation, data transfers included.
     pub fn with_deadline(mut self, d: Duration) -> Self {
         self.deadline = d;
+        self.transfer_deadline = Some(d);
         self
     }
 }

@@ -1,26 +1,16 @@
-//! What the pipeline remembers per endpoint: breaker, retry budget, hedge tokens, latency,
-//! the learned clock offset, and counters for reports and metrics.
+//! What the pipeline remembers per endpoint: the sans-IO policy state
+//! ([`ossguard_resilience::op::Endpoint`]: breaker, retry budget, hedge tokens, per-class
+//! latency, RNG), the learned clock offset, the bulkheads, and counters for reports and metrics.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ossguard_resilience::breaker::{Breaker, BreakerState};
-use ossguard_resilience::budget::RetryBudget;
-use ossguard_resilience::hedge::HedgePolicy;
-use ossguard_resilience::latency::LatencyTracker;
-use ossguard_resilience::rng::SplitMix64;
+use ossguard_resilience::breaker::BreakerState;
+use ossguard_resilience::op::{Endpoint, EndpointConfig};
 use tokio::sync::Semaphore;
 
 use super::policy::Policy;
-
-pub(crate) struct Policies {
-    pub breaker: Option<Breaker>,
-    pub budget: RetryBudget,
-    pub hedge: Option<HedgePolicy>,
-    pub ttfb: LatencyTracker,
-    pub rng: SplitMix64,
-}
 
 /// Counters of what the pipeline did (monotonic).
 #[derive(Debug, Default)]
@@ -32,7 +22,10 @@ pub struct PipelineStats {
     pub breaker_rejections: AtomicU64,
     pub skew_corrections: AtomicU64,
     pub integrity_failures: AtomicU64,
+    /// Broken bodies continued from where they broke (each also counts as an attempt).
     pub body_resumes: AtomicU64,
+    /// Connections abandoned by the idle timeout or the throughput floor.
+    pub slow_connections_cut: AtomicU64,
 }
 
 /// A copy of [`PipelineStats`] at one moment.
@@ -46,6 +39,9 @@ pub struct StatsSnapshot {
     pub skew_corrections: u64,
     pub integrity_failures: u64,
     pub body_resumes: u64,
+    pub slow_connections_cut: u64,
+    /// Circuit-breaker state changes (flapping shows here).
+    pub breaker_transitions: u64,
 }
 
 impl PipelineStats {
@@ -60,19 +56,21 @@ impl PipelineStats {
             skew_corrections: g(&self.skew_corrections),
             integrity_failures: g(&self.integrity_failures),
             body_resumes: g(&self.body_resumes),
+            slow_connections_cut: g(&self.slow_connections_cut),
+            breaker_transitions: 0,
         }
     }
 }
 
 pub(crate) struct EndpointState {
     pub policy: Policy,
-    pub policies: Mutex<Policies>,
+    pub policies: Mutex<Endpoint>,
     /// Server time minus local time, in milliseconds (learned from RequestTimeTooSkewed).
     pub clock_offset_ms: AtomicI64,
     pub stats: PipelineStats,
-    pub metadata_slots: Semaphore,
-    pub data_slots: Semaphore,
-    origin: tokio::time::Instant,
+    pub metadata_slots: Arc<Semaphore>,
+    pub data_slots: Arc<Semaphore>,
+    pub origin: tokio::time::Instant,
 }
 
 impl EndpointState {
@@ -87,15 +85,18 @@ impl EndpointState {
                 .to_le_bytes();
         }
         Self {
-            policies: Mutex::new(Policies {
-                breaker: policy.breaker.map(Breaker::new),
-                budget: RetryBudget::new(policy.budget),
-                hedge: policy.hedge.map(HedgePolicy::new),
-                ttfb: LatencyTracker::new(10_000, &[0.99, 0.999]),
-                rng: SplitMix64::new(u64::from_le_bytes(seed)),
-            }),
-            metadata_slots: Semaphore::new(policy.metadata_concurrency.max(1)),
-            data_slots: Semaphore::new(policy.data_concurrency.max(1)),
+            policies: Mutex::new(Endpoint::new(
+                EndpointConfig {
+                    retry: policy.retry,
+                    budget: policy.budget,
+                    breaker: policy.breaker,
+                    hedge: policy.hedge,
+                    first_byte: policy.first_byte,
+                },
+                u64::from_le_bytes(seed),
+            )),
+            metadata_slots: Arc::new(Semaphore::new(policy.metadata_concurrency.max(1))),
+            data_slots: Arc::new(Semaphore::new(policy.data_concurrency.max(1))),
             policy,
             clock_offset_ms: AtomicI64::new(0),
             stats: PipelineStats::default(),
@@ -129,15 +130,18 @@ impl EndpointState {
         self.stats.skew_corrections.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Policies> {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Endpoint> {
         self.policies.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn breaker_state(&self) -> BreakerState {
-        self.lock()
-            .breaker
-            .as_ref()
-            .map(|b| b.state())
-            .unwrap_or(BreakerState::Closed)
+        self.lock().breaker_state()
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            breaker_transitions: self.lock().breaker_transitions(),
+            ..self.stats.snapshot()
+        }
     }
 }
