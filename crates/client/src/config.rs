@@ -89,7 +89,6 @@ pub(crate) struct Config {
     pub addressing: AddressingStyle,
     pub signature: SignatureVersion,
     pub connect_timeout: Duration,
-    pub read_timeout: Duration,
     pub operation_timeout: Duration,
     pub user_agent: String,
     pub credentials: Arc<dyn CredentialsProvider>,
@@ -150,7 +149,9 @@ impl ClientBuilder {
         self.connect_timeout = Some(d);
         self
     }
-    /// Longest silence while reading a response body.
+    /// Longest silence of a connection while it moves a body, either direction (sets the
+    /// policy's [`progress.idle`](ossguard_resilience::progress::ProgressConfig::idle); default
+    /// 10 s).
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.read_timeout = Some(d);
         self
@@ -190,19 +191,22 @@ impl ClientBuilder {
             Some(c) => c,
             None => Arc::new(StaticCredentials(credentials::from_env()?)),
         };
+        let mut policy = self.policy.unwrap_or_default();
+        if let Some(t) = self.read_timeout {
+            policy.progress.idle = t;
+        }
         let config = Config {
             addressing: self.addressing.unwrap_or_else(|| endpoint.default_style()),
             endpoint,
             region,
             signature: self.signature,
             connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(5)),
-            read_timeout: self.read_timeout.unwrap_or(Duration::from_secs(10)),
             operation_timeout: self.operation_timeout.unwrap_or(Duration::from_secs(30)),
             user_agent: self
                 .user_agent
                 .unwrap_or_else(|| format!("ossguard/{}", env!("CARGO_PKG_VERSION"))),
             credentials,
-            policy: self.policy.unwrap_or_default(),
+            policy,
         };
         Client::from_config(config)
     }

@@ -36,6 +36,8 @@ pub use ops::object::{
 pub use ossguard_proto::auth::Credentials;
 pub use ossguard_proto::error::ErrorClass;
 pub use ossguard_proto::AddressingStyle;
+/// The sans-IO policies, for configuring a [`Policy`] in detail.
+pub use ossguard_resilience as resilience;
 pub use ossguard_resilience::breaker::BreakerState;
 pub use pipeline::policy::Policy;
 pub use pipeline::state::StatsSnapshot;

@@ -71,10 +71,12 @@ pub(crate) fn reqwest_error(e: &reqwest::Error, phase: Phase) -> Error {
 }
 
 impl Transport {
+    /// No reqwest read timeout: its timer runs from the start of the request and would cut
+    /// every upload that takes longer to send (an 8 MiB part at 1 Mbit/s takes 67 s). Silence
+    /// is the progress guard's job, in both directions (`crate::pipeline`).
     pub fn new(cfg: &Config) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
-            .read_timeout(cfg.read_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(50))
             .user_agent(cfg.user_agent.clone())
             .no_proxy()

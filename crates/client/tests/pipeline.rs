@@ -126,9 +126,26 @@ mod under_faults {
         }
     }
 
-    /// F1: 10 % random 500 / 503 / connection resets (3.4 % each), 2,000 mixed operations.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn random_errors_resilient_vs_naive() {
+    /// What one F1 run measured for one client.
+    #[derive(Debug, Clone, Copy)]
+    struct F1 {
+        ok: u64,
+        n: u64,
+        stats: ossguard::StatsSnapshot,
+    }
+
+    impl F1 {
+        fn success(&self) -> f64 {
+            self.ok as f64 / self.n as f64
+        }
+        fn attempts_per_op(&self) -> f64 {
+            self.stats.attempts as f64 / self.stats.operations as f64
+        }
+    }
+
+    /// F1: `rate` random errors — 500 / 503 (with a 20 ms QoS delay) / connection resets in
+    /// equal shares — on 2,000 mixed operations at concurrency 32, resilient then naive.
+    async fn f1(rate: f64, seed: u64) -> (F1, F1) {
         let (emu, _d) = start().await;
         let setup = client(&emu, Policy::default());
         setup
@@ -146,13 +163,17 @@ mod under_faults {
                 .await
                 .unwrap();
         }
+        // Three independent rules of probability p fault 1 - (1 - p)³ of the requests.
+        let p = 1.0 - (1.0 - rate).powf(1.0 / 3.0);
         faults(
             &emu,
-            r#"{"seed": 7, "rules": [
-                {"probability": 0.034, "match": {"buckets": ["f1-bucket"]}, "fault": {"kind": "status", "status": 500}},
-                {"probability": 0.034, "match": {"buckets": ["f1-bucket"]}, "fault": {"kind": "status", "status": 503, "code": "ServiceUnavailable", "qos_delay_ms": 20}},
-                {"probability": 0.034, "match": {"buckets": ["f1-bucket"]}, "fault": {"kind": "reset"}}
-            ]}"#,
+            &format!(
+                r#"{{"seed": {seed}, "rules": [
+                {{"probability": {p}, "match": {{"buckets": ["f1-bucket"]}}, "fault": {{"kind": "status", "status": 500}}}},
+                {{"probability": {p}, "match": {{"buckets": ["f1-bucket"]}}, "fault": {{"kind": "status", "status": 503, "code": "ServiceUnavailable", "qos_delay_ms": 20}}}},
+                {{"probability": {p}, "match": {{"buckets": ["f1-bucket"]}}, "fault": {{"kind": "reset"}}}}
+            ]}}"#
+            ),
         );
         let mut report = Vec::new();
         for (name, policy) in [("resilient", Policy::default()), ("naive", Policy::none())] {
@@ -175,29 +196,67 @@ mod under_faults {
                     }
                 })
                 .await;
-            let s = c.stats();
-            let ok = ok.load(Ordering::Relaxed);
+            let r = F1 {
+                ok: ok.load(Ordering::Relaxed),
+                n,
+                stats: c.stats(),
+            };
+            let s = r.stats;
             println!(
-                "F1 10% errors, {name}: {ok}/{n} succeeded ({:.2}%), {:.3} attempts/op, {} retries, {} integrity failures, {} breaker rejections",
-                100.0 * ok as f64 / n as f64,
-                s.attempts as f64 / s.operations as f64,
+                "F1 {:.0}% errors, {name}: {}/{n} succeeded ({:.2}%), {:.3} attempts/op, {} retries, {} integrity failures, {} breaker rejections, {} breaker state changes",
+                rate * 100.0,
+                r.ok,
+                100.0 * r.success(),
+                r.attempts_per_op(),
                 s.retries,
                 s.integrity_failures,
-                s.breaker_rejections
+                s.breaker_rejections,
+                s.breaker_transitions
             );
-            report.push((name, ok, n, s));
+            report.push(r);
         }
-        let (_, ok, n, s) = report[0];
-        assert!(ok as f64 >= 0.999 * n as f64, "resilient success {ok}/{n}");
-        assert!(s.attempts as f64 / s.operations as f64 <= 1.15);
-        assert_eq!(s.integrity_failures, 0);
-        let (_, naive_ok, _, _) = report[1];
-        assert!(naive_ok < ok, "the naive client must do worse");
         emu.shutdown().await.unwrap();
+        (report[0], report[1])
+    }
+
+    /// F1 at 10 %: ≥ 99.9 % success at ≤ 1.15 attempts per operation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn random_errors_resilient_vs_naive() {
+        let (r, naive) = f1(0.10, 7).await;
+        assert!(r.success() >= 0.999, "resilient success {r:?}");
+        assert!(r.attempts_per_op() <= 1.15);
+        assert_eq!(r.stats.integrity_failures, 0);
+        assert_eq!(r.stats.breaker_transitions, 0, "no flapping");
+        assert!(naive.ok < r.ok, "the naive client must do worse");
+    }
+
+    /// F1 at 30 %: the breaker must not flap (old main: it opened on every run of 5 failures
+    /// across concurrent requests and shed healthy traffic); retries still win.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn random_errors_30_percent() {
+        let (r, naive) = f1(0.30, 8).await;
+        assert_eq!(r.stats.breaker_transitions, 0, "no flapping: {r:?}");
+        assert_eq!(r.stats.breaker_rejections, 0);
+        assert!(r.success() >= 0.97, "resilient success {r:?}");
+        assert!(r.ok > naive.ok);
+        assert!(r.attempts_per_op() <= 1.6, "{r:?}");
+        assert_eq!(r.stats.integrity_failures, 0);
+    }
+
+    /// F1 at 50 %: attempts per operation ≤ 2.0 and at least the naive client's success.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn random_errors_50_percent() {
+        let (r, naive) = f1(0.50, 9).await;
+        assert_eq!(r.stats.breaker_transitions, 0, "no flapping: {r:?}");
+        assert!(r.attempts_per_op() <= 2.0, "{r:?}");
+        assert!(r.ok >= naive.ok, "resilient {r:?} vs naive {naive:?}");
+        assert_eq!(r.stats.integrity_failures, 0);
     }
 
     /// A 64 MiB GET whose connection is reset mid-body 3 times completes (Range + If-Match
-    /// resume), CRC-64 checked across the seams, with ≤ 1.1× its size sent by the server.
+    /// resume), CRC-64 checked across the seams. What the server really sent (its fault stats
+    /// count every GET body byte handed to a connection) stays ≤ 1.1× the object: a client that
+    /// restarted from 0 would make it send 1.75×; each resume is an attempt of the one operation.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn get_resumes_after_three_mid_body_resets() {
         let (emu, _d) = start().await;
@@ -221,6 +280,7 @@ mod under_faults {
             &emu,
             r#"{"seed": 1, "rules": [{"limit": 3, "match": {"operations": ["GetObject"]}, "fault": {"kind": "reset_mid_body", "after_bytes": 16000000}}]}"#,
         );
+        let before = c.stats();
         let got = c
             .get_object("big-bucket", "big", Default::default())
             .await
@@ -231,18 +291,19 @@ mod under_faults {
         assert!(got.as_ref() == data.as_slice(), "resumed body differs");
         let stats = emu.faults().stats();
         let s = c.stats();
-        // Server side: each broken response sent at most `after_bytes` (plus socket buffers the
-        // reset discards); the last one sends the rest.
-        let sent_upper = 3 * 16_000_000u64 + (size as u64 - 3 * 16_000_000);
+        let sent = stats.body_bytes_sent;
         println!(
-            "64 MiB GET with 3 mid-body resets: {} body resumes, faults injected {}, server sent ≤ {:.3}x the object",
+            "64 MiB GET with 3 mid-body resets: {} body resumes, faults injected {}, server sent {sent} B = {:.3}x the object",
             s.body_resumes,
             stats.injected,
-            sent_upper as f64 / size as f64
+            sent as f64 / size as f64
         );
         assert_eq!(s.body_resumes, 3);
         assert_eq!(stats.injected, 3, "the fault bit three times");
-        assert!(sent_upper as f64 <= 1.1 * size as f64);
+        assert_eq!(s.operations - before.operations, 1);
+        assert_eq!(s.attempts - before.attempts, 4, "resumes are attempts");
+        assert!(sent >= size as u64, "the counter sees every byte: {sent}");
+        assert!(sent as f64 <= 1.1 * size as f64, "server sent {sent} B");
         emu.shutdown().await.unwrap();
     }
 
@@ -603,6 +664,241 @@ except oss2.exceptions.InconsistentError as e:
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        emu.shutdown().await.unwrap();
+    }
+}
+
+/// Issue 9: the operation owns its body, hedges take the first success, refused operations
+/// report their real error, slow connections are cut — each against the emulator's fault rules.
+mod whole_operation {
+    use std::time::Duration;
+
+    use ossguard::resilience::breaker::BreakerConfig;
+    use ossguard::resilience::hedge::HedgeConfig;
+    use ossguard::{Body, Client, Credentials, Policy};
+    use ossguard_emulator::faults::FaultConfig;
+    use ossguard_emulator::server::{Emulator, EmulatorConfig};
+
+    async fn start() -> (Emulator, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EmulatorConfig::local(dir.path().join("data"), "ak", "sk");
+        cfg.sync = false;
+        (Emulator::start(cfg).await.unwrap(), dir)
+    }
+
+    fn client(emu: &Emulator, policy: Policy) -> Client {
+        Client::builder()
+            .endpoint(emu.endpoint())
+            .credentials(Credentials::new("ak", "sk"))
+            .policy(policy)
+            .build()
+            .unwrap()
+    }
+
+    fn faults(emu: &Emulator, json: &str) {
+        emu.faults()
+            .install(FaultConfig::parse(json).unwrap())
+            .unwrap();
+    }
+
+    async fn seed(c: &Client, bucket: &str, key: &str, data: Vec<u8>) {
+        c.create_bucket(bucket, Default::default()).await.unwrap();
+        c.put_object(bucket, key, Body::from(data), Default::default())
+            .await
+            .unwrap();
+        // Hedges are earned: 5 % of hedgeable reads (one hedge token per 20).
+        for _ in 0..20 {
+            c.head_object(bucket, key).await.unwrap();
+        }
+    }
+
+    /// One attempt, hedging after 100 ms: only a hedge can save an operation here.
+    fn hedge_only() -> Policy {
+        let mut p = Policy::default().with_attempts(1);
+        p.hedge = Some(HedgeConfig {
+            initial_delay: Duration::from_millis(100),
+            ..HedgeConfig::default()
+        });
+        p
+    }
+
+    async fn get(c: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, ossguard::Error> {
+        Ok(c.get_object(bucket, key, Default::default())
+            .await?
+            .bytes()
+            .await?
+            .to_vec())
+    }
+
+    /// The primary stalls 1 s before its headers, the hedge fails at once with a 500: the
+    /// operation waits for the primary (old main returned the hedge's error).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hedge_fails_fast_primary_still_wins() {
+        let (emu, _d) = start().await;
+        let c = client(&emu, hedge_only());
+        seed(&c, "hedge-one", "k", vec![7u8; 10_000]).await;
+        faults(
+            &emu,
+            r#"{"rules": [
+                {"limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "stall_before_headers", "stall_ms": 1000}},
+                {"every_nth": 2, "limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "status", "status": 500}}
+            ]}"#,
+        );
+        let got = get(&c, "hedge-one", "k")
+            .await
+            .expect("the primary's answer");
+        assert_eq!(got, vec![7u8; 10_000]);
+        assert_eq!(c.stats().hedges, 1);
+        assert_eq!(emu.faults().stats().injected, 2, "both faults bit");
+        emu.shutdown().await.unwrap();
+    }
+
+    /// The reverse: the primary fails after 300 ms, the hedge (sent at 100 ms) stalls 800 ms
+    /// and then answers: the operation takes the hedge's success.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn primary_fails_hedge_still_wins() {
+        let (emu, _d) = start().await;
+        let c = client(&emu, hedge_only());
+        seed(&c, "hedge-two", "k", vec![9u8; 10_000]).await;
+        faults(
+            &emu,
+            r#"{"rules": [
+                {"limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "latency", "delay_ms": 300}},
+                {"limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "status", "status": 500}},
+                {"every_nth": 2, "limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "stall_before_headers", "stall_ms": 800}}
+            ]}"#,
+        );
+        let got = get(&c, "hedge-two", "k").await.expect("the hedge's answer");
+        assert_eq!(got, vec![9u8; 10_000]);
+        assert_eq!(c.stats().hedges, 1);
+        assert_eq!(emu.faults().stats().injected, 3, "all three faults bit");
+        emu.shutdown().await.unwrap();
+    }
+
+    /// An operation that attempted, failed with a 500, and is then refused by the breaker
+    /// reports the 500 (old main: `CircuitOpen`), the refusal as context.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_after_attempting_reports_the_real_error() {
+        let (emu, _d) = start().await;
+        let p = Policy {
+            breaker: Some(BreakerConfig {
+                consecutive_failures: 1,
+                trip_improbability: 0.5,
+                probe_interval: Duration::from_secs(60),
+                ..BreakerConfig::default()
+            }),
+            ..Policy::default()
+        };
+        let c = client(&emu, p);
+        seed(&c, "breaker-b", "k", vec![1u8; 100]).await;
+        faults(
+            &emu,
+            r#"{"rules": [{"match": {"operations": ["HeadObject"]}, "fault": {"kind": "status", "status": 500}}]}"#,
+        );
+        let e = c.head_object("breaker-b", "k").await.unwrap_err();
+        assert_eq!(e.status(), Some(500), "{e}");
+        assert!(
+            e.context().is_some_and(|c| c.contains("circuit breaker")),
+            "{e}"
+        );
+        assert_eq!(c.stats().breaker_rejections, 1);
+        // Without an attempt of its own, an operation gets the refusal itself.
+        let e = c.head_object("breaker-b", "k").await.unwrap_err();
+        assert!(matches!(e.kind(), ossguard::ErrorKind::CircuitOpen), "{e}");
+        emu.shutdown().await.unwrap();
+    }
+
+    /// A List answer whose XML body is cut mid-way is retried like any transient failure (old
+    /// main read it after the attempt loop and failed).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn broken_xml_body_is_retried() {
+        let (emu, _d) = start().await;
+        let c = client(&emu, Policy::default());
+        seed(&c, "xml-bucket", "k", vec![1u8; 100]).await;
+        faults(
+            &emu,
+            r#"{"rules": [{"limit": 1, "match": {"operations": ["ListObjectsV2"]}, "fault": {"kind": "truncate_body", "after_bytes": 40}}]}"#,
+        );
+        let before = c.stats();
+        let page = c
+            .list_objects_page("xml-bucket", &Default::default(), None)
+            .await
+            .expect("retried");
+        assert_eq!(page.objects.len(), 1);
+        assert_eq!(emu.faults().stats().injected, 1);
+        let s = c.stats();
+        assert_eq!(s.attempts - before.attempts, 2);
+        emu.shutdown().await.unwrap();
+    }
+
+    /// A GET whose body drips at 3 KB/s after 1 MB (the first two GETs: the body and its first
+    /// resume) is cut by the throughput floor each time and completes from where it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dripping_body_is_cut_and_resumed() {
+        let (emu, _d) = start().await;
+        let c = client(&emu, Policy::default());
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 + 7) as u8).collect();
+        seed(&c, "drip-bucket", "k", data.clone()).await;
+        faults(
+            &emu,
+            r#"{"rules": [{"limit": 2, "match": {"operations": ["GetObject"]}, "fault": {"kind": "slow_drip", "bytes_per_sec": 3000, "after_bytes": 1000000}}]}"#,
+        );
+        let before = c.stats();
+        let t = std::time::Instant::now();
+        let got = get(&c, "drip-bucket", "k").await.unwrap();
+        let took = t.elapsed();
+        assert!(got == data, "resumed body differs");
+        let s = c.stats();
+        println!(
+            "3 MB GET dripping at 3 KB/s after 1 MB (2 GETs): {took:?}, {} connections cut, {} resumes",
+            s.slow_connections_cut - before.slow_connections_cut,
+            s.body_resumes - before.body_resumes
+        );
+        assert_eq!(s.slow_connections_cut - before.slow_connections_cut, 2);
+        assert_eq!(s.body_resumes - before.body_resumes, 2);
+        assert_eq!(
+            s.attempts - before.attempts,
+            3,
+            "each resume is an attempt of the same operation"
+        );
+        assert_eq!(s.operations - before.operations, 1);
+        assert!(took < Duration::from_secs(30), "{took:?}");
+        emu.shutdown().await.unwrap();
+    }
+
+    /// An upload whose connection stops being read after 1 MB is abandoned by the idle guard
+    /// (the old upload deadline was 30 s + size at 1 MiB/s) and sent again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stalled_upload_is_cut_and_sent_again() {
+        let (emu, _d) = start().await;
+        let c = client(&emu, Policy::default());
+        c.create_bucket("stall-bucket", Default::default())
+            .await
+            .unwrap();
+        faults(
+            &emu,
+            r#"{"rules": [{"limit": 1, "match": {"operations": ["PutObject"]}, "fault": {"kind": "stall_request_body", "after_bytes": 1000000, "stall_ms": 120000}}]}"#,
+        );
+        let data: Vec<u8> = (0..20_000_000u32).map(|i| (i * 13) as u8).collect();
+        let t = std::time::Instant::now();
+        c.put_object(
+            "stall-bucket",
+            "k",
+            Body::from(data.clone()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let took = t.elapsed();
+        let s = c.stats();
+        println!(
+            "20 MB PUT stalled after 1 MB: {took:?}, {} connections cut",
+            s.slow_connections_cut
+        );
+        assert_eq!(s.slow_connections_cut, 1);
+        assert_eq!(emu.faults().stats().injected, 1);
+        assert!(took < Duration::from_secs(30), "{took:?}");
+        assert!(get(&c, "stall-bucket", "k").await.unwrap() == data);
         emu.shutdown().await.unwrap();
     }
 }

@@ -8,12 +8,12 @@
 //!   never reached it. A random 500 or a reset is an answer, not a request to slow down — at
 //!   50 % random errors counting them would shed 37 % of the traffic and do worse than no
 //!   breaker at all (issue 9).
-//! * **Fast trip**: a run of hard failures (connect refused, timeouts, 5xx) that is implausible
-//!   under the error rate seen in the window opens the breaker at once: `consecutive_failures`
-//!   in a row on a healthy endpoint (a dead endpoint is detected in milliseconds, not after a
-//!   10 s window), longer runs when errors are already common — the run must have a chance below
-//!   `trip_improbability` of being a coincidence (at 50 % random errors: 20 in a row), so the
-//!   breaker does not flap at 30–50 % random errors.
+//! * **Fast trip**: `consecutive_failures` requests in a row that got no answer (refused, timed
+//!   out) open the breaker at once — a dead endpoint is detected in milliseconds, not after a
+//!   10 s window. Runs of answered failures (5xx, resets) open it only when implausible under
+//!   the error rate seen in the window: a chance below `trip_improbability` of being a
+//!   coincidence (5 in a row on a healthy endpoint, 12 at 30 % random errors, 20 at 50 % or on
+//!   a cold window), so the breaker does not flap at 30–50 % random errors.
 //! * **Probe and ramp**: while open, one probe per `probe_interval`; a successful probe starts a
 //!   ramp that admits a growing share of requests for `ramp`, then closes.
 
@@ -102,6 +102,8 @@ pub struct Breaker {
     state: BreakerState,
     buckets: Vec<Bucket>,
     consecutive: u32,
+    /// Consecutive failures of requests that never got an answer (refused, timed out).
+    consecutive_unreachable: u32,
     next_probe_at: Duration,
     recovering_since: Duration,
     transitions: u64,
@@ -114,6 +116,7 @@ impl Breaker {
             cfg,
             state: BreakerState::Closed,
             consecutive: 0,
+            consecutive_unreachable: 0,
             next_probe_at: Duration::ZERO,
             recovering_since: Duration::ZERO,
             transitions: 0,
@@ -165,21 +168,23 @@ impl Breaker {
     }
 
     /// How many hard failures in a row open the breaker now: the run length whose chance under
-    /// the window's error rate (the current run excluded) is below `trip_improbability`.
+    /// the window's error rate (the current run excluded; Laplace's rule of succession, so a
+    /// cold window counts as 50 %) is below `trip_improbability`. A run of failures that never
+    /// reached the server (refused, timed out) needs only `consecutive_failures`: that is what
+    /// a dead endpoint looks like, whatever the error rate.
     pub fn trip_threshold(&self, now: Duration) -> u32 {
         let base = self.cfg.consecutive_failures.max(1);
+        let most = self.cfg.max_consecutive_failures.max(base);
         let (requests, failures) = self.failure_totals(now);
         let run = self.consecutive.min(failures);
         let (requests, failures) = (requests - run, failures - run);
-        if requests < 20 || failures == 0 {
-            return base;
-        }
-        let rate = failures as f64 / requests as f64;
-        if rate >= 1.0 {
-            return self.cfg.max_consecutive_failures.max(base);
-        }
+        let rate = (failures as f64 + 1.0) / (requests as f64 + 2.0);
         let needed = (self.cfg.trip_improbability.ln() / rate.ln()).ceil();
-        (needed as u32).clamp(base, self.cfg.max_consecutive_failures.max(base))
+        if needed.is_finite() {
+            (needed as u32).clamp(base, most)
+        } else {
+            most
+        }
     }
 
     /// The adaptive rejection probability now.
@@ -256,6 +261,7 @@ impl Breaker {
                 // Forget the outage: the window is full of failures that no longer apply.
                 self.buckets.iter_mut().for_each(|b| *b = Bucket::default());
                 self.consecutive = 0;
+                self.consecutive_unreachable = 0;
                 self.recovering_since = now;
                 self.set_state(BreakerState::Recovering);
             }
@@ -263,15 +269,22 @@ impl Breaker {
         }
         if outcome.is_hard_failure() {
             self.consecutive += 1;
+            if outcome.backend_answered() {
+                self.consecutive_unreachable = 0;
+            } else {
+                self.consecutive_unreachable += 1;
+            }
+            let dead = self.consecutive_unreachable >= self.cfg.consecutive_failures;
             if self.state != BreakerState::Open
                 && self.consecutive >= self.cfg.consecutive_failures
-                && self.consecutive >= self.trip_threshold(now)
+                && (dead || self.consecutive >= self.trip_threshold(now))
             {
                 self.next_probe_at = now + self.cfg.probe_interval;
                 self.set_state(BreakerState::Open);
             }
         } else if outcome.backend_accepted() {
             self.consecutive = 0;
+            self.consecutive_unreachable = 0;
         }
     }
 }

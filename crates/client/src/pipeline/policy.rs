@@ -66,14 +66,19 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// One attempt, no breaker, no hedging, no adaptive timeout, no throughput floor: what
-    /// most OSS SDKs do.
+    /// One attempt, no breaker, no hedging, no adaptive timeout, no throughput floor (an idle
+    /// timeout only): what most OSS SDKs do.
     pub fn none() -> Self {
         Self {
             retry: RetryConfig::none(),
             breaker: None,
             hedge: None,
-            progress: ProgressConfig::off(),
+            // An idle read timeout like the SDKs' (10 s), no throughput floor.
+            progress: ProgressConfig {
+                min_bytes_per_sec: 0,
+                window: Duration::MAX,
+                ..ProgressConfig::default()
+            },
             first_byte: AdaptiveTimeout {
                 floor: Duration::from_secs(60),
                 initial: Duration::from_secs(60),

@@ -29,6 +29,7 @@ mod admin;
 mod body;
 pub mod conn;
 mod model;
+mod request_body;
 pub mod rng;
 
 use std::collections::{BTreeMap, HashSet};
@@ -95,6 +96,10 @@ pub struct FaultStats {
     /// Faults injected per kind (every kind is listed, zeros included).
     pub by_kind: BTreeMap<String, u64>,
     pub rules: Vec<RuleStats>,
+    /// Bytes of 2xx GET response bodies handed to the connections since then (what the server
+    /// really sent, faulted or not; a reset discards what was still in socket buffers).
+    #[serde(default)]
+    pub body_bytes_sent: u64,
 }
 
 /// Counters of one rule.
@@ -118,6 +123,7 @@ pub(crate) struct Installed {
     at: Instant,
     rules: Vec<RuleState>,
     requests: AtomicU64,
+    pub(crate) body_bytes: AtomicU64,
 }
 
 pub(crate) struct RuleState {
@@ -141,6 +147,7 @@ struct Plan {
     status: Option<(usize, bool)>,
     stall_headers: Duration,
     stall_rules: Vec<usize>,
+    request_stall: Option<(usize, u64, Duration)>,
     body: BodyPlan,
 }
 
@@ -151,6 +158,7 @@ impl Plan {
             && self.latency_rules.is_empty()
             && self.status.is_none()
             && self.stall_rules.is_empty()
+            && self.request_stall.is_none()
             && self.body.is_empty()
     }
 }
@@ -247,6 +255,7 @@ impl Installed {
             at: Instant::now(),
             rules,
             requests: AtomicU64::new(0),
+            body_bytes: AtomicU64::new(0),
         }
     }
 
@@ -374,6 +383,16 @@ impl Installed {
                         Duration::from_millis(*stall_ms),
                     ));
                 }
+                Fault::StallRequestBody {
+                    after_bytes,
+                    stall_ms,
+                } => {
+                    plan.request_stall.get_or_insert((
+                        i,
+                        *after_bytes,
+                        Duration::from_millis(*stall_ms),
+                    ));
+                }
                 Fault::ResetMidBody { after_bytes } => {
                     plan.body.cut.get_or_insert((i, *after_bytes, Cut::Reset));
                 }
@@ -433,6 +452,7 @@ impl Installed {
             injected: by_kind.values().sum(),
             by_kind,
             rules,
+            body_bytes_sent: self.body_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -665,8 +685,10 @@ pub(crate) async fn handle(
         return crate::server::handle(State(st), req).await;
     }
     let plan = set.decide(&target(&req, st.host_names()));
+    let is_get = req.method() == Method::GET;
     if plan.is_empty() {
-        return crate::server::handle(State(st), req).await;
+        let resp = crate::server::handle(State(st), req).await;
+        return request_body::count_sent(resp, is_get, &set);
     }
     let ctl = conn.map(|c| c.ctl);
     let mut changed = faults.generation.subscribe();
@@ -708,6 +730,10 @@ pub(crate) async fn handle(
         return status_response(&st, &set, i, is_head, &host);
     }
 
+    if let Some((i, after, stall)) = plan.request_stall {
+        set.injected(i);
+        req = request_body::stall(req, after, stall, faults.generation.subscribe());
+    }
     let mut resp = crate::server::handle(State(st.clone()), req).await;
 
     if let Some((i, true)) = plan.reset {
@@ -744,8 +770,8 @@ pub(crate) async fn handle(
             },
         };
         if len > 0 {
-            resp = body::wrap(resp, len, plan.body, set, ctl, changed);
+            resp = body::wrap(resp, len, plan.body, set.clone(), ctl, changed);
         }
     }
-    resp
+    request_body::count_sent(resp, is_get, &set)
 }

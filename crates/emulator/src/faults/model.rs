@@ -164,6 +164,9 @@ pub enum Fault {
     /// Send the headers and the first `after_bytes` of the body, then stall for `stall_ms`, then
     /// send the rest.
     StallMidBody { after_bytes: u64, stall_ms: u64 },
+    /// Read the first `after_bytes` of the *request* body (an upload), then stop reading for
+    /// `stall_ms` (TCP backpressure stalls the client), then read the rest.
+    StallRequestBody { after_bytes: u64, stall_ms: u64 },
     /// Send the headers and `after_bytes` of the body, then reset the connection (TCP RST).
     ResetMidBody { after_bytes: u64 },
     /// Announce the full `Content-Length`, send `after_bytes`, then close the connection (FIN).
@@ -205,6 +208,7 @@ impl Fault {
             Fault::Latency { .. } => "latency",
             Fault::StallBeforeHeaders { .. } => "stall_before_headers",
             Fault::StallMidBody { .. } => "stall_mid_body",
+            Fault::StallRequestBody { .. } => "stall_request_body",
             Fault::ResetMidBody { .. } => "reset_mid_body",
             Fault::TruncateBody { .. } => "truncate_body",
             Fault::CorruptBytes { .. } => "corrupt_bytes",
@@ -221,6 +225,7 @@ impl Fault {
         "latency",
         "stall_before_headers",
         "stall_mid_body",
+        "stall_request_body",
         "reset_mid_body",
         "truncate_body",
         "corrupt_bytes",
@@ -381,6 +386,7 @@ impl FaultRule {
             Fault::Reset { .. }
             | Fault::StallBeforeHeaders { .. }
             | Fault::StallMidBody { .. }
+            | Fault::StallRequestBody { .. }
             | Fault::ResetMidBody { .. }
             | Fault::TruncateBody { .. } => {}
         }
