@@ -124,3 +124,84 @@ async fn stalled_put_3mb_completes_within_30s() {
 async fn stalled_multipart_48mb_completes_within_30s() {
     stalled_upload(48 * MB, "UploadPart").await;
 }
+
+/// Runs an `ossguard` command against `endpoint` (a proxy) with a generous bound.
+async fn run_via(env: &Env, endpoint: &str, args: &[&str]) -> (i32, String, Duration) {
+    let mut c = env.bare();
+    c.arg("--endpoint")
+        .arg(endpoint)
+        .env("OSS_ACCESS_KEY_ID", common::AK)
+        .env("OSS_ACCESS_KEY_SECRET", common::SK)
+        .args(args);
+    let t = Instant::now();
+    let o = tokio::time::timeout(Duration::from_secs(420), c.output())
+        .await
+        .expect("finished within 420 s")
+        .expect("ossguard runs");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        t.elapsed(),
+    )
+}
+
+/// Through `ossguard chaos` (in-process, the same proxy): 200 ms latency and 1 Mbit/s
+/// (125 KB/s) each way — toxics act per connection and direction — a 20 MiB upload and a
+/// 20 MiB download at default flags, concurrently. Old main failed every part: its upload
+/// deadline assumed 1 MiB/s and reqwest's 10 s read timeout ran from the start of a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_1mbit_200ms_20mib_up_and_down_complete() {
+    use ossguard_chaos::{Chaos, NewToxic, ProxyConfig, Stream, ToxicKind};
+    let env = Env::start().await;
+    env.ok(&["mb", "oss://slow"]).await;
+    let size = 20 << 20;
+    let down_src = env.path("down-src");
+    let down_sha = write_random_file(&down_src, size, 11);
+    env.ok(&["cp", down_src.to_str().unwrap(), "oss://slow/down"])
+        .await;
+    let up_src = env.path("up-src");
+    let up_sha = write_random_file(&up_src, size, 12);
+
+    let chaos = Chaos::new();
+    let upstream = env.endpoint().trim_start_matches("http://").to_owned();
+    let info = chaos
+        .create_proxy(ProxyConfig::new("oss", upstream))
+        .await
+        .unwrap();
+    for (stream, kind) in [
+        (
+            Stream::Downstream,
+            ToxicKind::Latency {
+                latency: 200,
+                jitter: 0,
+            },
+        ),
+        (Stream::Downstream, ToxicKind::Bandwidth { rate: 125 }),
+        (Stream::Upstream, ToxicKind::Bandwidth { rate: 125 }),
+    ] {
+        let mut t = NewToxic::new(kind);
+        t.stream = stream;
+        chaos.add_toxic("oss", t).await.unwrap();
+    }
+    let via = format!("http://{}", info.listen);
+    let got = env.path("down-got");
+    let up_args = ["cp", up_src.to_str().unwrap(), "oss://slow/up"];
+    let down_args = ["cp", "oss://slow/down", got.to_str().unwrap()];
+    let (up, down) = tokio::join!(
+        run_via(&env, &via, &up_args),
+        run_via(&env, &via, &down_args),
+    );
+    println!(
+        "chaos 200 ms + 1 Mbit/s each way, 20 MiB concurrently: upload {:?} (exit {}), download {:?} (exit {})",
+        up.2, up.0, down.2, down.0
+    );
+    assert_eq!(up.0, 0, "upload failed: {}", up.1);
+    assert_eq!(down.0, 0, "download failed: {}", down.1);
+    assert_eq!(sha256_file(&got), down_sha, "download differs");
+    let back = env.path("up-back");
+    env.ok(&["cp", "oss://slow/up", back.to_str().unwrap()])
+        .await;
+    assert_eq!(sha256_file(&back), up_sha, "upload differs");
+    chaos.shutdown().await;
+    env.emu.shutdown().await.unwrap();
+}

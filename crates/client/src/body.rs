@@ -125,6 +125,7 @@ impl Body {
         crc: Arc<Mutex<Crc64>>,
         watch: Option<Watch>,
     ) -> Result<reqwest::Body, Error> {
+        let len = self.len();
         let stream: DynStream = match self.0 {
             Inner::Bytes(b) => {
                 crc.lock().unwrap_or_else(|e| e.into_inner()).update(&b);
@@ -139,6 +140,7 @@ impl Body {
                 return Ok(reqwest::Body::wrap_stream(Watched::new(
                     Box::pin(stream),
                     watch,
+                    len,
                 )));
             }
             Inner::File { path, offset, len } => {
@@ -159,7 +161,7 @@ impl Body {
             chunk
         }));
         Ok(match watch {
-            Some(w) => reqwest::Body::wrap_stream(Watched::new(counted, w)),
+            Some(w) => reqwest::Body::wrap_stream(Watched::new(counted, w, len)),
             None => reqwest::Body::wrap_stream(counted),
         })
     }
@@ -179,15 +181,18 @@ struct Watched {
     progress: Arc<Mutex<Progress>>,
     origin: tokio::time::Instant,
     handed_out: Option<u64>,
+    /// Bytes still to come when the length is known (hyper may not ask past the last one).
+    left: Option<u64>,
 }
 
 impl Watched {
-    fn new(inner: DynStream, (progress, origin): Watch) -> Self {
+    fn new(inner: DynStream, (progress, origin): Watch, len: Option<u64>) -> Self {
         Self {
             inner,
             progress,
             origin,
             handed_out: None,
+            left: len,
         }
     }
 }
@@ -206,17 +211,23 @@ impl Stream for Watched {
         let r = self.inner.as_mut().poll_next(cx);
         match &r {
             Poll::Ready(Some(Ok(b))) => {
-                self.handed_out = Some(b.len() as u64);
-                self.progress
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .waiting(now);
+                let n = b.len() as u64;
+                self.left = self.left.map(|l| l.saturating_sub(n));
+                let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+                if self.left == Some(0) {
+                    p.bytes(now, n);
+                    p.sent_all(now);
+                } else {
+                    p.waiting(now);
+                    drop(p);
+                    self.handed_out = Some(n);
+                }
             }
             Poll::Ready(None) => self
                 .progress
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .waiting(now),
+                .sent_all(now),
             _ => {}
         }
         r

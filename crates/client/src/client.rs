@@ -150,6 +150,7 @@ impl Client {
         body: Body,
         first_byte: Option<Duration>,
         read_body: bool,
+        silence: Option<Arc<tokio::sync::Notify>>,
     ) -> Result<Answer, Error> {
         let ep = &self.inner.endpoint;
         let mut req = template.clone();
@@ -200,7 +201,7 @@ impl Client {
                         .waiting(ep.now());
                     tokio::select! {
                         r = inner => r,
-                        stall = watch(p, ep) => {
+                        stall = watch(p, ep, silence) => {
                             ep.stats.slow_connections_cut.fetch_add(1, Ordering::Relaxed);
                             Err(Error::transport(
                                 TransportFailure::BodyStalled,
@@ -271,12 +272,26 @@ impl Client {
     }
 }
 
-/// Resolves when the progress guard abandons the connection (never otherwise).
-pub(crate) async fn watch(p: &Mutex<Progress>, ep: &EndpointState) -> StallReport {
+/// Resolves when the progress guard abandons the connection (never otherwise); signals
+/// `silence` once an upload has been silent for the idle time after handing out its body.
+pub(crate) async fn watch(
+    p: &Mutex<Progress>,
+    ep: &EndpointState,
+    mut silence: Option<Arc<tokio::sync::Notify>>,
+) -> StallReport {
     loop {
-        let verdict = p.lock().unwrap_or_else(|e| e.into_inner()).check(ep.now());
+        let (verdict, silent) = {
+            let p = p.lock().unwrap_or_else(|e| e.into_inner());
+            let now = ep.now();
+            (p.check(now), p.silent_after_send(now))
+        };
+        if silent {
+            if let Some(n) = silence.take() {
+                n.notify_one();
+            }
+        }
         match verdict {
-            Ok(next) => tokio::time::sleep(next).await,
+            Ok(next) => tokio::time::sleep(next.min(Duration::from_secs(1))).await,
             Err(stall) => {
                 let cfg = *p.lock().unwrap_or_else(|e| e.into_inner()).config();
                 return StallReport { stall, cfg };

@@ -866,10 +866,13 @@ mod whole_operation {
         emu.shutdown().await.unwrap();
     }
 
-    /// An upload whose connection stops being read after 1 MB is abandoned by the idle guard
-    /// (the old upload deadline was 30 s + size at 1 MiB/s) and sent again.
+    /// An upload whose connection stops being read after 1 MB. Either the connection stops
+    /// taking bytes mid-body (the idle guard cuts it, the body is sent again), or the socket
+    /// buffers swallow the rest at once and then nothing comes back — which looks like a slow
+    /// link draining them — and after the idle time of silence a duplicate races it on a fresh
+    /// connection and wins. Which one depends on the kernel's buffer sizes; exactly one happens.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn stalled_upload_is_cut_and_sent_again() {
+    async fn stalled_upload_is_raced_by_a_duplicate() {
         let (emu, _d) = start().await;
         let c = client(&emu, Policy::default());
         c.create_bucket("stall-bucket", Default::default())
@@ -892,10 +895,14 @@ mod whole_operation {
         let took = t.elapsed();
         let s = c.stats();
         println!(
-            "20 MB PUT stalled after 1 MB: {took:?}, {} connections cut",
-            s.slow_connections_cut
+            "20 MB PUT stalled after 1 MB: {took:?}, {} connections cut, {} duplicates",
+            s.slow_connections_cut, s.hedges
         );
-        assert_eq!(s.slow_connections_cut, 1);
+        assert_eq!(
+            s.hedges + s.slow_connections_cut,
+            1,
+            "one cut or one duplicate: {s:?}"
+        );
         assert_eq!(emu.faults().stats().injected, 1);
         assert!(took < Duration::from_secs(30), "{took:?}");
         assert!(get(&c, "stall-bucket", "k").await.unwrap() == data);

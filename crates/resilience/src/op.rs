@@ -235,6 +235,19 @@ impl Op {
             .is_some_and(|h| h.try_hedge(state, &mut ep.budget))
     }
 
+    /// An upload went silent after handing out its whole body (draining buffers, or a server
+    /// that stopped reading — the client cannot tell): may a duplicate race it on a fresh
+    /// connection? It costs a timeout retry's budget, no hedge token.
+    pub fn may_duplicate(&mut self, ep: &mut Endpoint) -> bool {
+        match ep.budget.try_acquire(true) {
+            Some(cost) => {
+                self.spent += cost;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// How the attempt ended. `first_byte` is the time to its response headers (recorded for
     /// bodiless reads on success). `replayable`: the request body can be sent again.
     pub fn finish(

@@ -75,7 +75,14 @@ pub struct Progress {
     samples: [(Duration, u64); SLOTS],
     next_slot: usize,
     filled: usize,
+    /// The sender handed out its last byte: extra silence allowed to drain buffers.
+    drain: Option<Duration>,
 }
+
+/// Most bytes that can sit between a sender and its peer once handed to the connection:
+/// Linux's default maximum send and receive buffers (4 MiB + 6 MiB, `tcp_wmem`/`tcp_rmem`)
+/// plus a proxy's queue (ossguard chaos: 4 MiB), rounded up.
+pub const MAX_IN_FLIGHT: u64 = 16 << 20;
 
 impl Progress {
     pub fn new(cfg: ProgressConfig) -> Self {
@@ -88,6 +95,7 @@ impl Progress {
             samples: [(Duration::ZERO, 0); SLOTS],
             next_slot: 1,
             filled: 1,
+            drain: None,
         }
     }
 
@@ -131,16 +139,42 @@ impl Progress {
         }
     }
 
+    /// An upload handed its last byte to the connection; now it waits for the answer. What it
+    /// handed out may still sit in socket buffers and proxies (up to [`MAX_IN_FLIGHT`]) and
+    /// must drain at no less than the floor: that long plus `idle` of silence is allowed, and
+    /// the sliding-window floor no longer applies (nothing moves while the server reads). The
+    /// client cannot tell draining buffers from a server that stopped reading, so after `idle`
+    /// of silence ([`silent_after_send`](Self::silent_after_send)) the driver may race a
+    /// duplicate on a fresh connection.
+    pub fn sent_all(&mut self, now: Duration) {
+        let floor = self.cfg.min_bytes_per_sec;
+        let extra = if floor > 0 {
+            Duration::from_secs_f64(self.total.min(MAX_IN_FLIGHT) as f64 / floor as f64)
+        } else {
+            Duration::ZERO
+        };
+        self.drain = Some(extra);
+        self.waiting(now);
+    }
+
+    /// All bytes were handed out and the connection has been silent for `idle` since.
+    pub fn silent_after_send(&self, now: Duration) -> bool {
+        self.drain.is_some()
+            && self.active_at(now).saturating_sub(self.last_byte_active) >= self.cfg.idle
+    }
+
     /// Judges the connection now: `Ok(d)` — fine, check again after at most `d` (while still
     /// waiting); `Err` — abandon it.
     pub fn check(&self, now: Duration) -> Result<Duration, Stall> {
         let active = self.active_at(now);
         let idle_for = active.saturating_sub(self.last_byte_active);
-        if idle_for >= self.cfg.idle {
+        let idle = self.cfg.idle.saturating_add(self.drain.unwrap_or_default());
+        if idle_for >= idle {
             return Err(Stall::Idle);
         }
-        let mut next = self.cfg.idle - idle_for;
-        if self.cfg.min_bytes_per_sec > 0 && self.cfg.window < Duration::MAX {
+        let mut next = idle - idle_for;
+        if self.drain.is_none() && self.cfg.min_bytes_per_sec > 0 && self.cfg.window < Duration::MAX
+        {
             // The oldest sample that is at least a window old.
             let from = active.saturating_sub(self.cfg.window);
             if active >= self.cfg.window {
@@ -209,6 +243,34 @@ mod tests {
         };
         assert!(matches!(cut.1, Stall::TooSlow { .. }), "{cut:?}");
         assert!(cut.0 <= cfg.window + S, "cut after {:?}", cut.0);
+    }
+
+    /// Through a 125 KB/s link behind fast loopback buffers, an upload's last bytes leave the
+    /// sender ~a minute before the server has them all: not a stall (only a reason to race a
+    /// duplicate), unless what is in flight drains below the floor.
+    #[test]
+    fn buffers_draining_after_the_last_byte_are_not_a_stall() {
+        let mut p = Progress::new(ProgressConfig::default());
+        let mut now = Duration::ZERO;
+        // 7 MB absorbed at once, then 1 MiB at 125 KB/s.
+        p.waiting(now);
+        p.bytes(now + Duration::from_millis(5), 7_000_000);
+        now += Duration::from_millis(5);
+        for _ in 0..16 {
+            p.waiting(now);
+            now += Duration::from_millis(524);
+            p.bytes(now, 65_536);
+        }
+        p.sent_all(now);
+        assert!(!p.silent_after_send(now + Duration::from_secs(9)));
+        assert!(
+            p.silent_after_send(now + Duration::from_secs(11)),
+            "a duplicate may go"
+        );
+        assert!(p.check(now + Duration::from_secs(60)).is_ok(), "drain cut");
+        // 8 MB in flight must drain at ≥ 8 KiB/s: ~977 s + idle.
+        assert!(p.check(now + Duration::from_secs(980)).is_ok());
+        assert_eq!(p.check(now + Duration::from_secs(1000)), Err(Stall::Idle));
     }
 
     #[test]

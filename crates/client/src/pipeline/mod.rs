@@ -263,9 +263,21 @@ impl Client {
                 None => body.take().unwrap_or_else(Body::empty),
             };
             let replayable = body.is_some();
+            // A data upload that goes silent after its body may be raced by a duplicate.
+            let spare = match this_body.len() != Some(0) && !op.is_silent_server_work() {
+                true => body.as_ref().and_then(Body::try_clone),
+                false => None,
+            };
             ep.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let result = self
-                .attempt_maybe_hedged(run, req, this_body, first_byte, hedge_after, read_body)
+                .attempt_maybe_hedged(
+                    run,
+                    req,
+                    (this_body, spare),
+                    first_byte,
+                    hedge_after,
+                    read_body,
+                )
                 .await;
             let end = ep.now();
             // An attempt cut short by the overall deadline failed because of the deadline.
@@ -314,39 +326,56 @@ impl Client {
         }
     }
 
-    /// One attempt; for hedgeable reads a second one after the adaptive delay. The first
-    /// *success* wins: when one side fails, the other is awaited; the loser is cancelled
-    /// (dropped). Both failing returns the primary's error.
+    /// One attempt, raced by a second one: for hedgeable reads after the adaptive delay, for a
+    /// data upload (`spare` is a copy of its body) once it has been silent for the idle time
+    /// after handing out its body. The first *success* wins: when one side fails, the other is
+    /// awaited; the loser is cancelled (dropped). Both failing returns the first one's error.
     async fn attempt_maybe_hedged(
         &self,
         run: &mut OpRun,
         req: &Request,
-        body: Body,
+        (body, spare): (Body, Option<Body>),
         first_byte: Option<Duration>,
         hedge_after: Option<Duration>,
         read_body: bool,
     ) -> Result<Answer, Error> {
         let ep = &self.inner.endpoint;
         let op = run.name;
-        let first = self.attempt(op, req, body, first_byte, read_body);
-        let Some(delay) = hedge_after else {
+        let started = tokio::time::Instant::now();
+        let silence = spare
+            .as_ref()
+            .map(|_| std::sync::Arc::new(tokio::sync::Notify::new()));
+        let first = self.attempt(op, req, body, first_byte, read_body, silence.clone());
+        if hedge_after.is_none() && silence.is_none() {
             return first.await;
+        }
+        let trigger = async {
+            match (hedge_after, &silence) {
+                (Some(d), _) => tokio::time::sleep(d).await,
+                (None, Some(n)) => n.notified().await,
+                (None, None) => std::future::pending().await,
+            }
         };
         tokio::pin!(first);
         tokio::select! {
             r = &mut first => return r,
-            _ = tokio::time::sleep(delay) => {}
+            _ = trigger => {}
         }
-        if !run.op.may_hedge(&mut ep.lock()) {
+        let go = match hedge_after {
+            Some(_) => run.op.may_hedge(&mut ep.lock()),
+            None => run.op.may_duplicate(&mut ep.lock()),
+        };
+        if !go {
             return first.await;
         }
         ep.stats.hedges.fetch_add(1, Ordering::Relaxed);
         let second = self.attempt(
             op,
             req,
-            Body::empty(),
-            first_byte.map(|t| t.saturating_sub(delay)),
+            spare.unwrap_or_else(Body::empty),
+            first_byte.map(|t| t.saturating_sub(started.elapsed())),
             read_body,
+            None,
         );
         tokio::pin!(second);
         tokio::select! {

@@ -18,6 +18,8 @@ pub struct PipelineStats {
     pub operations: AtomicU64,
     pub attempts: AtomicU64,
     pub retries: AtomicU64,
+    /// Second attempts raced against a first: hedged reads, and duplicates of uploads that
+    /// went silent after handing out their body.
     pub hedges: AtomicU64,
     pub breaker_rejections: AtomicU64,
     pub skew_corrections: AtomicU64,
