@@ -8,14 +8,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// The SplitMix64 finaliser.
-pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use ossguard_resilience::rng::mix;
+use ossguard_resilience::rng::GAMMA;
 
 #[derive(Debug)]
 pub struct SeededRng {
