@@ -73,13 +73,14 @@ pub struct GlobalArgs {
     /// Do not retry (same as --retries 0).
     #[arg(long, global = true)]
     pub no_retry: bool,
-    /// Overall deadline of one operation, all attempts included: 30s, 2m, 500ms [default: 30s].
+    /// Overall deadline of one operation, all attempts (and a download's body) included: 30s, 2m,
+    /// 500ms [default: 30s; none for object data, which is bounded by progress instead].
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
     /// Connect timeout [default: 5s].
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub connect_timeout: Option<std::time::Duration>,
-    /// Longest silence while reading a response body [default: 10s].
+    /// Longest silence of a connection moving a body, either direction [default: 10s].
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub read_timeout: Option<std::time::Duration>,
     /// No hedged reads.

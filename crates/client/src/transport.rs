@@ -78,6 +78,9 @@ impl Transport {
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(50))
+            // OSS redirects (wrong region or addressing) are answers to report, not to follow:
+            // the signature covers the host, and the error says which endpoint to use.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(cfg.user_agent.clone())
             .no_proxy()
             .build()
@@ -113,5 +116,41 @@ impl Transport {
         rb.send()
             .await
             .map_err(|e| reqwest_error(&e, Phase::Request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ossguard_proto::error::ErrorClass;
+
+    /// Issue 9: these were all "connection resets", retried four times.
+    #[tokio::test]
+    async fn builder_errors_are_not_resets_and_broken_bodies_are_truncations() {
+        let builder = reqwest::Client::new()
+            .get("http://exa mple.com/")
+            .build()
+            .unwrap_err();
+        let e = reqwest_error(&builder, Phase::Request);
+        assert_eq!(e.class(), ErrorClass::Client, "{e}");
+        // reqwest reports a broken body stream as a "decode" error: still a broken body.
+        let broken = futures_util::stream::iter([
+            Ok(bytes::Bytes::from_static(b"abc")),
+            Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ]);
+        let resp = reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(broken)));
+        let decode = resp.bytes().await.unwrap_err();
+        assert!(decode.is_decode(), "{decode:?}");
+        let e = reqwest_error(&decode, Phase::Body);
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::Transport {
+                    failure: TransportFailure::BodyTruncated,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 }

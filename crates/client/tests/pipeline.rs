@@ -909,3 +909,88 @@ mod whole_operation {
         emu.shutdown().await.unwrap();
     }
 }
+
+/// A resumed range must start where the body broke: a server that answers the resume with
+/// the wrong bytes is refused instead of being spliced in (old main appended whatever came).
+mod resume_start_check {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    use ossguard::{Client, Credentials, ErrorKind, Policy};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const BODY: usize = 100_000;
+
+    async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).await.unwrap_or(0) == 0 {
+                break;
+            }
+            buf.push(b[0]);
+        }
+        String::from_utf8_lossy(&buf).to_lowercase()
+    }
+
+    /// First GET: 200 with half the body, then the connection drops. Every resume: a 206 that
+    /// claims (and sends) bytes from 0, whatever was asked.
+    async fn lying_server() -> (String, Arc<AtomicU32>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let resumes = Arc::new(AtomicU32::new(0));
+        let seen = resumes.clone();
+        tokio::spawn(async move {
+            for n in 0..10 {
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
+                let head = read_head(&mut s).await;
+                let body = vec![b'x'; BODY];
+                if n == 0 {
+                    let h = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {BODY}\r\netag: \"e1\"\r\n\r\n"
+                    );
+                    s.write_all(h.as_bytes()).await.unwrap();
+                    s.write_all(&body[..BODY / 2]).await.unwrap();
+                    s.flush().await.unwrap();
+                    drop(s);
+                } else {
+                    assert!(head.contains("range: bytes="), "{head}");
+                    assert!(head.contains("if-match: \"e1\""), "{head}");
+                    seen.fetch_add(1, Ordering::Relaxed);
+                    let h = format!(
+                        "HTTP/1.1 206 Partial Content\r\ncontent-length: {BODY}\r\ncontent-range: bytes 0-{}/{BODY}\r\netag: \"e1\"\r\n\r\n",
+                        BODY - 1
+                    );
+                    s.write_all(h.as_bytes()).await.unwrap();
+                    let _ = s.write_all(&body).await;
+                }
+            }
+        });
+        (format!("http://{addr}"), resumes)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resume_answered_from_the_wrong_offset_is_refused() {
+        let (ep, resumes) = lying_server().await;
+        let c = Client::builder()
+            .endpoint(ep)
+            .credentials(Credentials::new("ak", "sk"))
+            .policy(Policy::default())
+            .build()
+            .unwrap();
+        let out = c
+            .get_object("bucket", "key", Default::default())
+            .await
+            .unwrap();
+        let e = out.bytes().await.unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Protocol(_)), "{e}");
+        assert!(e.to_string().contains("from 50000"), "{e}");
+        assert_eq!(
+            resumes.load(Ordering::Relaxed),
+            1,
+            "asked once, refused, not retried"
+        );
+    }
+}
