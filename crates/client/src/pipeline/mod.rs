@@ -99,7 +99,8 @@ impl Client {
             .map_err(|_| deadline_exceeded(op, budget_time))?
             .map_err(|_| Error::invalid_input("client is shutting down"))?;
 
-        let idempotent = op.is_idempotent();
+        // Initiate is retried although it is not idempotent (see `is_retry_safe`).
+        let idempotent = op.is_retry_safe();
         let mut body = Some(body);
         let mut info = AttemptInfo {
             attempts: 0,
