@@ -90,6 +90,9 @@ pub struct TransferOptions {
     /// Called (on the transfer's task) once at the start, with what a resumed transfer already
     /// has, and after every finished part.
     pub progress: Option<ProgressFn>,
+    /// `upload_stream` only: the stream's length, when known (see
+    /// [`Client::upload_stream`](crate::Client::upload_stream)). Default `None`.
+    pub stream_len: Option<u64>,
 }
 
 impl Default for TransferOptions {
@@ -102,6 +105,7 @@ impl Default for TransferOptions {
             resumable: true,
             put: PutObjectOptions::default(),
             progress: None,
+            stream_len: None,
         }
     }
 }
@@ -116,6 +120,7 @@ impl std::fmt::Debug for TransferOptions {
             .field("resumable", &self.resumable)
             .field("put", &self.put)
             .field("progress", &self.progress.as_ref().map(|_| "Fn(Progress)"))
+            .field("stream_len", &self.stream_len)
             .finish()
     }
 }
