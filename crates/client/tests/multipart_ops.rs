@@ -236,3 +236,45 @@ async fn forbid_overwrite_put_fails_on_someone_elses_object() {
         .unwrap_err();
     assert_eq!(e.code(), Some("FileAlreadyExists"), "{e}");
 }
+
+/// A run whose Complete was executed but never answered (here: a client without retries) keeps
+/// its checkpoint; the rerun finds the upload gone and the object equal to the recorded parts,
+/// and sends nothing again.
+#[tokio::test]
+async fn rerun_after_a_lost_complete_recognises_the_object() {
+    let (emu, dir, c) = start().await;
+    let bytes = data(3 * PART, 5);
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, &bytes).unwrap();
+    let opts = ossguard::TransferOptions {
+        checkpoint_dir: Some(dir.path().join("cp")),
+        ..ossguard::TransferOptions::default().with_part_size(PART as u64)
+    };
+    let naive = Client::builder()
+        .endpoint(emu.endpoint())
+        .credentials(Credentials::new(AK, SK))
+        .policy(ossguard::Policy::none())
+        .build()
+        .unwrap();
+    once(
+        &emu,
+        "CompleteMultipartUpload",
+        r#"{"kind": "reset", "after_processing": true}"#,
+    );
+    naive
+        .upload_file(&src, B, "rerun", &opts)
+        .await
+        .expect_err("the Complete answer is lost and nothing retries it");
+    assert_eq!(std::fs::read_dir(dir.path().join("cp")).unwrap().count(), 1);
+    // Count what the rerun sends.
+    emu.faults()
+        .install(
+            FaultConfig::parse(r#"{"seed": 1, "rules": [{"match": {"operations": ["UploadPart", "InitiateMultipartUpload", "CompleteMultipartUpload"]}, "fault": {"kind": "latency", "delay_ms": 0}}]}"#)
+                .unwrap(),
+        )
+        .unwrap();
+    let out = c.upload_file(&src, B, "rerun", &opts).await.unwrap();
+    assert_eq!(out.crc64, Some(ossguard_proto::crc64::checksum(&bytes)));
+    assert_eq!(emu.faults().stats().rules[0].matched, 0, "nothing re-sent");
+    assert_eq!(std::fs::read_dir(dir.path().join("cp")).unwrap().count(), 0);
+}

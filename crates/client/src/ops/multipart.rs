@@ -141,16 +141,26 @@ impl Client {
         &self,
         bucket: &str,
         key: &str,
-        (crc, size): (u64, u64),
+        expected: (u64, u64),
         original: Error,
     ) -> Result<PutObjectOutput, Error> {
+        self.object_is(bucket, key, expected).await.ok_or(original)
+    }
+
+    /// The object's output when it exists with exactly this CRC-64 and size.
+    pub(crate) async fn object_is(
+        &self,
+        bucket: &str,
+        key: &str,
+        (crc, size): (u64, u64),
+    ) -> Option<PutObjectOutput> {
         match self.head_object(bucket, key).await {
-            Ok(m) if m.crc64 == Some(crc) && m.size == size => Ok(PutObjectOutput {
+            Ok(m) if m.crc64 == Some(crc) && m.size == size => Some(PutObjectOutput {
                 etag: m.etag,
                 crc64: m.crc64,
                 request_id: m.request_id,
             }),
-            _ => Err(original),
+            _ => None,
         }
     }
 
@@ -243,7 +253,7 @@ impl Client {
 }
 
 /// The CRC-64 and size of the object `parts` make, when every part carries both.
-fn expected_object(parts: &[CompletedPart]) -> Option<(u64, u64)> {
+pub(crate) fn expected_object(parts: &[CompletedPart]) -> Option<(u64, u64)> {
     let all: Vec<(u64, u64)> = parts
         .iter()
         .map(|p| Some((p.crc64?, p.size?)))
