@@ -182,7 +182,7 @@ impl Client {
         // A forbid-overwrite PUT is retried like any other; a retry whose first attempt landed
         // meets `FileAlreadyExists`, so keep what is needed to recognise our own write.
         let own = match opts.forbid_overwrite {
-            true => body.try_clone().map(|b| (b, tokio::time::Instant::now())),
+            true => body.try_clone().map(|b| (b, std::time::Instant::now())),
             false => None,
         };
         let sent = match self.execute(Operation::PutObject, req, body).await {
@@ -203,7 +203,7 @@ impl Client {
     /// After `FileAlreadyExists` on a forbid-overwrite PUT: the object is our own write (an
     /// earlier attempt of this operation whose answer was lost) when it has our size and CRC-64
     /// and was last modified no earlier than this operation started, by the server's clock
-    /// (the error's `Date` minus the time elapsed here). Both clocks have 1-s resolution, so an
+    /// (the error's `Date` minus the real time elapsed here). Both clocks have 1-s resolution, so an
     /// identical object written by someone else within ~2 s before we started is taken as ours;
     /// any other object returns `original`.
     async fn own_write(
@@ -211,7 +211,7 @@ impl Client {
         bucket: &str,
         key: &str,
         body: &Body,
-        started: tokio::time::Instant,
+        started: std::time::Instant,
         original: Error,
     ) -> Result<PutObjectOutput, Error> {
         let Some(server_now) = original.server_date() else {

@@ -194,7 +194,8 @@ impl CheckpointFile {
 #[derive(Debug)]
 struct CheckpointLock {
     path: PathBuf,
-    file: std::fs::File,
+    /// `None` where the file system cannot lock (some network mounts): unguarded, as before.
+    file: Option<std::fs::File>,
 }
 
 impl CheckpointLock {
@@ -235,12 +236,22 @@ impl CheckpointLock {
                         ),
                     )))
                 }
+                Err(std::fs::TryLockError::Error(e))
+                    if e.kind() == std::io::ErrorKind::Unsupported =>
+                {
+                    drop(file);
+                    let _ = std::fs::remove_file(&path);
+                    return Ok(Self { path, file: None });
+                }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(io_err(format!("locking {}", path.display()), e))
                 }
             }
             if same_file(&file, &path) {
-                return Ok(Self { path, file });
+                return Ok(Self {
+                    path,
+                    file: Some(file),
+                });
             }
         }
         Err(Error::from(std::io::Error::other(format!(
@@ -253,8 +264,10 @@ impl CheckpointLock {
 impl Drop for CheckpointLock {
     fn drop(&mut self) {
         // Deleted while locked, so a waiting opener notices (see `acquire`).
-        let _ = std::fs::remove_file(&self.path);
-        let _ = self.file.unlock();
+        if let Some(f) = &self.file {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = f.unlock();
+        }
     }
 }
 
