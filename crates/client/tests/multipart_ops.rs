@@ -65,6 +65,7 @@ async fn two_parts(c: &Client, key: &str, bytes: &[u8]) -> (String, Vec<Complete
 #[tokio::test]
 async fn initiate_is_retried_after_a_500_and_a_503() {
     let (emu, _d, c) = start().await;
+    // 500 InternalError is transient, 503 ServiceUnavailable throttled (DESIGN §3).
     for status in [500, 503] {
         once(
             &emu,
