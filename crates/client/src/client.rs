@@ -249,7 +249,8 @@ impl Client {
         })
     }
 
-    /// A presigned URL for `method` on `bucket/key`, valid for `expires` (≤ 7 days for V4).
+    /// A presigned URL for `method` on `bucket/key`, valid for `expires` (≤ 7 days for V4) by
+    /// the server's clock as far as the client has learned it.
     pub async fn presign_url(
         &self,
         method: http::Method,
@@ -260,7 +261,8 @@ impl Client {
     ) -> Result<String, Error> {
         let creds = self.config().credentials.credentials().await?;
         let mut req = Request::new(method, Some(bucket), Some(key));
-        let now = SystemTime::now();
+        // The server's clock (learned from RequestTimeTooSkewed): validity counts from its now.
+        let now = self.inner.endpoint.signing_time();
         match version {
             SignatureVersion::V4 => {
                 presign::presign_v4(&mut req, &creds, &self.config().region, now, expires, &[])

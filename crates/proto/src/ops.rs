@@ -132,6 +132,23 @@ impl Operation {
         !matches!(self, AppendObject | InitiateMultipartUpload)
     }
 
+    /// May be sent again after a transient or throttled failure whose effect is unknown.
+    ///
+    /// Every idempotent operation, plus InitiateMultipartUpload: a second Initiate creates a
+    /// second, empty upload, and the only cost of a lost answer is that orphan. Orphans are
+    /// deliberately **left for the bucket's lifecycle rule** (`AbortMultipartUpload` after N
+    /// days), neither adopted nor aborted: an upload is known only by key and initiation time,
+    /// so another writer's concurrent upload of the same key cannot be told from ours — adopting
+    /// it would mix two uploads' parts, aborting it would destroy the other writer's work. An
+    /// orphan holds no parts, so it stores nothing; `ossguard` lists it under
+    /// `ListMultipartUploads` like any other.
+    ///
+    /// PutObject with `x-oss-forbid-overwrite` is retried too: the client checks a
+    /// `FileAlreadyExists` answer against its own write (size, CRC-64, time) before failing.
+    pub fn is_retry_safe(self) -> bool {
+        self.is_idempotent() || self == InitiateMultipartUpload
+    }
+
     /// A read that may be hedged (a duplicate costs only bandwidth).
     pub fn is_hedgeable_read(self) -> bool {
         matches!(self, GetObject | HeadObject | GetObjectMeta)
@@ -384,6 +401,16 @@ mod tests {
             }
             let got = Operation::identify(&r.method, b, k, &r.query, &r.headers);
             assert_eq!(got, Some(op), "{op}");
+        }
+    }
+
+    #[test]
+    fn initiate_is_retried_append_is_not() {
+        assert!(InitiateMultipartUpload.is_retry_safe());
+        assert!(!InitiateMultipartUpload.is_idempotent());
+        assert!(!AppendObject.is_retry_safe());
+        for &op in ALL {
+            assert!(!op.is_idempotent() || op.is_retry_safe(), "{op}");
         }
     }
 

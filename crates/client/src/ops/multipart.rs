@@ -111,21 +111,57 @@ impl Client {
         req.set_header("content-md5", &content_md5(&body))
             .map_err(|e| Error::invalid_input(e.to_string()))?;
         req.query.push(("encoding-type".into(), "url".into()));
-        let (h, _, b) = self
+        let expected = expected_object(parts);
+        let (h, _, b) = match self
             .execute_read(Operation::CompleteMultipartUpload, req, body.into())
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            // A retry after a Complete whose answer was lost finds the upload gone: if the
+            // object is exactly what these parts make, that earlier attempt did the work.
+            Err(e) if e.code() == Some("NoSuchUpload") => {
+                return match expected {
+                    Some(exp) => self.completed_already(bucket, key, exp, e).await,
+                    None => Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         let _: CompleteMultipartUploadResult = xml::from_xml(&b)?;
         let out = PutObjectOutput::from_headers(&h);
-        let all: Option<Vec<(u64, u64)>> =
-            parts.iter().map(|p| Some((p.crc64?, p.size?))).collect();
-        if let Some(all) = all {
-            check_crc(
-                out.crc64,
-                ossguard_proto::crc64::combine_parts(all),
-                "CompleteMultipartUpload",
-            )?;
+        if let Some((crc, _)) = expected {
+            check_crc(out.crc64, crc, "CompleteMultipartUpload")?;
         }
         Ok(out)
+    }
+
+    /// After `NoSuchUpload` on Complete: succeeds when the object has the size and CRC-64 the
+    /// parts combine to (`expected`), else returns `original`.
+    async fn completed_already(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: (u64, u64),
+        original: Error,
+    ) -> Result<PutObjectOutput, Error> {
+        self.object_is(bucket, key, expected).await.ok_or(original)
+    }
+
+    /// The object's output when it exists with exactly this CRC-64 and size.
+    pub(crate) async fn object_is(
+        &self,
+        bucket: &str,
+        key: &str,
+        (crc, size): (u64, u64),
+    ) -> Option<PutObjectOutput> {
+        match self.head_object(bucket, key).await {
+            Ok(m) if m.crc64 == Some(crc) && m.size == size => Some(PutObjectOutput {
+                etag: m.etag,
+                crc64: m.crc64,
+                request_id: m.request_id,
+            }),
+            _ => None,
+        }
     }
 
     pub async fn abort_multipart_upload(
@@ -136,9 +172,14 @@ impl Client {
     ) -> Result<(), Error> {
         let req =
             Request::new(Method::DELETE, Some(bucket), Some(key)).with_query("uploadId", upload_id);
-        self.execute(Operation::AbortMultipartUpload, req, Body::empty())
-            .await?;
-        Ok(())
+        match self
+            .execute(Operation::AbortMultipartUpload, req, Body::empty())
+            .await
+        {
+            // Already aborted (a retry after a lost answer) or completed: nothing left to do.
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+            r => r.map(drop),
+        }
     }
 
     /// Every uploaded part (follows pagination).
@@ -209,4 +250,14 @@ impl Client {
             })
             .collect()
     }
+}
+
+/// The CRC-64 and size of the object `parts` make, when every part carries both.
+pub(crate) fn expected_object(parts: &[CompletedPart]) -> Option<(u64, u64)> {
+    let all: Vec<(u64, u64)> = parts
+        .iter()
+        .map(|p| Some((p.crc64?, p.size?)))
+        .collect::<Option<_>>()?;
+    let size = all.iter().map(|(_, len)| len).sum();
+    Some((ossguard_proto::crc64::combine_parts(all), size))
 }

@@ -205,10 +205,70 @@ impl Client {
         validate_key(key)?;
         let mut req = Request::new(Method::PUT, Some(bucket), Some(key));
         opts.apply(&mut req)?;
-        let sent = self.execute(Operation::PutObject, req, body).await?;
+        // A forbid-overwrite PUT is retried like any other; a retry whose first attempt landed
+        // meets `FileAlreadyExists`, so keep what is needed to recognise our own write.
+        let own = match opts.forbid_overwrite {
+            true => body.try_clone().map(|b| (b, std::time::Instant::now())),
+            false => None,
+        };
+        let sent = match self.execute(Operation::PutObject, req, body).await {
+            Ok(sent) => sent,
+            Err(e) if e.code() == Some("FileAlreadyExists") => {
+                return match own {
+                    Some((b, started)) => self.own_write(bucket, key, &b, started, e).await,
+                    None => Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         let out = PutObjectOutput::from_headers(sent.response.headers());
         check_crc(out.crc64, sent.sent_crc, "PutObject")?;
         Ok(out)
+    }
+
+    /// After `FileAlreadyExists` on a forbid-overwrite PUT: the object is our own write (an
+    /// earlier attempt of this operation whose answer was lost) when it has our size and CRC-64
+    /// and was last modified no earlier than this operation started, by the server's clock
+    /// (the error's `Date` minus the real time elapsed here). Both clocks have 1-s resolution, so an
+    /// identical object written by someone else within ~2 s before we started is taken as ours;
+    /// any other object returns `original`.
+    async fn own_write(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &Body,
+        started: std::time::Instant,
+        original: Error,
+    ) -> Result<PutObjectOutput, Error> {
+        let Some(server_now) = original.server_date() else {
+            return Err(original);
+        };
+        let Some(server_start) = server_now.checked_sub(started.elapsed()) else {
+            return Err(original);
+        };
+        let Some(Ok((crc, size))) = body.checksum().await else {
+            return Err(original);
+        };
+        let secs = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        };
+        match self.head_object(bucket, key).await {
+            Ok(m)
+                if m.crc64 == Some(crc)
+                    && m.size == size
+                    && m.last_modified
+                        .is_some_and(|lm| secs(lm) >= secs(server_start)) =>
+            {
+                Ok(PutObjectOutput {
+                    etag: m.etag,
+                    crc64: m.crc64,
+                    request_id: m.request_id,
+                })
+            }
+            _ => Err(original),
+        }
     }
 
     /// Starts a download. A full-object body is CRC-checked as it ends.

@@ -88,7 +88,9 @@ pub(crate) fn spec_of(op: Operation, req: &Request, body: &Body) -> OpSpec {
         OpClass::Untracked
     };
     OpSpec {
-        idempotent: op.is_idempotent(),
+        // Initiate is retried although it is not idempotent: a lost answer only leaves an
+        // empty orphan upload (see `Operation::is_retry_safe`).
+        idempotent: op.is_retry_safe(),
         class,
         hedgeable: op.is_hedgeable_read(),
     }

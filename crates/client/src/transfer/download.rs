@@ -359,12 +359,17 @@ impl RangedDownload<'_> {
         let combined = combine_parts(done.values().map(|p| (p.crc64.unwrap_or_default(), p.size)));
         if let Some(expected) = self.head.crc64 {
             if expected != combined {
-                self.give_up(&mut guard).await;
-                return Err(Error::new(ErrorKind::Integrity {
-                    expected,
-                    actual: combined,
-                })
-                .in_op("DownloadFile"));
+                let rounds = client
+                    .inner
+                    .endpoint
+                    .policy
+                    .retry
+                    .max_attempts
+                    .saturating_sub(1);
+                if let Err(e) = repair_mismatch(&shared, &plan, &mut done, expected, rounds).await {
+                    self.give_up(&mut guard).await;
+                    return Err(e);
+                }
             }
         }
         let file = tokio::fs::OpenOptions::new()
@@ -444,6 +449,82 @@ impl PartJob {
         file.sync_data().await.map_err(ctx)?;
         Ok(body.crc64())
     }
+}
+
+/// A ranged download whose parts combine to the wrong CRC-64 (a byte flipped in transit or on
+/// disk; ranged answers carry no CRC of their own, so the bad part is unknown): instead of
+/// discarding every part, first take each part's CRC-64 from the temporary file (what will be
+/// renamed into place), then re-read parts one at a time, keeping what the re-read brings, and
+/// stop as soon as the parts combine to `expected`. A round re-reads each part at most once
+/// (at most the object's size), and at most `rounds` rounds are made; then the mismatch is an
+/// [`ErrorKind::Integrity`] error.
+async fn repair_mismatch(
+    job: &PartJob,
+    plan: &Plan,
+    done: &mut BTreeMap<u32, PartMeta>,
+    expected: u64,
+    rounds: u32,
+) -> Result<(), Error> {
+    let stats = &job.client.inner.endpoint.stats;
+    stats
+        .integrity_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let combined = |d: &BTreeMap<u32, PartMeta>| {
+        combine_parts(d.values().map(|p| (p.crc64.unwrap_or_default(), p.size)))
+    };
+    // What is on disk is what counts.
+    let on_disk = disk_crcs(&job.temp, plan).await?;
+    for (n, crc) in on_disk {
+        if let Some(p) = done.get_mut(&n) {
+            p.crc64 = Some(crc);
+        }
+    }
+    if combined(done) == expected {
+        return Ok(());
+    }
+    for _ in 0..rounds {
+        for n in 1..=plan.parts {
+            let (off, len) = plan.range(n);
+            let crc = job.fetch(off, len).await?;
+            if let Some(p) = done.get_mut(&n) {
+                p.crc64 = Some(crc);
+            }
+            if combined(done) == expected {
+                return Ok(());
+            }
+        }
+    }
+    Err(Error::new(ErrorKind::Integrity {
+        expected,
+        actual: combined(done),
+    })
+    .in_op("DownloadFile"))
+}
+
+/// The CRC-64 of every part of `plan` as the temporary file holds it.
+async fn disk_crcs(temp: &Path, plan: &Plan) -> Result<Vec<(u32, u64)>, Error> {
+    let (temp, plan) = (temp.to_owned(), *plan);
+    blocking(move || {
+        let ctx = |e| io_err(format!("reading {}", temp.display()), e);
+        let mut f = std::fs::File::open(&temp).map_err(ctx)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut out = Vec::with_capacity(plan.parts as usize);
+        for n in 1..=plan.parts {
+            let (off, len) = plan.range(n);
+            f.seek(SeekFrom::Start(off)).map_err(ctx)?;
+            let mut crc = Crc64::new();
+            let mut left = len;
+            while left > 0 {
+                let k = left.min(buf.len() as u64) as usize;
+                f.read_exact(&mut buf[..k]).map_err(ctx)?;
+                crc.update(&buf[..k]);
+                left -= k as u64;
+            }
+            out.push((n, crc.value()));
+        }
+        Ok(out)
+    })
+    .await
 }
 
 /// The recorded parts whose bytes in the temporary file still have the recorded CRC-64 (a

@@ -12,6 +12,8 @@
 //!   `If-Match: <etag>` (an object replaced mid-download fails with 412 `PreconditionFailed`
 //!   instead of mixing versions); the part CRCs are combined in order and compared with the
 //!   object's CRC-64 before the temporary file (`<dest>.ossguard-tmp`) is renamed into place.
+//!   On a mismatch the parts are re-read one at a time (bounded by the retry policy's attempts)
+//!   until they combine right, rather than starting over.
 //!
 //! # Resuming (`resumable: true`, the default)
 //! Each (source, destination, direction) pair has one checkpoint file in the checkpoint directory
@@ -24,7 +26,16 @@
 //! the recorded ranges of its temporary file, checks their CRC-64 and fetches only the rest. A
 //! checkpoint that is unreadable, belongs to a changed source or used a different part size is
 //! discarded (its multipart upload aborted, best effort) and the transfer starts over. The
-//! checkpoint is deleted on success.
+//! checkpoint is deleted on success. A rerun whose upload is gone but whose object already has
+//! the CRC-64 of every recorded part (the earlier run completed, its answer was lost) succeeds
+//! without sending anything.
+//!
+//! A checkpoint is held under an advisory lock (`<checkpoint>.lock`, released by the OS if the
+//! process dies): a second transfer of the same file and object — in another process or this
+//! one — fails at once with an error naming the checkpoint instead of interleaving parts.
+//! The upload metadata is fingerprinted from a versioned byte encoding (`v1:` + SHA-256), not
+//! from Rust's `Debug` text; a checkpoint written before this encoding looks stale once and
+//! that upload starts over.
 //!
 //! # Failure and cancellation
 //! | mode | a part fails | the future is dropped |
@@ -90,6 +101,9 @@ pub struct TransferOptions {
     /// Called (on the transfer's task) once at the start, with what a resumed transfer already
     /// has, and after every finished part.
     pub progress: Option<ProgressFn>,
+    /// `upload_stream` only: the stream's length, when known (see
+    /// [`Client::upload_stream`](crate::Client::upload_stream)). Default `None`.
+    pub stream_len: Option<u64>,
 }
 
 impl Default for TransferOptions {
@@ -102,6 +116,7 @@ impl Default for TransferOptions {
             resumable: true,
             put: PutObjectOptions::default(),
             progress: None,
+            stream_len: None,
         }
     }
 }
@@ -116,6 +131,7 @@ impl std::fmt::Debug for TransferOptions {
             .field("resumable", &self.resumable)
             .field("put", &self.put)
             .field("progress", &self.progress.as_ref().map(|_| "Fn(Progress)"))
+            .field("stream_len", &self.stream_len)
             .finish()
     }
 }

@@ -157,7 +157,14 @@ impl MultipartUpload<'_> {
                                     .await?;
                                 resumed = Some((id.clone(), done));
                             }
-                            Err(e) if e.code() == Some("NoSuchUpload") => f.remove().await,
+                            Err(e) if e.code() == Some("NoSuchUpload") => {
+                                f.remove().await;
+                                // Completed by the run that left this checkpoint (its answer
+                                // or the cleanup after it was lost): nothing to send again.
+                                if let Some(out) = completed_by_checkpoint(client, &cp).await {
+                                    return Ok(out);
+                                }
+                            }
                             Err(e) => return Err(e),
                         },
                         _ => {
@@ -320,6 +327,17 @@ impl MultipartUpload<'_> {
         }
         e
     }
+}
+
+/// The object, when a checkpoint whose upload is gone recorded every part (with its CRC-64)
+/// and the object is exactly what they combine to.
+async fn completed_by_checkpoint(client: &Client, cp: &Checkpoint) -> Option<PutObjectOutput> {
+    if cp.parts.len() != cp.parts_total as usize {
+        return None;
+    }
+    let parts: Vec<CompletedPart> = cp.parts.iter().map(CompletedPart::from).collect();
+    let expected = crate::ops::multipart::expected_object(&parts)?;
+    client.object_is(&cp.bucket, &cp.key, expected).await
 }
 
 /// Parts the server finished after the last checkpoint save (the process died in between):
