@@ -14,6 +14,7 @@ use tokio_util::io::StreamReader;
 
 use super::error::ApiError;
 use super::keys::resource_name;
+use super::ram_policy::{RequestContext, Verdict};
 use super::AppState;
 use crate::store::{BucketAcl, ObjectAcl, StoreError};
 
@@ -211,14 +212,33 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
     let op = ctx.op;
     match &ctx.principal {
         Principal::Key { access_key_id, .. } => {
-            if let Some(policy) = ctx.st.keys.policy(access_key_id) {
-                let resource = resource_name(ctx.req.bucket.as_deref(), ctx.req.key.as_deref());
-                if !policy.allows(op.action(), &resource) {
-                    return Err(ApiError::access_denied(format!(
-                        "The STS policy of this key does not allow {} on {resource}.",
-                        op.action()
-                    )));
-                }
+            let policies = ctx.st.keys.policies(access_key_id);
+            if policies.is_empty() {
+                return Ok(());
+            }
+            let listing = matches!(op, Operation::ListObjects | Operation::ListObjectsV2);
+            let request = RequestContext {
+                action: op.action(),
+                bucket: ctx.req.bucket.as_deref(),
+                key: ctx.req.key.as_deref(),
+                region: &ctx.st.region,
+                prefix: listing.then(|| ctx.req.query_param("prefix").unwrap_or("")),
+                delimiter: listing.then(|| ctx.req.query_param("delimiter")).flatten(),
+            };
+            // Every document (the key's own and its issuer's) must allow; a Deny anywhere wins.
+            let verdicts: Vec<Verdict> = policies.iter().map(|p| p.evaluate(&request)).collect();
+            let resource = resource_name(ctx.req.bucket.as_deref(), ctx.req.key.as_deref());
+            if verdicts.contains(&Verdict::ExplicitlyDenied) {
+                return Err(ApiError::access_denied(format!(
+                    "A Deny statement in the STS policy of this key forbids {} on {resource}.",
+                    op.action()
+                )));
+            }
+            if verdicts.iter().any(|v| *v != Verdict::Allowed) {
+                return Err(ApiError::access_denied(format!(
+                    "The STS policy of this key does not allow {} on {resource}.",
+                    op.action()
+                )));
             }
             Ok(())
         }
