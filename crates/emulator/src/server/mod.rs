@@ -403,7 +403,14 @@ async fn route_api(
         }
         match found {
             Some(f) => f,
-            None => return Err((first_err.expect("at least one target").into(), None)),
+            None => {
+                // Refused requests are logged too (OSS logs them; an operator needs to see a
+                // flood of bad signatures), under the first addressing reading.
+                let logged = op0
+                    .filter(|_| first.bucket.is_some())
+                    .map(|op| access_log::Entry::new(first, op));
+                return Err((first_err.expect("at least one target").into(), logged));
+            }
         }
     };
     let Some(op) = Operation::identify(
