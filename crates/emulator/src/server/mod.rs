@@ -329,17 +329,15 @@ async fn route(st: &Arc<AppState>, req: axum::extract::Request) -> Routed {
             .map(|r| (r, None))
             .map_err(|e| (e, None));
     }
-    let slot = Arc::new(std::sync::Mutex::new(Some(body)));
+    let slot = context::BodySlot::new(body);
     let routed = route_api(st, parts, slot.clone()).await;
     if routed.is_err() {
         // An error answered before the body was read (bad signature, wrong append position…)
         // would make hyper close the keep-alive connection, and SDKs that reuse it fail their
-        // next request. Read and discard what is left, within limits.
-        let rest = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(rest) = rest {
-            let drain = axum::body::to_bytes(rest, DRAIN_LIMIT);
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
-        }
+        // next request. Read and discard what is left, within limits — also when the handler
+        // had started reading it.
+        slot.drain(DRAIN_LIMIT, std::time::Duration::from_secs(5))
+            .await;
     }
     routed
 }
@@ -347,7 +345,7 @@ async fn route(st: &Arc<AppState>, req: axum::extract::Request) -> Routed {
 async fn route_api(
     st: &Arc<AppState>,
     parts: http::request::Parts,
-    body: Arc<std::sync::Mutex<Option<Body>>>,
+    body: context::BodySlot,
 ) -> Routed {
     let path = parts.uri.path().to_owned();
     let query = parse_query(parts.uri.query().unwrap_or(""))
