@@ -53,6 +53,7 @@ const ALL_OPS = [
   'ResumableUpload', 'ResumableDownload',
   'PresignGet', 'PresignPut',
   'StsPutGet', 'StsDenied',
+  'StsPolicyReadInPrefix', 'StsPolicyPutDenied', 'StsPolicyOutsideDenied', 'StsPolicyDenyWins',
   'ErrNoSuchKey', 'ErrNoSuchBucket', 'ErrSignatureDoesNotMatch', 'ErrInvalidRange',
   'ErrBucketNotEmpty',
   'Cleanup', 'DeleteBucket',
@@ -67,6 +68,13 @@ const CORS_ORIGIN = 'https://example.com';
 const PART = 100 * 1024;
 const PAST = 'Mon, 01 Jan 2001 00:00:00 GMT';
 const BOGUS_ETAG = '"0123456789ABCDEF0123456789ABCDEF"';
+// STS policy checks: written by the main key; OUTSIDE_KEY shares "ro" but is not under "ro/".
+const RO_KEY = 'ro/obj.txt';
+const RO_BODY = Buffer.from('readable with the GetObject-only token\n');
+const OUTSIDE_KEY = 'rox/obj.txt';
+const RO_PUT_KEY = 'ro/denied.txt'; // PutObject with the read-only token: denied
+const LOCKED_KEY = 'locked/x';
+const OPEN_KEY = 'open/x'; // StsPolicyDenyWins
 
 // ------------------------------------------------------------------ env
 const E = process.env;
@@ -243,14 +251,43 @@ function makeClient(over = {}) {
   }, over));
 }
 
-async function fetchSts() {
-  const body = JSON.stringify({
-    duration_seconds: 900,
-    actions: ['oss:GetObject', 'oss:PutObject'],
-    resources: [`acs:oss:*:*:${env.bucket}/sts/*`],
-  });
-  const r = await httpRequest('POST', `${env.admin}/-/sts`,
-    { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, body);
+// ------------------------------------------------------------------ STS (admin API)
+// Policy documents of the STS checks (RAM policy grammar, as AssumeRole takes them).
+const statement = (Effect, Action, Resource) => ({ Effect, Action, Resource });
+const policy = (...Statement) => ({ Version: '1', Statement });
+const ossArn = pattern => `acs:oss:*:*:${env.bucket}/${pattern}`;
+const STS_RW_POLICY = policy(statement('Allow', ['oss:GetObject', 'oss:PutObject'], [ossArn('sts/*')]));
+const STS_RO_POLICY = policy(statement('Allow', ['oss:GetObject'], [ossArn('ro/*')]));
+const STS_DENY_POLICY = policy(statement('Allow', ['oss:*'], [ossArn('*')]),
+  statement('Deny', ['oss:PutObject'], [ossArn('locked/*')]));
+
+// POST to the admin API signed by hand with OSS V1 (HMAC-SHA1) and the permanent key:
+// deliberately independent of ali-oss, so it checks the server's admin verification. The admin
+// path is bucket "-" plus a key, so the canonical resource is the path itself.
+function adminPost(p, body, secret = env.sk) {
+  const ctype = 'application/json';
+  const md5 = crypto.createHash('md5').update(body).digest('base64');
+  const date = new Date().toUTCString(); // RFC 1123, GMT
+  const sig = crypto.createHmac('sha1', secret)
+    .update(['POST', md5, ctype, date, p].join('\n')).digest('base64');
+  return httpRequest('POST', `${env.admin}${p}`, {
+    'Content-Type': ctype, 'Content-MD5': md5, 'Content-Length': Buffer.byteLength(body),
+    Date: date, Authorization: `OSS ${env.ak}:${sig}`,
+  }, body);
+}
+
+// The same request signed with a wrong secret must be refused (403 SignatureDoesNotMatch).
+async function refusesBadAdminSignature() {
+  const r = await adminPost('/-/sts', '{}', `${env.sk}x`);
+  check(r.status === 403 && r.body.toString().includes('<Code>SignatureDoesNotMatch</Code>'),
+    `admin STS with a wrong secret: HTTP ${r.status} ${r.body.toString().slice(0, 200)}`);
+}
+
+// Temporary credentials limited by the policy document `doc`, sent as an object or (asString,
+// the form STS AssumeRole takes) as a JSON string.
+async function fetchSts(doc, asString = false) {
+  const body = JSON.stringify({ DurationSeconds: 900, Policy: asString ? JSON.stringify(doc) : doc });
+  const r = await adminPost('/-/sts', body);
   check(r.status === 200, `admin STS returned ${r.status}: ${r.body.toString().slice(0, 200)}`);
   const j = JSON.parse(r.body.toString());
   for (const k of ['access_key_id', 'access_key_secret', 'security_token']) check(j[k], `admin STS response lacks ${k}`);
@@ -715,17 +752,71 @@ async function drive() {
   }, ['PutBucket']);
 
   // ---------------------------------------------------------------- STS
+  const stsClient = c => makeClient({ accessKeyId: c.access_key_id, accessKeySecret: c.access_key_secret, stsToken: c.security_token });
+  // Does the main key see `key`? (HEAD: 404 -> false, other errors propagate.)
+  const exists = async key => {
+    try {
+      await client.head(key);
+      return true;
+    } catch (e) {
+      if (e.status === 404) return false;
+      throw e;
+    }
+  };
   await run('StsPutGet', async () => {
-    const c = await fetchSts();
-    st.sts = makeClient({ accessKeyId: c.access_key_id, accessKeySecret: c.access_key_secret, stsToken: c.security_token });
+    await refusesBadAdminSignature();
+    st.sts = stsClient(await fetchSts(STS_RW_POLICY, true));
     const data = Buffer.from('written with STS credentials\n');
     await st.sts.put('sts/obj.txt', data);
     check(Buffer.compare((await st.sts.get('sts/obj.txt')).content, data) === 0, 'body mismatch');
+    return 'policy as a JSON string; wrongly signed admin request refused';
   }, ['PutBucket']);
   await expectError('StsDenied', async () => {
     if (!st.sts) throw new CheckFailed('depends on StsPutGet (no STS credentials)');
     await st.sts.put('nosts/obj.txt', Buffer.from('must be denied'));
   }, 'AccessDenied', ['PutBucket']);
+
+  // A GetObject-only token on ro/*; the main key writes what it reads.
+  let roErr = null;
+  try {
+    await client.put(RO_KEY, RO_BODY);
+    await client.put(OUTSIDE_KEY, Buffer.from('outside ro/\n'));
+    st.ro = stsClient(await fetchSts(STS_RO_POLICY));
+  } catch (e) {
+    roErr = describe(e);
+  }
+  const roToken = () => {
+    check(roErr === null, `setup failed: ${roErr}`);
+    return st.ro;
+  };
+  await run('StsPolicyReadInPrefix', async () => {
+    check(Buffer.compare((await roToken().get(RO_KEY)).content, RO_BODY) === 0, 'body mismatch');
+    return `GET ${RO_KEY}`;
+  }, ['PutBucket']);
+  await expectError('StsPolicyPutDenied', async () => {
+    const ro = roToken();
+    try {
+      await ro.put(RO_PUT_KEY, Buffer.from('must be denied'));
+    } finally {
+      check(!(await exists(RO_PUT_KEY)), `a refused PutObject wrote ${RO_PUT_KEY}`);
+    }
+  }, 'AccessDenied', ['PutBucket']);
+  await expectError('StsPolicyOutsideDenied', () => roToken().get(OUTSIDE_KEY), 'AccessDenied', ['PutBucket']);
+  await run('StsPolicyDenyWins', async () => {
+    const tok = stsClient(await fetchSts(STS_DENY_POLICY));
+    let locked;
+    try {
+      await tok.put(LOCKED_KEY, Buffer.from('must be denied'));
+    } catch (e) {
+      check(e.code === 'AccessDenied', `PutObject ${LOCKED_KEY}: expected AccessDenied, got ${describe(e)}`);
+      locked = `${e.code} (HTTP ${e.status})`;
+    }
+    check(locked, `PutObject ${LOCKED_KEY} succeeded: the Deny statement did not win`);
+    check(!(await exists(LOCKED_KEY)), `a refused PutObject wrote ${LOCKED_KEY}`);
+    await tok.put(OPEN_KEY, Buffer.from('allowed\n'));
+    check((await client.get(OPEN_KEY)).content.toString() === 'allowed\n', `body of ${OPEN_KEY} mismatch`);
+    return `PutObject ${LOCKED_KEY} -> ${locked}; PutObject ${OPEN_KEY} -> ok`;
+  }, ['PutBucket']);
 
   // ---------------------------------------------------------------- error cases
   await expectError('ErrNoSuchKey', () => client.get('missing/nope.txt'), 'NoSuchKey', ['PutBucket']);

@@ -3,7 +3,10 @@
 Not an SDK wrapper: only output, op bookkeeping, plain-HTTP helpers (STS admin, presigned URLs,
 CORS preflight), CRC-64/XZ and the fixed test data. Every SDK call lives in the drivers.
 """
+import base64
+import email.utils
 import hashlib
+import hmac
 import json
 import os
 import sys
@@ -38,6 +41,7 @@ ALL_OPS = [
     "ResumableUpload", "ResumableDownload",
     "PresignGet", "PresignPut",
     "StsPutGet", "StsDenied",
+    "StsPolicyReadInPrefix", "StsPolicyPutDenied", "StsPolicyOutsideDenied", "StsPolicyDenyWins",
     "ErrNoSuchKey", "ErrNoSuchBucket", "ErrSignatureDoesNotMatch", "ErrInvalidRange",
     "ErrBucketNotEmpty",
     "Cleanup", "DeleteBucket",
@@ -52,6 +56,11 @@ SPECIAL_KEYS = ["目录/文件 ü.txt", "a+b.txt", "100%.txt", "dir/sub/x.txt", 
 LIST_KEYS = ["list/a.txt", "list/b.txt", "list/c.txt", "list/d/1.txt", "list/d/2.txt", "list/e/3.txt"]
 CORS_ORIGIN = "https://example.com"
 PART = 100 * 1024
+# STS policy checks: written by the main key; OUTSIDE_KEY shares "ro" but is not under "ro/".
+RO_KEY, RO_BODY = "ro/obj.txt", b"readable with the GetObject-only token\n"
+OUTSIDE_KEY = "rox/obj.txt"
+RO_PUT_KEY = "ro/denied.txt"                # PutObject with the read-only token: denied
+LOCKED_KEY, OPEN_KEY = "locked/x", "open/x"  # StsPolicyDenyWins
 TIMEOUT = 30  # seconds, per plain-HTTP request
 
 
@@ -141,13 +150,64 @@ def http(method, url, **kw):
     return requests.request(method, url, **kw)
 
 
-def fetch_sts(env, bucket):
-    body = {
-        "duration_seconds": 900,
-        "actions": ["oss:GetObject", "oss:PutObject"],
-        "resources": ["acs:oss:*:*:%s/sts/*" % bucket],
-    }
-    r = http("POST", env.admin + "/-/sts", json=body)
+# ---------------------------------------------------------------- STS (admin API)
+# Policy documents of the STS checks (RAM policy grammar, as AssumeRole takes them).
+def statement(effect, actions, resources):
+    return {"Effect": effect, "Action": actions, "Resource": resources}
+
+
+def policy(*statements):
+    return {"Version": "1", "Statement": list(statements)}
+
+
+def oss_arn(bucket, pattern):
+    return "acs:oss:*:*:%s/%s" % (bucket, pattern)
+
+
+def sts_rw_policy(bucket):
+    """StsPutGet/StsDenied: GetObject + PutObject on <bucket>/sts/*."""
+    return policy(statement("Allow", ["oss:GetObject", "oss:PutObject"], [oss_arn(bucket, "sts/*")]))
+
+
+def sts_ro_policy(bucket):
+    """StsPolicy{ReadInPrefix,PutDenied,OutsideDenied}: GetObject only, on <bucket>/ro/*."""
+    return policy(statement("Allow", ["oss:GetObject"], [oss_arn(bucket, "ro/*")]))
+
+
+def sts_deny_policy(bucket):
+    """StsPolicyDenyWins: everything on the bucket, but PutObject under locked/ is denied."""
+    return policy(statement("Allow", ["oss:*"], [oss_arn(bucket, "*")]),
+                  statement("Deny", ["oss:PutObject"], [oss_arn(bucket, "locked/*")]))
+
+
+def admin_post(env, path, body, secret=None):
+    """POST to the admin API signed by hand with OSS V1 (HMAC-SHA1) and the permanent key:
+    deliberately independent of the SDKs, so it checks the server's admin verification.
+    The admin path is bucket "-" plus a key, so the canonical resource is the path itself."""
+    ctype = "application/json"
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    date = email.utils.formatdate(usegmt=True)  # RFC 1123, GMT
+    to_sign = "\n".join(["POST", md5, ctype, date, path])
+    key = (env.sk if secret is None else secret).encode()
+    sig = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha1).digest()).decode()
+    return http("POST", env.admin + path, data=body, headers={
+        "Content-Type": ctype, "Content-MD5": md5, "Date": date,
+        "Authorization": "OSS %s:%s" % (env.ak, sig)})
+
+
+def refuses_bad_admin_signature(env):
+    """The same request signed with a wrong secret must be refused (403 SignatureDoesNotMatch)."""
+    r = admin_post(env, "/-/sts", b"{}", secret=env.sk + "x")
+    if r.status_code != 403 or b"<Code>SignatureDoesNotMatch</Code>" not in r.content:
+        raise CheckFailed("admin STS with a wrong secret: HTTP %d %s" % (r.status_code, r.text[:200]))
+
+
+def fetch_sts(env, doc, as_string=False):
+    """Temporary credentials limited by the RAM policy document `doc`, sent as an object or
+    (as_string, the form STS AssumeRole takes) as a JSON string."""
+    body = json.dumps({"DurationSeconds": 900,
+                       "Policy": json.dumps(doc) if as_string else doc}).encode()
+    r = admin_post(env, "/-/sts", body)
     if r.status_code != 200:
         raise CheckFailed("admin STS returned %d: %s" % (r.status_code, r.text[:200]))
     j = r.json()

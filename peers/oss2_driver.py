@@ -516,13 +516,17 @@ def drive(env, R):
     R.run("PresignPut", presign_put, needs=["PutBucket"])
 
     # ------------------------------------------------------------ STS
+    def sts_bucket(creds):
+        return make_bucket(oss2.StsAuth(creds["access_key_id"], creds["access_key_secret"],
+                                        creds["security_token"], auth_version=env.sig))
+
     def sts_put_get():
-        creds = C.fetch_sts(env, env.bucket)
-        st["sts"] = make_bucket(oss2.StsAuth(creds["access_key_id"], creds["access_key_secret"],
-                                             creds["security_token"], auth_version=env.sig))
+        C.refuses_bad_admin_signature(env)
+        st["sts"] = sts_bucket(C.fetch_sts(env, C.sts_rw_policy(env.bucket), as_string=True))
         data = b"written with STS credentials\n"
         st["sts"].put_object("sts/obj.txt", data)
         check(st["sts"].get_object("sts/obj.txt").read() == data, "body mismatch")
+        return "policy as a JSON string; wrongly signed admin request refused"
     R.run("StsPutGet", sts_put_get, needs=["PutBucket"])
 
     def sts_denied():
@@ -530,6 +534,47 @@ def drive(env, R):
             raise CheckFailed("depends on StsPutGet (no STS credentials)")
         st["sts"].put_object("nosts/obj.txt", b"must be denied")
     R.expect_error("StsDenied", sts_denied, "AccessDenied", needs=["PutBucket"])
+
+    # A GetObject-only token on ro/*; the main key writes what it reads.
+    def ro_setup():
+        bucket.put_object(C.RO_KEY, C.RO_BODY)
+        bucket.put_object(C.OUTSIDE_KEY, b"outside ro/\n")
+        st["ro"] = sts_bucket(C.fetch_sts(env, C.sts_ro_policy(env.bucket)))
+    ro_err = R_try(ro_setup)
+
+    def ro_token():
+        check(ro_err is None, "setup failed: %s" % ro_err)
+        return st["ro"]
+
+    def read_in_prefix():
+        check(ro_token().get_object(C.RO_KEY).read() == C.RO_BODY, "body mismatch")
+        return "GET " + C.RO_KEY
+    R.run("StsPolicyReadInPrefix", read_in_prefix, needs=["PutBucket"])
+
+    def put_denied():
+        ro = ro_token()
+        try:
+            ro.put_object(C.RO_PUT_KEY, b"must be denied")
+        finally:
+            check(not bucket.object_exists(C.RO_PUT_KEY), "a refused PutObject wrote " + C.RO_PUT_KEY)
+    R.expect_error("StsPolicyPutDenied", put_denied, "AccessDenied", needs=["PutBucket"])
+    R.expect_error("StsPolicyOutsideDenied", lambda: ro_token().get_object(C.OUTSIDE_KEY).read(),
+                   "AccessDenied", needs=["PutBucket"])
+
+    def deny_wins():
+        tok = sts_bucket(C.fetch_sts(env, C.sts_deny_policy(env.bucket)))
+        try:
+            tok.put_object(C.LOCKED_KEY, b"must be denied")
+        except oss2.exceptions.OssError as e:
+            check(e.code == "AccessDenied", "PutObject %s: expected AccessDenied, got %s" % (C.LOCKED_KEY, describe(e)))
+            locked = "%s (HTTP %s)" % (e.code, e.status)
+        else:
+            raise CheckFailed("PutObject %s succeeded: the Deny statement did not win" % C.LOCKED_KEY)
+        check(not bucket.object_exists(C.LOCKED_KEY), "a refused PutObject wrote " + C.LOCKED_KEY)
+        tok.put_object(C.OPEN_KEY, b"allowed\n")
+        check(bucket.get_object(C.OPEN_KEY).read() == b"allowed\n", "body of %s mismatch" % C.OPEN_KEY)
+        return "PutObject %s -> %s; PutObject %s -> ok" % (C.LOCKED_KEY, locked, C.OPEN_KEY)
+    R.run("StsPolicyDenyWins", deny_wins, needs=["PutBucket"])
 
     # ------------------------------------------------------------ error cases
     R.expect_error("ErrNoSuchKey", lambda: bucket.get_object("missing/nope.txt").read(), "NoSuchKey",

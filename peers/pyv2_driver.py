@@ -580,20 +580,75 @@ def drive(env, R):
     R.run("PresignPut", presign_put, needs=["PutBucket"])
 
     # ------------------------------------------------------------ STS
+    def sts_client(creds):
+        return make_client(creds["access_key_id"], creds["access_key_secret"], creds["security_token"])
+
+    def put(c, key, data):
+        c.put_object(oss.PutObjectRequest(bucket=B, key=key, body=data))
+
+    def get_with(c, key):
+        return read_all(c.get_object(oss.GetObjectRequest(bucket=B, key=key)))
+
     def sts_put_get():
-        creds = C.fetch_sts(env, B)
-        st["sts"] = make_client(creds["access_key_id"], creds["access_key_secret"], creds["security_token"])
+        C.refuses_bad_admin_signature(env)
+        st["sts"] = sts_client(C.fetch_sts(env, C.sts_rw_policy(B), as_string=True))
         data = b"written with STS credentials\n"
-        st["sts"].put_object(oss.PutObjectRequest(bucket=B, key="sts/obj.txt", body=data))
-        got = read_all(st["sts"].get_object(oss.GetObjectRequest(bucket=B, key="sts/obj.txt")))
-        check(got == data, "body mismatch")
+        put(st["sts"], "sts/obj.txt", data)
+        check(get_with(st["sts"], "sts/obj.txt") == data, "body mismatch")
+        return "policy as a JSON string; wrongly signed admin request refused"
     R.run("StsPutGet", sts_put_get, needs=["PutBucket"])
 
     def sts_denied():
         if "sts" not in st:
             raise CheckFailed("depends on StsPutGet (no STS credentials)")
-        st["sts"].put_object(oss.PutObjectRequest(bucket=B, key="nosts/obj.txt", body=b"must be denied"))
+        put(st["sts"], "nosts/obj.txt", b"must be denied")
     R.expect_error("StsDenied", sts_denied, "AccessDenied", needs=["PutBucket"])
+
+    # A GetObject-only token on ro/*; the main key writes what it reads.
+    def ro_setup():
+        put(client, C.RO_KEY, C.RO_BODY)
+        put(client, C.OUTSIDE_KEY, b"outside ro/\n")
+        st["ro"] = sts_client(C.fetch_sts(env, C.sts_ro_policy(B)))
+    try:
+        ro_setup()
+        ro_err = None
+    except Exception as e:  # noqa: BLE001 - reported by the ops that need it
+        ro_err = describe(e)
+
+    def ro_token():
+        check(ro_err is None, "setup failed: %s" % ro_err)
+        return st["ro"]
+
+    def read_in_prefix():
+        check(get_with(ro_token(), C.RO_KEY) == C.RO_BODY, "body mismatch")
+        return "GET " + C.RO_KEY
+    R.run("StsPolicyReadInPrefix", read_in_prefix, needs=["PutBucket"])
+
+    def put_denied():
+        ro = ro_token()
+        try:
+            put(ro, C.RO_PUT_KEY, b"must be denied")
+        finally:
+            check(not client.is_object_exist(B, C.RO_PUT_KEY), "a refused PutObject wrote " + C.RO_PUT_KEY)
+    R.expect_error("StsPolicyPutDenied", put_denied, "AccessDenied", needs=["PutBucket"])
+    R.expect_error("StsPolicyOutsideDenied", lambda: get_with(ro_token(), C.OUTSIDE_KEY),
+                   "AccessDenied", needs=["PutBucket"])
+
+    def deny_wins():
+        tok = sts_client(C.fetch_sts(env, C.sts_deny_policy(B)))
+        try:
+            put(tok, C.LOCKED_KEY, b"must be denied")
+        except Exception as e:  # noqa: BLE001
+            code, status = code_of(e)
+            check(code == "AccessDenied", "PutObject %s: expected AccessDenied, got %s" % (C.LOCKED_KEY, describe(e)))
+            locked = "%s (HTTP %s)" % (code, status)
+        else:
+            raise CheckFailed("PutObject %s succeeded: the Deny statement did not win" % C.LOCKED_KEY)
+        check(not client.is_object_exist(B, C.LOCKED_KEY), "a refused PutObject wrote " + C.LOCKED_KEY)
+        put(tok, C.OPEN_KEY, b"allowed\n")
+        check(get_bytes(C.OPEN_KEY) == b"allowed\n", "body of %s mismatch" % C.OPEN_KEY)
+        return "PutObject %s -> %s; PutObject %s -> ok" % (C.LOCKED_KEY, locked, C.OPEN_KEY)
+    R.run("StsPolicyDenyWins", deny_wins, needs=["PutBucket"])
 
     # ------------------------------------------------------------ error cases
     R.expect_error("ErrNoSuchKey", lambda: get_bytes("missing/nope.txt"), "NoSuchKey", needs=["PutBucket"])

@@ -10,7 +10,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -57,6 +61,7 @@ var allOps = []string{
 	"ResumableUpload", "ResumableDownload",
 	"PresignGet", "PresignPut",
 	"StsPutGet", "StsDenied",
+	"StsPolicyReadInPrefix", "StsPolicyPutDenied", "StsPolicyOutsideDenied", "StsPolicyDenyWins",
 	"ErrNoSuchKey", "ErrNoSuchBucket", "ErrSignatureDoesNotMatch", "ErrInvalidRange",
 	"ErrBucketNotEmpty",
 	"Cleanup", "DeleteBucket",
@@ -69,10 +74,17 @@ const (
 	part       = 100 * 1024
 	bogusETag  = `"0123456789ABCDEF0123456789ABCDEF"`
 	debianBug  = "known Debian Go SDK bug (sends space as '+' in the path)"
+	// STS policy checks: written by the main key; outsideKey shares "ro" but is not under "ro/".
+	roKey      = "ro/obj.txt"
+	outsideKey = "rox/obj.txt"
+	roPutKey   = "ro/denied.txt" // PutObject with the read-only token: denied
+	lockedKey  = "locked/x"      // StsPolicyDenyWins
+	openKey    = "open/x"
 )
 
 var (
 	mainBody    = []byte("Hello, OSS world! 0123456789\n")
+	roBody      = []byte("readable with the GetObject-only token\n")
 	specialKeys = []string{"目录/文件 ü.txt", "a+b.txt", "100%.txt", "dir/sub/x.txt", "with space.txt"}
 	listKeys    = []string{"list/a.txt", "list/b.txt", "list/c.txt", "list/d/1.txt", "list/d/2.txt", "list/e/3.txt"}
 	past        = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -373,6 +385,90 @@ func readAll(rc io.ReadCloser, err error) []byte {
 }
 
 func hasSpace(k string) bool { return strings.Contains(k, " ") }
+
+// ------------------------------------------------------------------ STS (admin API)
+// Policy documents of the STS checks (RAM policy grammar, as AssumeRole takes them).
+type stmt struct {
+	Effect   string
+	Action   []string
+	Resource []string
+}
+
+func policyDoc(s ...stmt) map[string]interface{} {
+	return map[string]interface{}{"Version": "1", "Statement": s}
+}
+
+func ossArn(bucket, pattern string) string { return "acs:oss:*:*:" + bucket + "/" + pattern }
+
+func stsRWPolicy(b string) map[string]interface{} {
+	return policyDoc(stmt{"Allow", []string{"oss:GetObject", "oss:PutObject"}, []string{ossArn(b, "sts/*")}})
+}
+
+func stsROPolicy(b string) map[string]interface{} {
+	return policyDoc(stmt{"Allow", []string{"oss:GetObject"}, []string{ossArn(b, "ro/*")}})
+}
+
+func stsDenyPolicy(b string) map[string]interface{} {
+	return policyDoc(stmt{"Allow", []string{"oss:*"}, []string{ossArn(b, "*")}},
+		stmt{"Deny", []string{"oss:PutObject"}, []string{ossArn(b, "locked/*")}})
+}
+
+// adminPost: POST to the admin API signed by hand with OSS V1 (HMAC-SHA1) and the permanent
+// key: deliberately independent of the SDK, so it checks the server's admin verification. The
+// admin path is bucket "-" plus a key, so the canonical resource is the path itself.
+func adminPost(env envT, path string, body []byte, secret string) (int, []byte) {
+	const ctype = "application/json"
+	sum := md5.Sum(body)
+	md5b64 := base64.StdEncoding.EncodeToString(sum[:])
+	date := time.Now().UTC().Format(http.TimeFormat) // RFC 1123, GMT
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write([]byte(strings.Join([]string{"POST", md5b64, ctype, date, path}, "\n")))
+	req, err := http.NewRequest("POST", env.admin+path, bytes.NewReader(body))
+	must(err)
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Content-MD5", md5b64)
+	req.Header.Set("Date", date)
+	req.Header.Set("Authorization", "OSS "+env.ak+":"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	resp, err := plain.Do(req)
+	must(err)
+	defer resp.Body.Close()
+	raw, err := ioutil.ReadAll(resp.Body)
+	must(err)
+	return resp.StatusCode, raw
+}
+
+// refusesBadAdminSignature: the same request signed with a wrong secret must be refused
+// (403 SignatureDoesNotMatch).
+func refusesBadAdminSignature(env envT) {
+	st, raw := adminPost(env, "/-/sts", []byte("{}"), env.sk+"x")
+	check(st == 403 && bytes.Contains(raw, []byte("<Code>SignatureDoesNotMatch</Code>")),
+		"admin STS with a wrong secret: HTTP %d %.200s", st, raw)
+}
+
+type stsCreds struct {
+	ID     string `json:"access_key_id"`
+	Secret string `json:"access_key_secret"`
+	Token  string `json:"security_token"`
+}
+
+// fetchSts: temporary credentials limited by the policy document doc, sent as an object or
+// (asString, the form STS AssumeRole takes) as a JSON string.
+func fetchSts(env envT, doc map[string]interface{}, asString bool) stsCreds {
+	var pol interface{} = doc
+	if asString {
+		b, err := json.Marshal(doc)
+		must(err)
+		pol = string(b)
+	}
+	body, err := json.Marshal(map[string]interface{}{"DurationSeconds": 900, "Policy": pol})
+	must(err)
+	st, raw := adminPost(env, "/-/sts", body, env.sk)
+	check(st == 200, "admin STS returned %d: %.200s", st, raw)
+	var c stsCreds
+	must(json.Unmarshal(raw, &c))
+	check(c.ID != "" && c.Secret != "" && c.Token != "", "admin STS response incomplete")
+	return c
+}
 
 // ------------------------------------------------------------------ main
 func main() {
@@ -1002,37 +1098,67 @@ func drive(env envT, R *runner) {
 	R.notOffered("PresignPut", "not offered by SDK (no SignURL in Debian 1.5.0)")
 
 	// ---------------------------------------------------------------- STS
+	stsBucketOf := func(c stsCreds) *oss.Bucket {
+		b, err := newClient(c.ID, c.Secret, oss.SecurityToken(c.Token)).Bucket(B)
+		must(err)
+		return b
+	}
+	exists := func(key string) bool {
+		ok, err := bucket.IsObjectExist(key)
+		must(err)
+		return ok
+	}
 	var stsBucket *oss.Bucket
 	R.run("StsPutGet", pb, func() string {
-		reqBody, _ := json.Marshal(map[string]interface{}{
-			"duration_seconds": 900,
-			"actions":          []string{"oss:GetObject", "oss:PutObject"},
-			"resources":        []string{"acs:oss:*:*:" + B + "/sts/*"},
-		})
-		resp, err := plain.Post(env.admin+"/-/sts", "application/json", bytes.NewReader(reqBody))
-		must(err)
-		raw, err := ioutil.ReadAll(resp.Body)
-		resp.Body.Close()
-		must(err)
-		check(resp.StatusCode == 200, "admin STS returned %d: %.200s", resp.StatusCode, raw)
-		var creds struct {
-			ID     string `json:"access_key_id"`
-			Secret string `json:"access_key_secret"`
-			Token  string `json:"security_token"`
-		}
-		must(json.Unmarshal(raw, &creds))
-		check(creds.ID != "" && creds.Secret != "" && creds.Token != "", "admin STS response incomplete")
-		sc := newClient(creds.ID, creds.Secret, oss.SecurityToken(creds.Token))
-		stsBucket, err = sc.Bucket(B)
-		must(err)
+		refusesBadAdminSignature(env)
+		stsBucket = stsBucketOf(fetchSts(env, stsRWPolicy(B), true))
 		data := []byte("written with STS credentials\n")
 		must(stsBucket.PutObject("sts/obj.txt", bytes.NewReader(data)))
 		check(bytes.Equal(readAll(stsBucket.GetObject("sts/obj.txt")), data), "body mismatch")
-		return ""
+		return "policy as a JSON string; wrongly signed admin request refused"
 	})
 	R.expectError("StsDenied", pb, "AccessDenied", 403, func() {
 		check(stsBucket != nil, "depends on StsPutGet (no STS credentials)")
 		must(stsBucket.PutObject("nosts/obj.txt", bytes.NewReader([]byte("must be denied"))))
+	})
+
+	// A GetObject-only token on ro/*; the main key writes what it reads.
+	var roBucket *oss.Bucket
+	_, roErr := call(func() string {
+		must(bucket.PutObject(roKey, bytes.NewReader(roBody)))
+		must(bucket.PutObject(outsideKey, strings.NewReader("outside ro/\n")))
+		roBucket = stsBucketOf(fetchSts(env, stsROPolicy(B), false))
+		return ""
+	})
+	roToken := func() *oss.Bucket {
+		if roErr != nil {
+			panic(checkFailed{"setup failed: " + describe(roErr)})
+		}
+		return roBucket
+	}
+	R.run("StsPolicyReadInPrefix", pb, func() string {
+		check(bytes.Equal(readAll(roToken().GetObject(roKey)), roBody), "body mismatch")
+		return "GET " + roKey
+	})
+	R.expectError("StsPolicyPutDenied", pb, "AccessDenied", 403, func() {
+		ro := roToken()
+		// Runs while the expected error unwinds; its own failure replaces that error.
+		defer func() { check(!exists(roPutKey), "a refused PutObject wrote %s", roPutKey) }()
+		must(ro.PutObject(roPutKey, strings.NewReader("must be denied")))
+	})
+	R.expectError("StsPolicyOutsideDenied", pb, "AccessDenied", 403, func() {
+		readAll(roToken().GetObject(outsideKey))
+	})
+	R.run("StsPolicyDenyWins", pb, func() string {
+		tok := stsBucketOf(fetchSts(env, stsDenyPolicy(B), false))
+		err := tok.PutObject(lockedKey, strings.NewReader("must be denied"))
+		check(err != nil, "PutObject %s succeeded: the Deny statement did not win", lockedKey)
+		code, status := codeOf(err)
+		check(code == "AccessDenied", "PutObject %s: expected AccessDenied, got %s", lockedKey, describe(err))
+		check(!exists(lockedKey), "a refused PutObject wrote %s", lockedKey)
+		must(tok.PutObject(openKey, strings.NewReader("allowed\n")))
+		check(string(readAll(bucket.GetObject(openKey))) == "allowed\n", "body of %s mismatch", openKey)
+		return fmt.Sprintf("PutObject %s -> %s (HTTP %d); PutObject %s -> ok", lockedKey, code, status, openKey)
 	})
 
 	// ---------------------------------------------------------------- error cases

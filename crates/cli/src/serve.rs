@@ -28,9 +28,14 @@ pub struct ServeArgs {
     #[arg(long = "host-name")]
     host_names: Vec<String>,
     /// Fault rules to install at start (JSON or YAML; see crates/emulator/FAULTS.md). Change
-    /// them at run time with PUT/DELETE /-/faults.
+    /// them at run time with signed PUT/DELETE /-/faults (or `ossguard admin faults`).
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
+    /// Let unsigned requests use the admin API (/-/sts mints credentials, /-/faults changes
+    /// fault rules). Only allowed when --addr is a loopback address. By default admin requests
+    /// must be signed with the server's permanent key, like any OSS request to bucket "-".
+    #[arg(long)]
+    admin_open: bool,
 }
 
 fn random_hex(n: usize) -> String {
@@ -60,6 +65,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         credentials: vec![(ak.clone(), sk.clone())],
         host_names: args.host_names,
         sync: true,
+        admin_open: args.admin_open,
     };
     let emulator = Emulator::start(config).await.map_err(|e| {
         format!(

@@ -25,7 +25,7 @@ struct Server {
 impl Server {
     fn start(data: &Path, faults: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ossguard"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .args(["serve", "--admin-open", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(["--access-key-id", AK, "--access-key-secret", SK, "--faults"])
             .arg(faults)
@@ -173,7 +173,7 @@ async fn serve_reads_yaml_rules_and_refuses_bad_ones() {
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ossguard"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .args(["serve", "--admin-open", "--addr", "127.0.0.1:0", "--data"])
         .arg(dir.path().join("data2"))
         .args(["--access-key-id", AK, "--access-key-secret", SK, "--faults"])
         .arg(&bad)

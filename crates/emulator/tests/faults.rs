@@ -70,6 +70,8 @@ impl Srv {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = EmulatorConfig::local(dir.path().join("data"), AK, SK);
         cfg.sync = false;
+        // These tests drive /-/faults with plain HTTP; admin signatures: tests/http/admin_auth.rs.
+        cfg.admin_open = true;
         let emu = Emulator::start(cfg).await.unwrap();
         let s = Self {
             emu,

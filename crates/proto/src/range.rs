@@ -77,6 +77,46 @@ impl ByteRange {
     }
 }
 
+/// What OSS sends for a `Range` header on an object of `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeAnswer {
+    /// 200 and the whole object (no header, or one OSS ignores).
+    Whole,
+    /// 206 with these inclusive positions.
+    Partial(u64, u64),
+    /// 416 `InvalidRange` (only with `x-oss-range-behavior: standard`).
+    Unsatisfiable,
+}
+
+/// OSS's documented Range semantics. Several ranges: only the first counts. Legacy (default):
+/// any range not wholly inside the object (`bytes=0-1000` or `bytes=-2000` on 1000 bytes, a
+/// start at or past the end) or malformed is ignored → the whole object with 200. With
+/// `x-oss-range-behavior: standard` (`standard = true`): an end past the object is clamped
+/// (206), a start at or past the end is 416; malformed headers are still ignored.
+pub fn oss_range(header: &str, len: u64, standard: bool) -> RangeAnswer {
+    let first = match header.split_once(',') {
+        Some((first, _)) => first,
+        None => header,
+    };
+    let Ok(r) = ByteRange::parse(first) else {
+        return RangeAnswer::Whole;
+    };
+    let inside = match r {
+        ByteRange::Closed { first, last } => last < len && first <= last,
+        ByteRange::From { first } => first < len,
+        ByteRange::Suffix { len: n } => n > 0 && n <= len,
+    };
+    if inside || standard {
+        match r.resolve(len) {
+            Ok((a, b)) => RangeAnswer::Partial(a, b),
+            Err(_) if standard => RangeAnswer::Unsatisfiable,
+            Err(_) => RangeAnswer::Whole,
+        }
+    } else {
+        RangeAnswer::Whole
+    }
+}
+
 /// `bytes first-last/total`
 pub fn content_range(first: u64, last: u64, total: u64) -> String {
     format!("bytes {first}-{last}/{total}")
@@ -98,6 +138,31 @@ pub fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oss_semantics_on_a_1000_byte_object() {
+        use RangeAnswer::*;
+        // The cases of OSS's range documentation, legacy then standard.
+        for (h, legacy, standard) in [
+            ("bytes=0-499", Partial(0, 499), Partial(0, 499)),
+            ("bytes=-500", Partial(500, 999), Partial(500, 999)),
+            ("bytes=500-", Partial(500, 999), Partial(500, 999)),
+            ("bytes=0-", Partial(0, 999), Partial(0, 999)),
+            ("bytes=0-499,500-999", Partial(0, 499), Partial(0, 499)),
+            ("byte=0-499", Whole, Whole),
+            ("bytes=0-1000", Whole, Partial(0, 999)),
+            ("bytes=500-2000", Whole, Partial(500, 999)),
+            ("bytes=1000-2000", Whole, Unsatisfiable),
+            ("bytes=1000-", Whole, Unsatisfiable),
+            ("bytes=-2000", Whole, Partial(0, 999)),
+            ("bytes=-0", Whole, Unsatisfiable),
+        ] {
+            assert_eq!(oss_range(h, 1000, false), legacy, "legacy {h}");
+            assert_eq!(oss_range(h, 1000, true), standard, "standard {h}");
+        }
+        assert_eq!(oss_range("bytes=0-", 0, false), Whole);
+        assert_eq!(oss_range("bytes=0-", 0, true), Unsatisfiable);
+    }
 
     #[test]
     fn forms() {

@@ -14,19 +14,65 @@ use tokio_util::io::StreamReader;
 
 use super::error::ApiError;
 use super::keys::resource_name;
+use super::ram_policy::{RequestContext, Verdict};
 use super::AppState;
 use crate::store::{BucketAcl, ObjectAcl, StoreError};
 
 /// Largest XML request body accepted (OSS documents far smaller ones).
 pub const MAX_XML_REQUEST: usize = 1 << 20;
 
+/// The request body, shared by the handler that reads it and the router, which drains what
+/// the handler left unread when it answers with an error: an answer sent before the body is
+/// read makes hyper close the keep-alive connection, and SDKs that reuse it fail their next
+/// request (seen with oss2 and the Go SDK after a wrong-position AppendObject).
+#[derive(Clone)]
+pub struct BodySlot(Arc<tokio::sync::Mutex<Option<axum::body::BodyDataStream>>>);
+
+impl BodySlot {
+    pub fn new(body: Body) -> Self {
+        Self(Arc::new(tokio::sync::Mutex::new(Some(
+            body.into_data_stream(),
+        ))))
+    }
+
+    /// The body's chunks; whatever is not read stays in the slot.
+    pub fn stream(
+        &self,
+    ) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Send + 'static
+    {
+        futures_util::stream::unfold(self.0.clone(), |slot| async move {
+            let next = match slot.lock().await.as_mut() {
+                Some(s) => futures_util::StreamExt::next(s).await,
+                None => None,
+            };
+            next.map(|item| (item, slot))
+        })
+    }
+
+    /// Reads and discards up to `limit` more bytes within `within`; beyond that the connection
+    /// is closed, as any server must.
+    pub async fn drain(&self, limit: usize, within: std::time::Duration) {
+        let drain = async {
+            let mut left = limit;
+            let mut s = std::pin::pin!(self.stream());
+            while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut s).await {
+                if chunk.len() >= left {
+                    break;
+                }
+                left -= chunk.len();
+            }
+        };
+        let _ = tokio::time::timeout(within, drain).await;
+    }
+}
+
 pub struct Ctx {
     pub st: Arc<AppState>,
     pub op: Operation,
     pub req: Request,
     pub principal: Principal,
-    /// Taken once by the handler; a Mutex so `&Ctx` can cross awaits (bodies are not `Sync`).
-    pub body: Arc<std::sync::Mutex<Option<Body>>>,
+    /// Read by the handler; what it leaves unread is drained by the router after an error.
+    pub body: BodySlot,
 }
 
 impl Ctx {
@@ -54,11 +100,7 @@ impl Ctx {
 
     /// The request body as a stream of bytes for the store (never buffered whole).
     fn take_body(&self) -> Body {
-        self.body
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or_default()
+        Body::from_stream(self.body.stream())
     }
 
     pub fn body_reader(&mut self) -> impl AsyncRead + Unpin + Send + 'static {
@@ -211,14 +253,33 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
     let op = ctx.op;
     match &ctx.principal {
         Principal::Key { access_key_id, .. } => {
-            if let Some(policy) = ctx.st.keys.policy(access_key_id) {
-                let resource = resource_name(ctx.req.bucket.as_deref(), ctx.req.key.as_deref());
-                if !policy.allows(op.action(), &resource) {
-                    return Err(ApiError::access_denied(format!(
-                        "The STS policy of this key does not allow {} on {resource}.",
-                        op.action()
-                    )));
-                }
+            let policies = ctx.st.keys.policies(access_key_id);
+            if policies.is_empty() {
+                return Ok(());
+            }
+            let listing = matches!(op, Operation::ListObjects | Operation::ListObjectsV2);
+            let request = RequestContext {
+                action: op.action(),
+                bucket: ctx.req.bucket.as_deref(),
+                key: ctx.req.key.as_deref(),
+                region: &ctx.st.region,
+                prefix: listing.then(|| ctx.req.query_param("prefix").unwrap_or("")),
+                delimiter: listing.then(|| ctx.req.query_param("delimiter")).flatten(),
+            };
+            // Every document (the key's own and its issuer's) must allow; a Deny anywhere wins.
+            let verdicts: Vec<Verdict> = policies.iter().map(|p| p.evaluate(&request)).collect();
+            let resource = resource_name(ctx.req.bucket.as_deref(), ctx.req.key.as_deref());
+            if verdicts.contains(&Verdict::ExplicitlyDenied) {
+                return Err(ApiError::access_denied(format!(
+                    "A Deny statement in the STS policy of this key forbids {} on {resource}.",
+                    op.action()
+                )));
+            }
+            if verdicts.iter().any(|v| *v != Verdict::Allowed) {
+                return Err(ApiError::access_denied(format!(
+                    "The STS policy of this key does not allow {} on {resource}.",
+                    op.action()
+                )));
             }
             Ok(())
         }

@@ -7,15 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use ossguard_proto::auth::verify::{KeyStore, KnownKey};
 use ossguard_proto::auth::Secret;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// What an STS key may do: allowed actions (`oss:GetObject`, `oss:*`) on resources
-/// (`acs:oss:*:*:bucket/prefix/*`). `*` matches any run of characters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Policy {
-    pub actions: Vec<String>,
-    pub resources: Vec<String>,
-}
+use super::ram_policy::PolicyDocument;
 
 /// `*`-glob match (no other metacharacters), linear time.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
@@ -50,17 +44,12 @@ pub fn resource_name(bucket: Option<&str>, key: Option<&str>) -> String {
     }
 }
 
-impl Policy {
-    pub fn allows(&self, action: &str, resource: &str) -> bool {
-        self.actions.iter().any(|a| glob_match(a, action))
-            && self.resources.iter().any(|r| glob_match(r, resource))
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Entry {
     key: KnownKey,
-    policy: Option<Policy>,
+    /// Every document must allow a request (an STS key's own policy intersected with its
+    /// issuer's); empty: full rights.
+    policies: Vec<PolicyDocument>,
 }
 
 /// Temporary credentials handed out by `/-/sts`.
@@ -99,17 +88,18 @@ impl KeyTable {
                 access_key_id.to_owned(),
                 Entry {
                     key: KnownKey::permanent(secret),
-                    policy: None,
+                    policies: Vec::new(),
                 },
             );
     }
 
-    /// Issues an STS triple valid for `duration` from `now`, limited to `policy` if given.
+    /// Issues an STS triple valid for `duration` from `now`, limited to what every one of
+    /// `policies` allows (none: full rights).
     pub fn issue_sts(
         &self,
         now: SystemTime,
         duration: Duration,
-        policy: Option<Policy>,
+        policies: Vec<PolicyDocument>,
     ) -> IssuedCredentials {
         let ak = format!("STS.{}", random_hex(12));
         let secret = random_hex(20);
@@ -126,7 +116,7 @@ impl KeyTable {
                         security_token: Some(Secret::new(token.clone())),
                         expires: Some(expires),
                     },
-                    policy,
+                    policies,
                 },
             );
         let t = ossguard_proto::time::iso8601_millis(expires);
@@ -138,13 +128,23 @@ impl KeyTable {
         }
     }
 
-    /// The policy an access key is bound to (`None`: full rights or unknown key).
-    pub fn policy(&self, access_key_id: &str) -> Option<Policy> {
+    /// The policy documents an access key is bound to (empty: full rights, or unknown key).
+    pub fn policies(&self, access_key_id: &str) -> Vec<PolicyDocument> {
         self.entries
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(access_key_id)
-            .and_then(|e| e.policy.clone())
+            .map(|e| e.policies.clone())
+            .unwrap_or_default()
+    }
+
+    /// A key from the configuration (not an STS key): the only kind that may use the admin API.
+    pub fn is_permanent(&self, access_key_id: &str) -> bool {
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(access_key_id)
+            .is_some_and(|e| e.key.security_token.is_none() && e.key.expires.is_none())
     }
 }
 
@@ -176,16 +176,16 @@ mod tests {
     fn sts_keys_carry_policy_and_token() {
         let t = KeyTable::new();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let p = Policy {
-            actions: vec!["oss:GetObject".into()],
-            resources: vec!["acs:oss:*:*:b/sts/*".into()],
-        };
-        let c = t.issue_sts(now, Duration::from_secs(900), Some(p.clone()));
+        let p = PolicyDocument::allow(&["oss:GetObject".into()], &["acs:oss:*:*:b/sts/*".into()])
+            .unwrap();
+        let c = t.issue_sts(now, Duration::from_secs(900), vec![p.clone()]);
         let k = t.lookup(&c.access_key_id).unwrap();
         assert_eq!(k.security_token.unwrap().expose(), c.security_token);
-        assert_eq!(t.policy(&c.access_key_id), Some(p.clone()));
-        assert!(p.allows("oss:GetObject", &resource_name(Some("b"), Some("sts/a"))));
-        assert!(!p.allows("oss:PutObject", &resource_name(Some("b"), Some("sts/a"))));
+        assert_eq!(t.policies(&c.access_key_id), vec![p]);
+        assert!(!t.is_permanent(&c.access_key_id));
+        t.add_permanent("AK", "SK");
+        assert!(t.is_permanent("AK"));
+        assert!(!t.is_permanent("nobody"));
         assert_eq!(c.expiration, "2023-11-14T22:28:20Z");
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod keys;
 mod multipart_ops;
 mod object_ops;
+pub mod ram_policy;
 mod response;
 
 use std::net::SocketAddr;
@@ -35,7 +36,8 @@ use tokio::net::TcpListener;
 use crate::store::{Clock, Store, StoreConfig, SystemClock};
 pub use context::Ctx;
 use error::ApiError;
-pub use keys::{IssuedCredentials, KeyTable, Policy};
+pub use keys::{IssuedCredentials, KeyTable};
+pub use ram_policy::PolicyDocument;
 
 /// How to run an emulator.
 #[derive(Debug, Clone)]
@@ -51,6 +53,9 @@ pub struct EmulatorConfig {
     pub host_names: Vec<String>,
     /// fsync writes (turn off only for throw-away data, e.g. benchmarks).
     pub sync: bool,
+    /// Serve the admin API (`/-/sts`, `/-/faults`) without signatures. Refused unless `addr`
+    /// is a loopback address: anyone who reaches the port could mint credentials.
+    pub admin_open: bool,
 }
 
 impl EmulatorConfig {
@@ -63,6 +68,7 @@ impl EmulatorConfig {
             credentials: vec![(access_key_id.into(), secret.into())],
             host_names: Vec::new(),
             sync: true,
+            admin_open: false,
         }
     }
 }
@@ -78,6 +84,7 @@ pub struct AppState {
     request_counter: AtomicU64,
     request_id_salt: u32,
     access_log: access_log::AccessLog,
+    admin_open: bool,
 }
 
 impl AppState {
@@ -88,6 +95,11 @@ impl AppState {
     /// The fault rules (see [`crate::faults`]).
     pub fn faults(&self) -> &Arc<crate::faults::Faults> {
         &self.faults
+    }
+
+    /// The admin API takes unsigned requests (see [`EmulatorConfig::admin_open`]).
+    pub fn admin_open(&self) -> bool {
+        self.admin_open
     }
 
     pub(crate) fn host_names(&self) -> &[String] {
@@ -113,6 +125,16 @@ pub struct Emulator {
 impl Emulator {
     /// Opens the store and starts serving on `config.addr`.
     pub async fn start(config: EmulatorConfig) -> Result<Self, crate::store::StoreError> {
+        if config.admin_open && !config.addr.ip().is_loopback() {
+            return Err(crate::store::StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "--admin-open is allowed only on a loopback address, not {}: anyone who \
+                     reaches the port could mint credentials and change fault rules",
+                    config.addr
+                ),
+            )));
+        }
         // The server clock is off by the active `clock_skew` fault, if any.
         let faults = Arc::new(crate::faults::Faults::new());
         let clock: Arc<dyn Clock> =
@@ -142,6 +164,7 @@ impl Emulator {
             faults,
             request_counter: AtomicU64::new(0),
             request_id_salt: u32::from_be_bytes(salt),
+            admin_open: config.admin_open,
         });
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
@@ -306,17 +329,15 @@ async fn route(st: &Arc<AppState>, req: axum::extract::Request) -> Routed {
             .map(|r| (r, None))
             .map_err(|e| (e, None));
     }
-    let slot = Arc::new(std::sync::Mutex::new(Some(body)));
+    let slot = context::BodySlot::new(body);
     let routed = route_api(st, parts, slot.clone()).await;
     if routed.is_err() {
         // An error answered before the body was read (bad signature, wrong append position…)
         // would make hyper close the keep-alive connection, and SDKs that reuse it fail their
-        // next request. Read and discard what is left, within limits.
-        let rest = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(rest) = rest {
-            let drain = axum::body::to_bytes(rest, DRAIN_LIMIT);
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
-        }
+        // next request. Read and discard what is left, within limits — also when the handler
+        // had started reading it.
+        slot.drain(DRAIN_LIMIT, std::time::Duration::from_secs(5))
+            .await;
     }
     routed
 }
@@ -324,7 +345,7 @@ async fn route(st: &Arc<AppState>, req: axum::extract::Request) -> Routed {
 async fn route_api(
     st: &Arc<AppState>,
     parts: http::request::Parts,
-    body: Arc<std::sync::Mutex<Option<Body>>>,
+    body: context::BodySlot,
 ) -> Routed {
     let path = parts.uri.path().to_owned();
     let query = parse_query(parts.uri.query().unwrap_or(""))
@@ -380,7 +401,14 @@ async fn route_api(
         }
         match found {
             Some(f) => f,
-            None => return Err((first_err.expect("at least one target").into(), None)),
+            None => {
+                // Refused requests are logged too (OSS logs them; an operator needs to see a
+                // flood of bad signatures), under the first addressing reading.
+                let logged = op0
+                    .filter(|_| first.bucket.is_some())
+                    .map(|op| access_log::Entry::new(first, op));
+                return Err((first_err.expect("at least one target").into(), logged));
+            }
         }
     };
     let Some(op) = Operation::identify(

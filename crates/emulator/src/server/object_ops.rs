@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::response::Response;
-use ossguard_proto::range::{content_range, ByteRange, RangeError};
+use ossguard_proto::range::{content_range, oss_range, RangeAnswer};
 use ossguard_proto::xml::{
     self, AccessControlList, AccessControlPolicy, CopyObjectResult, Delete, DeleteResult,
     DeletedObject, Owner,
@@ -255,12 +255,12 @@ async fn get(ctx: &Ctx, head_only: bool) -> Result<Response, ApiError> {
     let strict = ctx
         .header("x-oss-range-behavior")
         .is_some_and(|v| v.eq_ignore_ascii_case("standard"));
-    let range = match ctx.header("range").map(|r| ByteRange::parse(&r)) {
-        None | Some(Err(RangeError::Malformed)) => None,
-        Some(Err(RangeError::Unsatisfiable)) => None,
-        Some(Ok(r)) => match r.resolve(info.size) {
-            Ok(range) => Some(range),
-            Err(_) if strict => {
+    let range = match ctx.header("range") {
+        None => None,
+        Some(h) => match oss_range(&h, info.size, strict) {
+            RangeAnswer::Whole => None,
+            RangeAnswer::Partial(a, b) => Some((a, b)),
+            RangeAnswer::Unsatisfiable => {
                 return Err(ApiError::new(
                     416,
                     "InvalidRange",
@@ -268,8 +268,6 @@ async fn get(ctx: &Ctx, head_only: bool) -> Result<Response, ApiError> {
                 )
                 .with_header("content-range", format!("bytes */{}", info.size)))
             }
-            // Legacy OSS behaviour: an unsatisfiable range is ignored and the whole object sent.
-            Err(_) => None,
         },
     };
     let mut resp;
@@ -326,6 +324,15 @@ async fn meta(ctx: &Ctx) -> Result<Response, ApiError> {
 }
 
 async fn delete_multiple(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    // OSS requires the digest here (EC 0016-00000606): a corrupted key list deletes the wrong
+    // objects. The error code is not documented; MissingArgument is OSS's code for absent input.
+    if super::context::content_md5(ctx)?.is_none() {
+        return Err(ApiError::new(
+            400,
+            "MissingArgument",
+            "DeleteMultipleObjects requires a Content-MD5 header: the base64 MD5 of the XML body.",
+        ));
+    }
     let body = ctx.xml_body().await?;
     let req: Delete = xml::from_xml(&body)?;
     if req.objects.len() > 1000 {

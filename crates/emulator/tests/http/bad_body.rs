@@ -154,6 +154,24 @@ async fn oversized_announced_body_is_refused_before_reading() {
         r.text()
     );
     assert_eq!(s.get("body", "huge").await.status, 404);
+
+    // A part above 5 GiB likewise.
+    let id = crate::client::initiate(&s, "body", "parts").await;
+    let req = s.sign(
+        Request::new(Method::PUT, Some("body"), Some("parts"))
+            .with_query("partNumber", "1")
+            .with_query("uploadId", &id),
+        Sig::V4,
+    );
+    let path = format!("/body/parts?partNumber=1&uploadId={id}");
+    let head = raw::head("PUT", &path, &raw::header_pairs(&req), (5 << 30) + 1);
+    let r = raw::parse_response(&raw::send_truncated(s.addr(), &head, b"").await);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "EntityTooLarge"),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,13 @@
 use http::Method;
 use ossguard_proto::Request;
 
-use crate::client::{complete, initiate, upload_part, Reply, Sig, TestServer};
+use crate::client::{complete, initiate, upload_part, with_headers, Reply, Sig, TestServer};
+
+fn md5_of(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
 
 /// Bodies no OSS XML parser accepts: cut off, not XML, wrong types, binary, absurdly deep.
 fn garbage() -> Vec<(&'static str, Vec<u8>)> {
@@ -89,13 +95,11 @@ async fn delete_multiple_objects_with_bad_xml() {
         b"<Delete><Quiet>maybe</Quiet><Object><Key>keep</Key></Object></Delete>".to_vec(),
     ));
     for (what, body) in bodies {
-        let r = s
-            .send(
-                Request::new(Method::POST, Some("bxml"), None).with_query("delete", ""),
-                body,
-                Sig::V4,
-            )
-            .await;
+        let req = with_headers(
+            Request::new(Method::POST, Some("bxml"), None).with_query("delete", ""),
+            &[("content-md5", &md5_of(&body))],
+        );
+        let r = s.send(req, body, Sig::V4).await;
         assert_malformed(&r, what);
     }
     assert_eq!(s.get("bxml", "keep").await.status, 200);

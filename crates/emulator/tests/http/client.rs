@@ -89,6 +89,11 @@ impl TestServer {
         self.emulator.endpoint()
     }
 
+    /// No fault rule is installed.
+    pub fn emu_faults_empty(&self) -> bool {
+        self.emulator.faults().config().rules.is_empty()
+    }
+
     pub fn creds(&self) -> Credentials {
         Credentials::new(AK, SK)
     }

@@ -199,3 +199,84 @@ async fn append_object_positions() {
     }
     assert_eq!(s.get("app", "log").await.body, all);
 }
+
+/// One HTTP/1.1 response from a keep-alive connection: status and body (Content-Length framed).
+async fn read_response(sock: &mut tokio::net::TcpStream) -> Option<(u16, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some((status, buf[head_end..head_end + len].to_vec()))
+}
+
+/// A wrong-position append is refused before its body is read; the connection must stay
+/// usable for the next request (oss2 and the Go SDK reuse it and failed ~5 % of the time).
+#[tokio::test]
+async fn a_refused_append_leaves_the_keep_alive_connection_usable() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start().await;
+    s.create_bucket("app").await;
+    assert_eq!(append(&s, "log", 0, b"hello").await.status, 200);
+    let mut sock = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    let pairs = |req: &Request| -> String {
+        req.headers
+            .iter()
+            .filter(|(n, _)| *n != "host" && *n != "content-length")
+            .map(|(n, v)| format!("{n}: {}\r\n", v.to_str().unwrap()))
+            .collect()
+    };
+    for round in 0..3 {
+        let req = s.sign(
+            Request::new(Method::POST, Some("app"), Some("log"))
+                .with_query("append", "")
+                .with_query("position", "1"),
+            Sig::V4,
+        );
+        let head = format!(
+            "POST /app/log?append&position=1 HTTP/1.1\r\nhost: 127.0.0.1\r\n{}content-length: 3\r\n\r\n",
+            pairs(&req)
+        );
+        sock.write_all(head.as_bytes()).await.unwrap();
+        // The body arrives after the server has decided (its answer does not wait for it).
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        sock.write_all(b"abc").await.unwrap();
+        let (status, _) = read_response(&mut sock).await.expect("an answer");
+        assert_eq!(status, 409, "round {round}");
+
+        let req = s.sign(Request::new(Method::GET, Some("app"), Some("log")), Sig::V4);
+        let head = format!(
+            "GET /app/log HTTP/1.1\r\nhost: 127.0.0.1\r\n{}content-length: 0\r\n\r\n",
+            pairs(&req)
+        );
+        sock.write_all(head.as_bytes()).await.unwrap();
+        let got = read_response(&mut sock).await;
+        assert_eq!(
+            got,
+            Some((200, b"hello".to_vec())),
+            "round {round}: the connection was closed after the refused append"
+        );
+    }
+}

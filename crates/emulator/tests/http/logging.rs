@@ -100,6 +100,22 @@ async fn requests_to_a_logged_bucket_are_written_to_the_target() {
         .await;
     assert_eq!(r.status, 403);
     note(&r, "GetObject", "page%20one.html");
+    // A request whose signature fails is logged too, with its error code.
+    let forged = ossguard_proto::Credentials::new(crate::client::AK, "not-the-secret");
+    let r = s
+        .send_as(
+            Request::new(Method::GET, Some("site"), Some("forged")),
+            vec![],
+            Sig::V4,
+            &forged,
+            std::time::SystemTime::now(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "SignatureDoesNotMatch")
+    );
+    note(&r, "GetObject", "forged");
     let r = s
         .send(
             Request::new(Method::GET, Some("site"), None),
@@ -172,6 +188,8 @@ async fn requests_to_a_logged_bucket_are_written_to_the_target() {
     // An error line records its error code.
     let missing = lines.iter().find(|l| l.contains("\"missing\"")).unwrap();
     assert!(missing.contains("\"NoSuchKey\""), "{missing}");
+    let forged = lines.iter().find(|l| l.contains("\"forged\"")).unwrap();
+    assert!(forged.contains("\"SignatureDoesNotMatch\""), "{forged}");
 }
 
 #[tokio::test]

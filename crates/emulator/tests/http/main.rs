@@ -12,6 +12,7 @@ mod bad_xml;
 
 // Behaviour.
 mod acl;
+mod admin_auth;
 mod buckets;
 mod copy_append;
 mod cors;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, Method};
+use http::Method;
 use ossguard_proto::{Credentials, Request};
 
 use crate::client::{Reply, Sig, TestServer};
@@ -15,12 +15,29 @@ struct Issued {
     expiration: String,
 }
 
-async fn issue(s: &TestServer, body: serde_json::Value) -> Reply {
-    let mut h = HeaderMap::new();
-    h.insert("content-type", "application/json".parse().unwrap());
-    let url = format!("{}/-/sts", s.endpoint());
-    s.send_url(Method::POST, &url, &h, body.to_string().into_bytes())
-        .await
+/// `POST /-/sts` signed with the server's permanent key (the admin API requires it).
+pub async fn issue(s: &TestServer, body: serde_json::Value) -> Reply {
+    issue_raw(s, body.to_string().into_bytes()).await
+}
+
+async fn issue_raw(s: &TestServer, body: Vec<u8>) -> Reply {
+    let mut req = Request::new(Method::POST, Some("-"), Some("sts"));
+    req.set_header("content-type", "application/json").unwrap();
+    let req = s.sign(req, Sig::V4);
+    s.send_raw(&req, body).await
+}
+
+/// Credentials issued for a RAM policy document (`policy` as given: object or string).
+async fn creds_for(s: &TestServer, policy: serde_json::Value) -> Credentials {
+    let r = issue(
+        s,
+        serde_json::json!({"DurationSeconds": 900, "Policy": policy}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let c: Issued = serde_json::from_slice(&r.body).unwrap();
+    Credentials::new(c.access_key_id, c.access_key_secret.as_str())
+        .with_security_token(c.security_token.as_str())
 }
 
 async fn limited_creds(s: &TestServer) -> Credentials {
@@ -161,18 +178,102 @@ async fn bad_sts_requests_are_400() {
         let r = issue(&s, body.clone()).await;
         assert_eq!(r.status, 400, "{body}: {}", r.text());
     }
-    let url = format!("{}/-/sts", s.endpoint());
-    let r = s
-        .send_url(Method::POST, &url, &HeaderMap::new(), b"{not json".to_vec())
-        .await;
+    let r = issue_raw(&s, b"{not json".to_vec()).await;
     assert_eq!(r.status, 400);
-    let r = s
-        .send_url(
-            Method::POST,
-            &url,
-            &HeaderMap::new(),
-            vec![b'x'; 100 * 1024],
-        )
-        .await;
+    let r = issue_raw(&s, vec![b'x'; 100 * 1024]).await;
     assert_eq!(r.status, 400);
+}
+
+/// The form STS AssumeRole takes: a RAM policy document, here GetObject on `box/prefix*`.
+fn read_prefix_doc() -> serde_json::Value {
+    serde_json::json!({"Version": "1", "Statement": [{"Effect": "Allow",
+        "Action": ["oss:GetObject"], "Resource": ["acs:oss:*:*:box/prefix*"]}]})
+}
+
+#[tokio::test]
+async fn a_ram_policy_document_limits_the_token() {
+    let s = TestServer::start().await;
+    s.create_bucket("box").await;
+    assert_eq!(s.put("box", "prefix/a", b"in").await.status, 200);
+    assert_eq!(s.put("box", "other/b", b"out").await.status, 200);
+    // As a JSON object and as the JSON string STS takes: the same rights.
+    for policy in [
+        read_prefix_doc(),
+        serde_json::Value::String(read_prefix_doc().to_string()),
+    ] {
+        let creds = creds_for(&s, policy).await;
+        for sig in [Sig::V1, Sig::V4] {
+            let r = as_creds(&s, &creds, Method::GET, Some("prefix/a"), b"", sig).await;
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"in"[..]));
+            for (method, key) in [
+                (Method::PUT, Some("prefix/new")),
+                (Method::GET, Some("other/b")),
+                (Method::DELETE, Some("prefix/a")),
+                (Method::GET, None),
+            ] {
+                let r = as_creds(&s, &creds, method.clone(), key, b"x", sig).await;
+                assert_eq!(
+                    (r.status, r.code().as_str()),
+                    (403, "AccessDenied"),
+                    "{method} {key:?}: {}",
+                    r.text()
+                );
+            }
+        }
+    }
+    assert_eq!(
+        s.get("box", "prefix/new").await.status,
+        404,
+        "nothing was written"
+    );
+    assert_eq!(s.get("box", "prefix/a").await.body, b"in");
+}
+
+#[tokio::test]
+async fn a_deny_statement_wins_over_an_allow() {
+    let s = TestServer::start().await;
+    s.create_bucket("box").await;
+    let creds = creds_for(
+        &s,
+        serde_json::json!({"Version": "1", "Statement": [
+            {"Effect": "Allow", "Action": "oss:*", "Resource": "acs:oss:*:*:box/*"},
+            {"Effect": "Deny", "Action": ["oss:PutObject"], "Resource": ["acs:oss:*:*:box/locked/*"]}
+        ]}),
+    )
+    .await;
+    for sig in [Sig::V1, Sig::V4] {
+        let r = as_creds(&s, &creds, Method::PUT, Some("open/x"), b"ok", sig).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = as_creds(&s, &creds, Method::PUT, Some("locked/x"), b"no", sig).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AccessDenied"),
+            "{}",
+            r.text()
+        );
+        assert!(r.text().contains("Deny"), "{}", r.text());
+    }
+    assert_eq!(s.get("box", "locked/x").await.status, 404);
+}
+
+#[tokio::test]
+async fn a_policy_that_cannot_be_read_exactly_issues_no_token() {
+    let s = TestServer::start().await;
+    for body in [
+        // The field name STS does not know: before, this was ignored and the token had all rights.
+        serde_json::json!({"policy_document": read_prefix_doc()}),
+        serde_json::json!({"Policy": {"Version": "1", "Statement": [{"Effect": "Allow",
+            "Action": ["oss:GetObject"], "Resource": ["acs:oss:*:*:box/prefix*"], "Extra": 1}]}}),
+        serde_json::json!({"Policy": {"Version": "1", "Statement": [{"Effect": "Allow",
+            "NotAction": ["oss:PutObject"], "Resource": ["*"]}]}}),
+        serde_json::json!({"Policy": {"Version": "1", "Statement": [{"Effect": "Allow",
+            "Action": ["oss:GetObject"], "Resource": ["*"],
+            "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}}]}}),
+        serde_json::json!({"Policy": "{\"Version\": \"1\""}),
+        serde_json::json!({"Policy": read_prefix_doc(), "actions": ["oss:*"]}),
+    ] {
+        let r = issue(&s, body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(!r.text().contains("access_key_secret"), "{body}");
+    }
 }
