@@ -67,12 +67,27 @@ pub fn unix_seconds(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Seconds since the epoch; values past what the platform can represent saturate at a date
+/// far beyond any deadline (a presigned URL's `Expires` is untrusted input — the fuzzer found
+/// `UNIX_EPOCH + u64::MAX s` panicking).
 pub fn from_unix_seconds(s: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(s)
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(s))
+        .unwrap_or_else(|| UNIX_EPOCH + Duration::from_secs(FAR_FUTURE_SECS))
 }
+
+/// Year ~36,800: later than any real expiry, representable everywhere `SystemTime` is 64-bit.
+const FAR_FUTURE_SECS: u64 = 1 << 40;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn huge_unix_seconds_saturate_instead_of_panicking() {
+        let far = super::from_unix_seconds(u64::MAX);
+        assert!(far > super::from_unix_seconds(4_102_444_800), "after 2100");
+        assert_eq!(super::from_unix_seconds(u64::MAX), far);
+    }
+
     use super::*;
 
     #[test]
