@@ -454,6 +454,52 @@ fn rule_expressions_wrap_counters_in_rate() {
     }
 }
 
+/// `ossguard_*` series names in a PromQL expression, histogram suffixes stripped.
+fn series_names(expr: &str) -> BTreeSet<String> {
+    Regex::new(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+        .unwrap()
+        .find_iter(expr)
+        .map(|m| m.as_str())
+        .filter(|t| t.starts_with("ossguard_") && !t.contains(':'))
+        .map(base_name)
+        .collect()
+}
+
+fn base_name(name: &str) -> String {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name)
+        .to_owned()
+}
+
+fn contract() -> String {
+    std::fs::read_to_string(obs("METRICS.md")).unwrap()
+}
+
+/// Every series the dashboard and the rules read is in METRICS.md.
+#[test]
+fn dashboard_and_rules_read_only_documented_metrics() {
+    let doc = contract();
+    let mut names = BTreeSet::new();
+    for p in panels(&dashboard()) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            names.extend(series_names(t["expr"].as_str().unwrap_or("")));
+        }
+    }
+    for g in rule_file().groups {
+        for r in g.rules {
+            names.extend(series_names(&r.expr));
+        }
+    }
+    assert!(names.len() >= 25, "{names:?}");
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| !doc.contains(&format!("`{n}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in METRICS.md: {missing:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // A real Prometheus runs every query
 
@@ -698,6 +744,34 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
     // library exports its metrics).
     for (_, e) in &exprs {
         prom.query(&http, &substitute(e)).await;
+    }
+
+    // Every metric the two servers export is in METRICS.md.
+    let doc = contract();
+    let exported = prom
+        .get(
+            &http,
+            "/api/v1/label/__name__/values",
+            &[(
+                "match[]",
+                "{__name__=~\"ossguard_.+\", job=~\"ossguard-.+\"}",
+            )],
+        )
+        .await;
+    let exported: BTreeSet<String> = exported
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .filter(|n| !n.contains(':'))
+        .map(base_name)
+        .collect();
+    assert!(exported.len() >= 10, "{exported:?}");
+    for n in &exported {
+        assert!(
+            doc.contains(&format!("`{n}`")),
+            "{n} is exported but not in METRICS.md"
+        );
     }
 
     // The variables' label_values() lookups find both jobs.
