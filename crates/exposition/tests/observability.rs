@@ -774,6 +774,18 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
         );
     }
 
+    // No credential reaches a stored series, not even the access key id.
+    let series = prom
+        .get(
+            &http,
+            "/api/v1/series",
+            &[("match[]", "{__name__=~\"ossguard_.+\"}")],
+        )
+        .await
+        .to_string();
+    assert!(series.len() > 100, "{series}");
+    assert!(!series.contains(SK) && !series.contains(AK), "{series}");
+
     // The variables' label_values() lookups find both jobs.
     let jobs = prom
         .get(
