@@ -123,6 +123,7 @@ pub fn router(chaos: Chaos) -> Router {
                 .delete(toxic_delete),
         )
         .route("/version", get(version))
+        .route("/metrics", get(metrics))
         .layer(middleware::from_fn(stop_browsers))
         .with_state(chaos)
 }
@@ -216,6 +217,16 @@ async fn toxic_update(
 
 async fn toxic_delete(State(c): State<Chaos>, Path((p, t)): Path<(String, String)>) -> Response {
     no_content(c.remove_toxic(&p, &t).await)
+}
+
+/// Prometheus metrics (not part of toxiproxy's API; toxiproxy has none).
+async fn metrics(State(c): State<Chaos>, headers: http::HeaderMap) -> Response {
+    let accept = headers.get("accept").and_then(|v| v.to_str().ok());
+    let (content_type, text) = ossguard_exposition::encode(c.metrics().registry(), accept);
+    let mut r = Response::new(axum::body::Body::from(text));
+    r.headers_mut()
+        .insert("content-type", http::HeaderValue::from_static(content_type));
+    r
 }
 
 async fn version() -> Response {

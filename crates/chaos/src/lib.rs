@@ -57,6 +57,7 @@
 
 mod api;
 mod link;
+pub mod metrics;
 mod model;
 mod server;
 mod toxics;

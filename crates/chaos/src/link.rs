@@ -25,9 +25,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{LinkMeter, ToxicCounter};
 use crate::model::Stream;
 use crate::server::ToxicSet;
 use crate::toxics::{End, Item, Piece, Stage};
+use prometheus_client::metrics::counter::Counter;
 
 /// How long to wait for the upstream to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +66,7 @@ pub(crate) async fn serve(
     toxics: watch::Receiver<Arc<ToxicSet>>,
     token: CancellationToken,
     seed: u64,
+    meter: LinkMeter,
 ) {
     let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&*upstream));
     let server = tokio::select! {
@@ -88,6 +91,7 @@ pub(crate) async fn serve(
         toxics.clone(),
         token.clone(),
         rng.u64(..),
+        &meter,
     );
     let down = Pump::new(
         Stream::Downstream,
@@ -96,6 +100,7 @@ pub(crate) async fn serve(
         toxics,
         token,
         rng.u64(..),
+        &meter,
     );
     let up = tokio::spawn(up.run());
     down.run().await;
@@ -111,6 +116,8 @@ struct Pump {
     token: CancellationToken,
     rng: fastrand::Rng,
     stages: Vec<Stage>,
+    bytes: Counter,
+    applied: ToxicCounter,
 }
 
 impl Pump {
@@ -121,6 +128,7 @@ impl Pump {
         mut toxics: watch::Receiver<Arc<ToxicSet>>,
         token: CancellationToken,
         seed: u64,
+        meter: &LinkMeter,
     ) -> Pump {
         toxics.mark_unchanged();
         let mut p = Pump {
@@ -132,6 +140,8 @@ impl Pump {
             token,
             rng: fastrand::Rng::with_seed(seed),
             stages: Vec::new(),
+            bytes: meter.bytes(dir),
+            applied: meter.toxic_counter(),
         };
         p.refresh();
         p
@@ -146,7 +156,13 @@ impl Pump {
         for t in set.get(self.dir) {
             match old.iter().position(|s| Arc::ptr_eq(&s.toxic, t)) {
                 Some(i) => self.stages.push(old.swap_remove(i)),
-                None => self.stages.push(Stage::new(t.clone(), &mut self.rng, now)),
+                None => {
+                    let stage = Stage::new(t.clone(), &mut self.rng, now);
+                    if stage.enabled {
+                        self.applied.applied(t.kind.type_name());
+                    }
+                    self.stages.push(stage);
+                }
             }
         }
     }
@@ -303,7 +319,10 @@ impl Pump {
                                     io::ErrorKind::WriteZero.into(),
                                 )))
                             }
-                            Ok(m) => left -= m,
+                            Ok(m) => {
+                                left -= m;
+                                self.bytes.inc_by(m as u64);
+                            }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                             Err(e) => return Some(Step::Done(Outcome::WriteError(e))),
                         }
@@ -328,7 +347,10 @@ impl Pump {
                 r = self.dst.writable() => {
                     match r.and_then(|()| self.dst.try_write(data)) {
                         Ok(0) => return Some(Outcome::WriteError(io::ErrorKind::WriteZero.into())),
-                        Ok(n) => data = &data[n..],
+                        Ok(n) => {
+                            data = &data[n..];
+                            self.bytes.inc_by(n as u64);
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(e) => return Some(Outcome::WriteError(e)),
                     }

@@ -97,6 +97,7 @@ struct Inner {
     proxies: tokio::sync::Mutex<BTreeMap<String, Arc<Proxy>>>,
     /// Seeds each connection's random source.
     rng: Mutex<fastrand::Rng>,
+    metrics: crate::metrics::ChaosMetrics,
 }
 
 /// A set of fault proxies: the in-process equivalent of a toxiproxy server.
@@ -142,8 +143,14 @@ impl Chaos {
             inner: Arc::new(Inner {
                 proxies: tokio::sync::Mutex::new(BTreeMap::new()),
                 rng: Mutex::new(rng),
+                metrics: crate::metrics::ChaosMetrics::default(),
             }),
         }
+    }
+
+    /// Connections, bytes and toxics applied, per proxy (served on `GET /metrics`).
+    pub fn metrics(&self) -> &crate::metrics::ChaosMetrics {
+        &self.inner.metrics
     }
 
     async fn get(&self, name: &str) -> Result<Arc<Proxy>, ApiError> {
@@ -229,6 +236,7 @@ impl Chaos {
         st.listen = local.to_string();
         let token = CancellationToken::new();
         let accept = tokio::spawn(accept_loop(
+            Arc::from(proxy.name.as_str()),
             listener,
             Arc::from(st.upstream.as_str()),
             proxy.toxics.subscribe(),
@@ -588,6 +596,7 @@ impl Chaos {
 }
 
 async fn accept_loop(
+    name: Arc<str>,
     listener: TcpListener,
     upstream: Arc<str>,
     toxics: watch::Receiver<Arc<ToxicSet>>,
@@ -609,6 +618,7 @@ async fn accept_loop(
                     toxics.clone(),
                     token.child_token(),
                     seed,
+                    inner.metrics.connection(&name),
                 ));
             }
             // e.g. out of file descriptors: back off instead of spinning

@@ -54,6 +54,10 @@ pub use conn::{ConnCtl, ConnInfo, FaultListener};
 pub use model::{ConfigError, Fault, FaultConfig, FaultRule, Matcher, Window};
 use rng::SeededRng;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
 use crate::server::error::ApiError;
 use crate::server::AppState;
 use crate::store::Clock;
@@ -67,6 +71,7 @@ pub struct Faults {
     set: RwLock<Arc<Installed>>,
     /// Bumped on every install/clear; held requests (stalls, drips, blackholes) let go.
     generation: watch::Sender<u64>,
+    totals: InjectedTotals,
 }
 
 impl std::fmt::Debug for Faults {
@@ -124,6 +129,17 @@ pub(crate) struct Installed {
     rules: Vec<RuleState>,
     requests: AtomicU64,
     pub(crate) body_bytes: AtomicU64,
+    /// Monotonic per-kind totals shared across installs (the `/-/metrics` counter).
+    totals: InjectedTotals,
+}
+
+/// `ossguard_server_faults_injected_total{kind}`: never reset by an install, unlike the
+/// per-rule counters of `/-/faults/stats`.
+pub type InjectedTotals = Family<FaultKindLabel, Counter>;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultKindLabel {
+    pub kind: String,
 }
 
 pub(crate) struct RuleState {
@@ -221,7 +237,7 @@ fn default_message(code: &str) -> &'static str {
 }
 
 impl Installed {
-    fn new(config: FaultConfig) -> Self {
+    fn new(config: FaultConfig, totals: InjectedTotals) -> Self {
         let rules = config
             .rules
             .iter()
@@ -256,6 +272,7 @@ impl Installed {
             rules,
             requests: AtomicU64::new(0),
             body_bytes: AtomicU64::new(0),
+            totals,
         }
     }
 
@@ -269,6 +286,8 @@ impl Installed {
 
     pub(crate) fn injected(&self, i: usize) {
         self.rules[i].injected.fetch_add(1, Ordering::Relaxed);
+        let kind = self.config.rules[i].fault.kind().to_owned();
+        self.totals.get_or_create(&FaultKindLabel { kind }).inc();
     }
 
     fn skew_ms(&self) -> i64 {
@@ -460,12 +479,27 @@ impl Installed {
 impl Faults {
     /// No rules.
     pub fn new() -> Self {
+        let totals = InjectedTotals::default();
+        for kind in Fault::KINDS {
+            let _ = totals.get_or_create(&FaultKindLabel {
+                kind: (*kind).to_owned(),
+            });
+        }
         Self {
             active: AtomicBool::new(false),
             skewed: AtomicBool::new(false),
-            set: RwLock::new(Arc::new(Installed::new(FaultConfig::default()))),
+            set: RwLock::new(Arc::new(Installed::new(
+                FaultConfig::default(),
+                totals.clone(),
+            ))),
             generation: watch::Sender::new(0),
+            totals,
         }
+    }
+
+    /// Faults injected per kind since start (every kind listed, zeros included).
+    pub fn injected_totals(&self) -> InjectedTotals {
+        self.totals.clone()
     }
 
     fn current(&self) -> Arc<Installed> {
@@ -481,7 +515,7 @@ impl Faults {
             .rules
             .iter()
             .any(|r| matches!(r.fault, Fault::ClockSkew { .. }));
-        let installed = Arc::new(Installed::new(config));
+        let installed = Arc::new(Installed::new(config, self.totals.clone()));
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = installed;
         self.active.store(active, Ordering::Release);
         self.skewed.store(skewed, Ordering::Release);
@@ -549,6 +583,14 @@ impl<C: Clock> Clock for SkewedClock<C> {
                 .unwrap_or(t),
         }
     }
+}
+
+/// The OSS operation a request names (for metrics), as the fault matcher reads it.
+pub(crate) fn operation_of(
+    req: &axum::extract::Request,
+    own_hosts: &[String],
+) -> Option<&'static str> {
+    target(req, own_hosts).op
 }
 
 fn target(req: &axum::extract::Request, own_hosts: &[String]) -> Target {

@@ -83,6 +83,14 @@ pub async fn handle(
     if (&parts.method, path) == (&Method::GET, "/-/health") {
         return Ok(json(&serde_json::json!({"status": "ok"})));
     }
+    if (&parts.method, path) == (&Method::GET, "/-/metrics") {
+        let accept = parts.headers.get("accept").and_then(|v| v.to_str().ok());
+        let (content_type, text) = ossguard_exposition::encode(st.metrics().registry(), accept);
+        let mut r = Response::new(Body::from(text));
+        r.headers_mut()
+            .insert("content-type", http::HeaderValue::from_static(content_type));
+        return Ok(r);
+    }
     let issuer = authenticate(st, parts, path)?;
     if crate::faults::admin_owns(path) {
         return crate::faults::admin_handle(st, parts, body, path).await;
@@ -116,7 +124,7 @@ pub async fn handle(
         _ => Err(ApiError::new(
             404,
             "NoSuchAdminEndpoint",
-            "Admin endpoints: GET /-/health, POST /-/sts, GET/PUT/DELETE /-/faults, GET /-/faults/stats.",
+            "Admin endpoints: GET /-/health, GET /-/metrics, POST /-/sts, GET/PUT/DELETE /-/faults, GET /-/faults/stats.",
         )),
     }
 }

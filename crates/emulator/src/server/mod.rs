@@ -11,6 +11,7 @@ mod context;
 pub mod cors;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 mod multipart_ops;
 mod object_ops;
 pub mod ram_policy;
@@ -85,6 +86,7 @@ pub struct AppState {
     request_id_salt: u32,
     access_log: access_log::AccessLog,
     admin_open: bool,
+    metrics: metrics::ServerMetrics,
 }
 
 impl AppState {
@@ -95,6 +97,11 @@ impl AppState {
     /// The fault rules (see [`crate::faults`]).
     pub fn faults(&self) -> &Arc<crate::faults::Faults> {
         &self.faults
+    }
+
+    /// Request and fault counters (`GET /-/metrics`).
+    pub fn metrics(&self) -> &metrics::ServerMetrics {
+        &self.metrics
     }
 
     /// The admin API takes unsigned requests (see [`EmulatorConfig::admin_open`]).
@@ -161,16 +168,15 @@ impl Emulator {
             region: config.region.clone(),
             host_names: config.host_names.clone(),
             clock,
-            faults,
+            faults: faults.clone(),
             request_counter: AtomicU64::new(0),
             request_id_salt: u32::from_be_bytes(salt),
             admin_open: config.admin_open,
+            metrics: metrics::ServerMetrics::new(faults.injected_totals()),
         });
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
-        let app = Router::new()
-            .fallback(crate::faults::handle)
-            .with_state(state.clone());
+        let app = Router::new().fallback(metered).with_state(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let log = state.access_log.clone();
         let task = tokio::spawn(async move {
@@ -233,6 +239,31 @@ impl Emulator {
             Err(e) => Err(std::io::Error::other(e)),
         }
     }
+}
+
+/// Outermost layer: counts every request ([`metrics`]) around the fault layer and the server.
+async fn metered(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    let path = req.uri().path();
+    let op = if path == "/-" || path.starts_with("/-/") {
+        "Admin"
+    } else {
+        crate::faults::operation_of(&req, &st.host_names).unwrap_or("Unknown")
+    };
+    let received = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let started = std::time::Instant::now();
+    let response = {
+        let _in_flight = st.metrics.start();
+        crate::faults::handle(State(st.clone()), req).await
+    };
+    let (status, sent) = log_facts(&response);
+    st.metrics
+        .record(op, status, started.elapsed().as_secs_f64(), received, sent);
+    response
 }
 
 /// Serves one request (wrapped by [`crate::faults::handle`]).

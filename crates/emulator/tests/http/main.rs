@@ -19,5 +19,6 @@ mod cors;
 mod get_object;
 mod listing;
 mod logging;
+mod metrics;
 mod multipart;
 mod sts;
