@@ -17,13 +17,7 @@ async fn a_second_process_on_the_same_checkpoint_gets_a_clear_error() {
     let rules = serde_json::json!({"seed": 1, "rules": [
         {"match": {"operations": ["UploadPart"]}, "fault": {"kind": "latency", "delay_ms": 1500}}
     ]});
-    let r = reqwest::Client::new()
-        .put(format!("{}/-/faults", env.endpoint()))
-        .body(rules.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    env.install_faults(rules.to_string()).await;
     let cp_dir = env.path("checkpoints");
     let args = [
         "--checkpoint-dir",

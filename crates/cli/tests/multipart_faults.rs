@@ -9,25 +9,12 @@ use common::{sha256_file, write_random_file, Env};
 const SIZE: usize = 48 * 1024 * 1024;
 
 async fn install(env: &Env, rules: serde_json::Value) {
-    let r = reqwest::Client::new()
-        .put(format!("{}/-/faults", env.endpoint()))
-        .body(rules.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    env.install_faults(rules.to_string()).await;
 }
 
 /// Faults injected since the rules were installed.
 async fn injected(env: &Env) -> u64 {
-    let text = reqwest::get(format!("{}/-/faults/stats", env.endpoint()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["injected"].as_u64().unwrap()
+    env.fault_stats().await["injected"].as_u64().unwrap()
 }
 
 /// One fault, once, on `op`.

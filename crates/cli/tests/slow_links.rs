@@ -24,25 +24,11 @@ use common::{sha256_file, write_random_file, Env};
 const MB: usize = 1_000_000;
 
 async fn install(env: &Env, rules: &str) {
-    let r = reqwest::Client::new()
-        .put(format!("{}/-/faults", env.endpoint()))
-        .header("content-type", "application/json")
-        .body(rules.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    env.install_faults(rules.to_owned()).await;
 }
 
 async fn injected(env: &Env) -> u64 {
-    let text = reqwest::get(format!("{}/-/faults/stats", env.endpoint()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["injected"].as_u64().unwrap()
+    env.fault_stats().await["injected"].as_u64().unwrap()
 }
 
 /// Uploads a random file of `size` bytes as `oss://slow/<name>` (before any fault).

@@ -73,7 +73,11 @@ proptest! {
 /// `SystemTime` can hold panicked in `UNIX_EPOCH + Duration`.
 #[test]
 fn v1_presign_with_an_absurd_expiry_does_not_panic() {
-    for expires in ["18446744073709551615", "99999999999999999999", "9223372036854775807"] {
+    for expires in [
+        "18446744073709551615",
+        "99999999999999999999",
+        "9223372036854775807",
+    ] {
         let mut req = Request::new(Method::GET, Some("b"), Some("k"));
         req.query = parse_query(&format!(
             "OSSAccessKeyId=ak&Expires={expires}&Signature=AAAA"

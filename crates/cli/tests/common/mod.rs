@@ -52,6 +52,52 @@ impl Env {
         self.emu.endpoint()
     }
 
+    /// An admin request (`/-/faults…`), signed with the server's permanent key as the admin
+    /// API requires (crates/emulator/ADMIN.md).
+    pub async fn admin(&self, method: http::Method, path: &str, body: String) -> reqwest::Response {
+        let key = path.trim_start_matches("/-/");
+        let mut req = ossguard_proto::Request::new(method.clone(), Some("-"), Some(key));
+        req.set_header("content-type", "application/json").unwrap();
+        ossguard_proto::auth::v4::sign(
+            &mut req,
+            &ossguard_proto::Credentials::new(AK, SK),
+            "cn-hangzhou",
+            std::time::SystemTime::now(),
+            &[],
+        )
+        .unwrap();
+        let mut rb = reqwest::Client::new()
+            .request(method, format!("{}/-/{key}", self.endpoint()))
+            .body(body);
+        for (n, v) in &req.headers {
+            if n != "host" && n != "content-length" {
+                rb = rb.header(n, v);
+            }
+        }
+        rb.send().await.expect("the admin API answers")
+    }
+
+    /// Installs fault rules through the (signed) admin API; panics unless they were taken.
+    pub async fn install_faults(&self, rules: String) {
+        let r = self.admin(http::Method::PUT, "/-/faults", rules).await;
+        let status = r.status();
+        assert_eq!(
+            status,
+            200,
+            "PUT /-/faults: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// `GET /-/faults/stats` as JSON.
+    pub async fn fault_stats(&self) -> serde_json::Value {
+        let r = self
+            .admin(http::Method::GET, "/-/faults/stats", String::new())
+            .await;
+        let text = r.text().await.expect("fault stats");
+        serde_json::from_str(&text).expect("fault stats are JSON")
+    }
+
     pub fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
