@@ -271,6 +271,20 @@ pub(crate) async fn handle(
     State(st): State<Arc<AppState>>,
     req: axum::extract::Request,
 ) -> Response {
+    // Its own task: a client that disconnects (or is killed) mid-answer must not cancel work
+    // the server has already done — an UploadPart committed but never logged made the access
+    // log disagree with the store. The request finishes and is logged, as on a real server.
+    match tokio::spawn(serve_one(st, req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut r = Response::new(Body::from("handler failed"));
+            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+    }
+}
+
+async fn serve_one(st: Arc<AppState>, req: axum::extract::Request) -> Response {
     let remote = req
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
