@@ -46,6 +46,38 @@ pub struct DrillArgs {
     /// Allow --report to write into a non-empty directory.
     #[arg(long)]
     force: bool,
+    /// Drill against this OSS endpoint instead of the embedded emulator (through the in-process
+    /// fault proxy; network-fault scenarios only). Credentials from OSS_ACCESS_KEY_ID /
+    /// OSS_ACCESS_KEY_SECRET (and OSS_REGION).
+    #[arg(long, requires = "bucket")]
+    endpoint: Option<String>,
+    /// The bucket to use with --endpoint (must exist; only --prefix is written).
+    #[arg(long, requires = "endpoint")]
+    bucket: Option<String>,
+    /// Key prefix the drill writes under and deletes at the end (default ossguard-drill/<run id>/).
+    #[arg(long, requires = "endpoint")]
+    prefix: Option<String>,
+    /// Confirm a drill against a non-loopback endpoint (it writes and deletes objects there).
+    #[arg(long)]
+    yes: bool,
+}
+
+fn is_loopback(url: &str) -> bool {
+    let Ok(u) = http::Uri::try_from(url) else {
+        return false;
+    };
+    match u.host().unwrap_or_default().trim_matches(['[', ']']) {
+        "localhost" => true,
+        h => h
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+    }
+}
+
+fn run_id() -> String {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    hex::encode(b)
 }
 
 fn usage(msg: String) -> u8 {
@@ -107,6 +139,28 @@ fn config(args: &DrillArgs) -> Result<DrillConfig, String> {
         cfg.timeline.steady = Duration::from_secs_f64(v[0]);
         cfg.timeline.fault = Duration::from_secs_f64(v[1]);
         cfg.timeline.recovery = Duration::from_secs_f64(v[2]);
+    }
+    if let (Some(url), Some(bucket)) = (&args.endpoint, &args.bucket) {
+        if !is_loopback(url) && !args.yes {
+            return Err(format!(
+                "--endpoint {url} is not on this machine: the drill will write and then delete objects under its prefix in bucket {bucket}; add --yes to go ahead"
+            ));
+        }
+        let mut prefix = args
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("ossguard-drill/{}/", run_id()));
+        if prefix.is_empty() {
+            return Err("--prefix must not be empty: the drill deletes everything under it".into());
+        }
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        cfg.endpoint = Some(ossguard_drill::run::EndpointTarget {
+            url: url.clone(),
+            bucket: bucket.clone(),
+            prefix,
+        });
     }
     cfg.selected().map_err(|e| e.to_string())?;
     Ok(cfg)

@@ -297,3 +297,207 @@ fn bad_input_is_refused_with_what_is_allowed() {
     );
     assert!(dir.path().join("keep.txt").is_file());
 }
+
+/// `ossguard serve` as a separate process (standing in for real OSS), killed on drop.
+struct Serve {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const EP_AK: &str = "drill-ep-ak";
+const EP_SK: &str = "drill-ep-secret";
+
+fn serve(data: &Path) -> Serve {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ossguard"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(["--access-key-id", EP_AK, "--access-key-secret", EP_SK])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("ossguard serve starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let endpoint = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    Serve { child, endpoint }
+}
+
+async fn listing(c: &ossguard::Client, bucket: &str) -> Vec<(String, String, u64)> {
+    let opts = ossguard::ListOptions {
+        max_keys: Some(1000),
+        ..Default::default()
+    };
+    let page = c.list_objects_page(bucket, &opts, None).await.unwrap();
+    assert!(page.next_continuation_token.is_none());
+    page.objects
+        .into_iter()
+        .map(|o| (o.key, o.etag, o.size))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_mode_leaves_the_bucket_as_it_found_it() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path());
+    let c = ossguard::Client::builder()
+        .endpoint(&server.endpoint)
+        .credentials(ossguard::Credentials::new(EP_AK, EP_SK))
+        .build()
+        .unwrap();
+    c.create_bucket("drill-ep", Default::default())
+        .await
+        .unwrap();
+    for (k, v) in [
+        ("keep/a", "alpha"),
+        ("keep/b", "beta"),
+        ("ossguard-drill-not-mine", "x"),
+    ] {
+        c.put_object("drill-ep", k, v.into(), Default::default())
+            .await
+            .unwrap();
+    }
+    let before = listing(&c, "drill-ep").await;
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ossguard"))
+        .args([
+            "drill",
+            "--json",
+            "--quick",
+            "--phases",
+            "0.5,1,0.5",
+            "--rate",
+            "20",
+        ])
+        .args(["--endpoint", &server.endpoint, "--bucket", "drill-ep"])
+        .env("OSS_ACCESS_KEY_ID", EP_AK)
+        .env("OSS_ACCESS_KEY_SECRET", EP_SK)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON ({e}); stderr: {stderr}"));
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let ids: Vec<&str> = doc["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["S0", "F5"], "network-fault scenarios only");
+    for s in doc["scenarios"].as_array().unwrap() {
+        let a = arm(s, "ossguard");
+        assert_eq!(a["succeeded"], a["ops"], "{}: {a}", s["id"]);
+        assert!(
+            a["server_requests"].is_null(),
+            "a real endpoint does not count for us"
+        );
+    }
+    assert!(stderr.contains("cleaned up"), "{stderr}");
+    let after = listing(&c, "drill-ep").await;
+    assert_eq!(
+        before, after,
+        "the bucket holds exactly what it held before"
+    );
+    assert!(c
+        .list_multipart_uploads("drill-ep", "")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn a_remote_endpoint_needs_yes() {
+    let out = drill(&[
+        "--endpoint",
+        "http://oss-cn-hangzhou.aliyuncs.com",
+        "--bucket",
+        "b",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("--yes"), "{err}");
+    let out = drill(&[
+        "--endpoint",
+        "http://127.0.0.1:1",
+        "--bucket",
+        "b",
+        "--scenario",
+        "F1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("--endpoint mode") && err.contains("S0, F5"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ctrl_c_writes_a_partial_report_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let report = dir.path().join("report");
+    let child = Command::new(env!("CARGO_BIN_EXE_ossguard"))
+        .args(["drill", "--quick", "--json", "--scenario", "F1,F5"])
+        .arg("--report")
+        .arg(&report)
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the first scenario is on disk, then interrupt.
+    let summary = report.join("summary.json");
+    let t0 = std::time::Instant::now();
+    while !summary.exists() {
+        assert!(
+            t0.elapsed().as_secs() < 120,
+            "no scenario finished in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().next().is_some(),
+        "the run keeps its data under TMPDIR while it runs"
+    );
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "exit 5 = interrupted; {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["partial"], true);
+    let ran = doc["scenarios"].as_array().unwrap().len();
+    assert!((1..5).contains(&ran), "stopped early: {ran} of 5 scenarios");
+    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        on_disk["partial"], true,
+        "the report on disk is marked partial"
+    );
+    assert!(report.join("index.html").is_file());
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().next().is_none(),
+        "the emulators' data directory is removed"
+    );
+}

@@ -56,10 +56,11 @@ pub struct Counters {
     pub breaker_rejections: u64,
     pub skew_corrections: u64,
     pub body_resumes: u64,
-    /// OSS API requests the emulator counted for this arm during the run.
-    pub server_requests: u64,
+    /// OSS API requests the emulator counted for this arm during the run (`None`: endpoint
+    /// mode, the server does not tell).
+    pub server_requests: Option<u64>,
     /// ... of them inside the fault window.
-    pub server_requests_in_window: u64,
+    pub server_requests_in_window: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +80,7 @@ pub struct ArmResult {
     /// no extra traffic.
     pub attempts_per_op: f64,
     /// The emulator's own count of this arm's requests (compare with `attempts`).
-    pub server_requests: u64,
+    pub server_requests: Option<u64>,
     pub retries: u64,
     pub hedges: u64,
     pub hedge_rate: f64,
@@ -98,7 +99,7 @@ pub struct ArmResult {
     /// Errors stop this long after the fault window ends, ms.
     pub recover_ms: Option<f64>,
     /// Requests the server saw during the fault window per op offered in it.
-    pub load_in_fault_window: f64,
+    pub load_in_fault_window: Option<f64>,
     pub thresholds: Vec<Threshold>,
     #[serde(skip)]
     pub records: Vec<Record>,
@@ -192,11 +193,9 @@ pub fn compute(
         p99_ms: quantile(&lat, 0.99),
         p999_ms: quantile(&lat, 0.999),
         max_ms: lat.last().copied().unwrap_or(0.0),
-        load_in_fault_window: if phases.fault.ops == 0 {
-            0.0
-        } else {
-            c.server_requests_in_window as f64 / phases.fault.ops as f64
-        },
+        load_in_fault_window: c
+            .server_requests_in_window
+            .map(|n| n as f64 / phases.fault.ops.max(1) as f64),
         phases,
         detect_ms,
         recover_ms,

@@ -88,7 +88,7 @@ pub fn page(r: &DrillReport) -> String {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.1} %</td><td>{:.0}</td>\
-<td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{:.3}×</td></tr>",
+<td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 a.arm,
                 a.ops,
                 pct(a.succeeded, a.ops),
@@ -98,7 +98,7 @@ pub fn page(r: &DrillReport) -> String {
                 a.silent_corruptions,
                 a.integrity_errors,
                 a.attempts,
-                a.server_requests,
+                a.server_requests.map_or("–".into(), |n| n.to_string()),
                 a.attempts_per_op,
                 100.0 * a.hedge_rate,
                 a.bytes_per_op,
@@ -108,7 +108,7 @@ pub fn page(r: &DrillReport) -> String {
                 a.max_ms,
                 opt(a.detect_ms),
                 opt(a.recover_ms),
-                a.load_in_fault_window
+                a.load_in_fault_window.map_or("–".into(), |l| format!("{l:.3}×"))
             );
         }
         h += "</table><ul>";

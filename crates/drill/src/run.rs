@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ossguard::{Body, Client, Credentials};
+use ossguard::{Body, Client, Credentials, ListOptions};
 use ossguard_chaos::{Chaos, ProxyConfig};
 use ossguard_emulator::faults::FaultConfig;
 use ossguard_emulator::server::{Emulator, EmulatorConfig};
@@ -39,8 +39,20 @@ pub enum DrillError {
     Io(#[from] std::io::Error),
 }
 
+/// `--endpoint` mode: any OSS endpoint, credentials from the environment, writes only under
+/// `prefix` and deletes what it wrote.
+#[derive(Clone, Debug)]
+pub struct EndpointTarget {
+    pub url: String,
+    pub bucket: String,
+    /// Ends with `/`; each arm writes under `<prefix><arm>/`.
+    pub prefix: String,
+}
+
 #[derive(Clone)]
 pub struct DrillConfig {
+    /// `None`: embedded emulators (one per arm).
+    pub endpoint: Option<EndpointTarget>,
     pub timeline: Timeline,
     pub workload: WorkloadConfig,
     /// Scenario ids to run (empty: all).
@@ -57,6 +69,7 @@ pub struct DrillConfig {
 impl DrillConfig {
     pub fn quick(seed: u64) -> Self {
         Self {
+            endpoint: None,
             timeline: Timeline::quick(),
             workload: WorkloadConfig::new(40.0, seed),
             scenarios: Vec::new(),
@@ -80,7 +93,11 @@ impl DrillConfig {
 
     /// Checks the selection; the error lists what is allowed.
     pub fn selected(&self) -> Result<Vec<Scenario>, DrillError> {
-        let all = scenario::all(&self.timeline);
+        let all = if self.endpoint.is_some() {
+            scenario::network_only()
+        } else {
+            scenario::all(&self.timeline)
+        };
         if self.scenarios.is_empty() {
             return Ok(all);
         }
@@ -89,9 +106,15 @@ impl DrillConfig {
                 .iter()
                 .any(|s| &s.id == want || s.id.split('-').next() == Some(want))
             {
+                let allowed: Vec<String> = all.iter().map(|s| s.id.clone()).collect();
                 return Err(DrillError::Input(format!(
-                    "unknown scenario {want:?}; allowed: {} (F1 selects all four rates)",
-                    scenario::ids().join(", ")
+                    "unknown scenario {want:?}{}; allowed: {} (F1 selects all four rates)",
+                    if self.endpoint.is_some() {
+                        " for --endpoint mode (only network faults through the proxy; the others need the embedded emulator)"
+                    } else {
+                        ""
+                    },
+                    allowed.join(", ")
                 )));
             }
         }
@@ -151,19 +174,102 @@ pub struct ArmInfo {
 /// One arm's target: its emulator, bucket and (for network faults) its proxy.
 struct Target {
     arm: Arm,
-    emu: Emulator,
+    /// `None` in endpoint mode.
+    emu: Option<Emulator>,
+    /// Where the client goes without network faults.
+    direct: String,
     bucket: String,
+    /// Key prefix of this arm's objects.
+    prefix: String,
     proxy: SocketAddr,
 }
 
-fn client(arm: Arm, endpoint: &str) -> Client {
-    Client::builder()
+fn client(arm: Arm, endpoint: &str, embedded: bool) -> Client {
+    let b = Client::builder()
         .endpoint(endpoint)
-        .credentials(Credentials::new(arm.access_key(), arm.secret()))
         .connect_timeout(arm.connect_timeout())
-        .policy(arm.policy())
+        .policy(arm.policy());
+    let b = if embedded {
+        b.credentials(Credentials::new(arm.access_key(), arm.secret()))
+    } else {
+        with_env(b)
+    };
+    b.build().expect("the endpoint was checked")
+}
+
+/// Endpoint mode: credentials (and region) from the usual environment.
+fn with_env(b: ossguard::ClientBuilder) -> ossguard::ClientBuilder {
+    let b = b.credentials_from_env();
+    match std::env::var("OSS_REGION") {
+        Ok(r) if !r.is_empty() => b.region(r),
+        _ => b,
+    }
+}
+
+async fn start_endpoint_targets(
+    cfg: &DrillConfig,
+    ep: &EndpointTarget,
+    chaos: &Chaos,
+) -> Result<Vec<Target>, DrillError> {
+    let url = http::Uri::try_from(ep.url.as_str())
+        .map_err(|e| DrillError::Input(format!("--endpoint {}: {e}", ep.url)))?;
+    if url.scheme_str() != Some("http") {
+        return Err(DrillError::Input(format!(
+            "--endpoint {}: only http:// endpoints for now — the fault proxy sits in the TCP path, and TLS through it needs the client to connect to the proxy while naming the endpoint's host",
+            ep.url
+        )));
+    }
+    let host = url.host().unwrap_or_default();
+    let upstream = format!("{host}:{}", url.port_u16().unwrap_or(80));
+    let setup = with_env(Client::builder().endpoint(&ep.url))
         .build()
-        .expect("a loopback endpoint is valid")
+        .map_err(|e| DrillError::Setup(e.to_string()))?;
+    let mut targets = Vec::new();
+    for &arm in &cfg.arms {
+        let proxy = chaos
+            .create_proxy(ProxyConfig::new(arm.name(), upstream.clone()))
+            .await
+            .map_err(|e| DrillError::Chaos(e.message))?
+            .listen_addr()
+            .ok_or_else(|| DrillError::Chaos("proxy has no address".into()))?;
+        let prefix = format!("{}{}/", ep.prefix, arm.name());
+        preload(&setup, &ep.bucket, &prefix, &cfg.workload)
+            .await
+            .map_err(|e| DrillError::Setup(e.to_string()))?;
+        targets.push(Target {
+            arm,
+            emu: None,
+            direct: ep.url.clone(),
+            bucket: ep.bucket.clone(),
+            prefix,
+            proxy,
+        });
+    }
+    Ok(targets)
+}
+
+/// Deletes every object and multipart upload under `prefix` (endpoint mode's clean-up).
+pub async fn clean_up(c: &Client, bucket: &str, prefix: &str) -> Result<u64, ossguard::Error> {
+    let mut deleted = 0;
+    for u in c.list_multipart_uploads(bucket, prefix).await? {
+        c.abort_multipart_upload(bucket, &u.key, &u.upload_id)
+            .await?;
+    }
+    loop {
+        let opts = ListOptions {
+            prefix: prefix.to_owned(),
+            max_keys: Some(1000),
+            ..Default::default()
+        };
+        let page = c.list_objects_page(bucket, &opts, None).await?;
+        if page.objects.is_empty() {
+            return Ok(deleted);
+        }
+        for o in &page.objects {
+            c.delete_object(bucket, &o.key).await?;
+            deleted += 1;
+        }
+    }
 }
 
 async fn start_targets(
@@ -196,8 +302,10 @@ async fn start_targets(
             .map_err(|e| DrillError::Setup(e.to_string()))?;
         targets.push(Target {
             arm,
-            emu,
+            direct: emu.endpoint(),
+            emu: Some(emu),
             bucket,
+            prefix: String::new(),
             proxy,
         });
     }
@@ -247,8 +355,8 @@ pub async fn preload(
 
 /// Cheap HEADs so every arm starts warm (connections, latency estimates), as a running
 /// service would; not counted in the figures.
-async fn warm_up(c: &Client, bucket: &str, n: u64) {
-    let key = WorkloadConfig::small_key(0);
+async fn warm_up(c: &Client, bucket: &str, prefix: &str, n: u64) {
+    let key = format!("{prefix}{}", WorkloadConfig::small_key(0));
     futures_util::future::join_all((0..8).map(|_| async {
         for _ in 0..n / 8 {
             let _ = c.head_object(bucket, &key).await;
@@ -275,6 +383,7 @@ async fn drive(
     scenario: String,
     c: Client,
     bucket: String,
+    prefix: String,
     schedule: Arc<Vec<PlannedOp>>,
     cfg: DrillConfig,
     start: tokio::time::Instant,
@@ -313,9 +422,10 @@ async fn drive(
         }
         tokio::time::sleep_until(start + op.at).await;
         scheduled += 1;
-        let (c, bucket, slots, written, wl, pb) = (
+        let (c, bucket, prefix, slots, written, wl, pb) = (
             c.clone(),
             bucket.clone(),
+            prefix.clone(),
             slots.clone(),
             written.clone(),
             wl.clone(),
@@ -323,7 +433,7 @@ async fn drive(
         );
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            let r = workload::execute(&c, &bucket, "", &wl, &op, &written).await;
+            let r = workload::execute(&c, &bucket, &prefix, &wl, &op, &written).await;
             let latency = (tokio::time::Instant::now() - (start + op.at)).as_secs_f64() * 1000.0;
             pb.inc(1);
             (op.index, r, latency)
@@ -392,18 +502,17 @@ async fn run_scenario(
         let ep = if s.network.is_some() {
             format!("http://{}", tg.proxy)
         } else {
-            tg.emu.endpoint()
+            tg.direct.clone()
         };
-        let c = client(tg.arm, &ep);
-        warm_up(&c, &tg.bucket, 256).await;
+        let c = client(tg.arm, &ep, tg.emu.is_some());
+        warm_up(&c, &tg.bucket, &tg.prefix, 256).await;
         clients.push(c);
     }
     let before: Vec<_> = clients.iter().map(|c| c.stats()).collect();
     let rules = FaultConfig::parse(&scenario::rule_set(s, &t, cfg.workload.seed).to_string())
         .map_err(|e| DrillError::Input(format!("scenario {}: {e}", s.id)))?;
-    for tg in targets {
-        tg.emu
-            .faults()
+    for emu in targets.iter().filter_map(|t| t.emu.as_ref()) {
+        emu.faults()
             .install(rules.clone())
             .map_err(|e| DrillError::Input(format!("scenario {}: {e}", s.id)))?;
     }
@@ -441,6 +550,7 @@ async fn run_scenario(
             s.id.clone(),
             c.clone(),
             tg.bucket.clone(),
+            tg.prefix.clone(),
             schedule.clone(),
             cfg.clone(),
             start,
@@ -477,8 +587,11 @@ async fn run_scenario(
     ];
     for (((tg, c), b), (records, breaker)) in targets.iter().zip(&clients).zip(&before).zip(outs) {
         let a = c.stats();
-        let st = tg.emu.faults().stats();
-        tg.emu.faults().clear();
+        let st = tg.emu.as_ref().map(|e| {
+            let st = e.faults().stats();
+            e.faults().clear();
+            st
+        });
         let counters = Counters {
             attempts: a.attempts - b.attempts,
             retries: a.retries - b.retries,
@@ -486,8 +599,8 @@ async fn run_scenario(
             breaker_rejections: a.breaker_rejections - b.breaker_rejections,
             skew_corrections: a.skew_corrections - b.skew_corrections,
             body_resumes: a.body_resumes - b.body_resumes,
-            server_requests: st.requests,
-            server_requests_in_window: st.rules.last().map_or(0, |r| r.matched),
+            server_requests: st.as_ref().map(|s| s.requests),
+            server_requests_in_window: st.as_ref().and_then(|s| s.rules.last().map(|r| r.matched)),
         };
         for w in breaker.windows(2) {
             let name = ["closed", "open", "recovering"][w[1].1 as usize % 3];
@@ -521,6 +634,20 @@ async fn run_scenario(
     })
 }
 
+/// Endpoint mode: delete everything under the drill's prefix, whatever happened.
+async fn end_endpoint(ep: &EndpointTarget) {
+    let Ok(c) = with_env(Client::builder().endpoint(&ep.url)).build() else {
+        return;
+    };
+    match clean_up(&c, &ep.bucket, &ep.prefix).await {
+        Ok(n) => eprintln!("cleaned up {n} object(s) under {}/{}", ep.bucket, ep.prefix),
+        Err(e) => eprintln!(
+            "warning: clean-up of {}/{} failed ({e}); delete that prefix by hand",
+            ep.bucket, ep.prefix
+        ),
+    }
+}
+
 fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -548,7 +675,17 @@ pub async fn run(
         .prefix("ossguard-drill-")
         .tempdir()?;
     let chaos = Chaos::with_seed(cfg.workload.seed);
-    let targets = start_targets(cfg, dir.path(), &chaos).await?;
+    let targets = match &cfg.endpoint {
+        None => start_targets(cfg, dir.path(), &chaos).await?,
+        Some(ep) => match start_endpoint_targets(cfg, ep, &chaos).await {
+            Ok(t) => t,
+            Err(e) => {
+                end_endpoint(ep).await;
+                chaos.shutdown().await;
+                return Err(e);
+            }
+        },
+    };
     let mp = MultiProgress::with_draw_target(if cfg.progress {
         ProgressDrawTarget::stderr()
     } else {
@@ -578,7 +715,15 @@ pub async fn run(
         if cfg.cancel.load(Ordering::Relaxed) {
             break;
         }
-        let r = run_scenario(cfg, s, &targets, &chaos, &mp).await?;
+        let r = match run_scenario(cfg, s, &targets, &chaos, &mp).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(ep) = &cfg.endpoint {
+                    end_endpoint(ep).await;
+                }
+                return Err(e);
+            }
+        };
         report.scenarios.push(r);
         report.partial = cfg.cancel.load(Ordering::Relaxed);
         report.duration_s = started.elapsed().as_secs_f64();
@@ -593,7 +738,12 @@ pub async fn run(
     report.partial = cfg.cancel.load(Ordering::Relaxed) || report.scenarios.len() < scenarios.len();
     chaos.shutdown().await;
     for tg in targets {
-        let _ = tg.emu.shutdown().await;
+        if let Some(emu) = tg.emu {
+            let _ = emu.shutdown().await;
+        }
+    }
+    if let Some(ep) = &cfg.endpoint {
+        end_endpoint(ep).await;
     }
     drop(dir);
     report.duration_s = started.elapsed().as_secs_f64();

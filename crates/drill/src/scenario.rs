@@ -176,6 +176,23 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
     v
 }
 
+/// The scenarios that need no emulator (only the chaos proxy): what `--endpoint` mode runs.
+pub fn network_only() -> Vec<Scenario> {
+    let mut v: Vec<Scenario> = all(&Timeline::quick())
+        .into_iter()
+        .filter(|s| s.network.is_some())
+        .collect();
+    v.push(Scenario {
+        id: "F5".into(),
+        title: "brownout: +200 ms on every request (chaos proxy)".into(),
+        rules: vec![],
+        network: Some(NetworkFault {
+            toxics: vec![json!({"name": "brownout", "type": "latency", "stream": "upstream", "attributes": {"latency": 200}})],
+        }),
+    });
+    v
+}
+
 /// Scenario ids accepted by `--scenario` (F1 alone selects its four rates).
 pub fn ids() -> Vec<String> {
     all(&Timeline::quick()).into_iter().map(|s| s.id).collect()

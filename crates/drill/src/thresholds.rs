@@ -47,10 +47,11 @@ pub fn check(id: &str, arm: &ArmResult, naive: Option<&ArmResult>) -> Vec<Thresh
                 r <= 2000.0,
                 format!("{r:.0} ms"),
             ));
+            let load = arm.load_in_fault_window.unwrap_or(f64::INFINITY);
             v.push(t(
                 "load on the dead endpoint ≤ 1.01×",
-                arm.load_in_fault_window <= 1.01,
-                format!("{:.3}× offered", arm.load_in_fault_window),
+                load <= 1.01,
+                format!("{load:.3}× offered"),
             ));
         }
         "F4" => {
