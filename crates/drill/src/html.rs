@@ -24,7 +24,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222
 table{border-collapse:collapse;margin:.5em 0 1em;font-size:85%}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.ok{color:#17803d}.bad{color:#c62828;font-weight:bold}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.chart{border:1px solid #eee}section{margin-bottom:2.5em}
-.events{font-family:monospace;font-size:90%}.partial{background:#fff3cd;padding:.5em;border:1px solid #e0c060}";
+.events{font-family:monospace;font-size:90%}.scroll{overflow-x:auto}td{white-space:nowrap}.partial{background:#fff3cd;padding:.5em;border:1px solid #e0c060}";
 
 /// The whole page.
 pub fn page(r: &DrillReport) -> String {
@@ -69,11 +69,45 @@ pub fn page(r: &DrillReport) -> String {
         );
     }
     h += "</table>";
+    // Overview: one row per scenario, success per arm side by side.
+    h += "<h2>Overview</h2><div class=\"scroll\"><table><tr><th>scenario</th>";
+    for a in &r.arms {
+        let _ = write!(h, "<th>{} success</th><th>{} p99.9 ms</th>", a.arm, a.arm);
+    }
+    h += "<th>thresholds</th></tr>";
+    for s in &r.scenarios {
+        let _ = write!(
+            h,
+            "<tr><td><a href=\"#{id}\">{id}</a></td>",
+            id = esc(&s.id)
+        );
+        for a in &s.arms {
+            let _ = write!(
+                h,
+                "<td>{}</td><td>{:.1}</td>",
+                pct(a.succeeded, a.ops),
+                a.p999_ms
+            );
+        }
+        let th: Vec<_> = s.arms.iter().flat_map(|a| &a.thresholds).collect();
+        let bad = th.iter().filter(|t| !t.ok).count();
+        let _ = write!(
+            h,
+            "<td class=\"{}\">{}</td></tr>",
+            if bad == 0 { "ok" } else { "bad" },
+            if bad == 0 {
+                format!("{} ✓", th.len())
+            } else {
+                format!("{bad} of {} ✗", th.len())
+            }
+        );
+    }
+    h += "</table></div>";
     for s in &r.scenarios {
         let _ = write!(
             h,
             "<section id=\"{id}\"><h2>{id}: {}</h2><p>steady {} ms → fault {} ms → recovery {} ms</p>\
-<table><tr><th>arm</th><th>ops</th><th>success</th><th>steady</th><th>fault</th><th>recovery</th><th>silent corruptions</th><th>CRC errors</th>\
+<div class=\"scroll\"><table><tr><th>arm</th><th>ops</th><th>success</th><th>steady</th><th>fault</th><th>recovery</th><th>silent corruptions</th><th>CRC errors</th>\
 <th>attempts</th><th>server count</th><th>att/op</th><th>hedges</th><th>bytes/op</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th>\
 <th>detect ms</th><th>recover ms</th><th>load in window</th></tr>",
             esc(&s.title),
@@ -111,7 +145,7 @@ pub fn page(r: &DrillReport) -> String {
                 a.load_in_fault_window.map_or("–".into(), |l| format!("{l:.3}×"))
             );
         }
-        h += "</table><ul>";
+        h += "</table></div><ul>";
         for a in &s.arms {
             for t in &a.thresholds {
                 let _ = write!(

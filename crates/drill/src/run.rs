@@ -101,6 +101,11 @@ impl DrillConfig {
         if self.scenarios.is_empty() {
             return Ok(all);
         }
+        let all: Vec<Scenario> = if self.endpoint.is_some() {
+            all
+        } else {
+            all.into_iter().chain(scenario::on_request()).collect()
+        };
         for want in &self.scenarios {
             if !all
                 .iter()

@@ -176,6 +176,16 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
     v
 }
 
+/// Scenarios run only when named: `N0`, no faults at all (baseline, capacity measurements).
+pub fn on_request() -> Vec<Scenario> {
+    vec![Scenario {
+        id: "N0".into(),
+        title: "no faults (baseline)".into(),
+        rules: vec![],
+        network: None,
+    }]
+}
+
 /// The scenarios that need no emulator (only the chaos proxy): what `--endpoint` mode runs.
 pub fn network_only() -> Vec<Scenario> {
     let mut v: Vec<Scenario> = all(&Timeline::quick())
@@ -195,7 +205,11 @@ pub fn network_only() -> Vec<Scenario> {
 
 /// Scenario ids accepted by `--scenario` (F1 alone selects its four rates).
 pub fn ids() -> Vec<String> {
-    all(&Timeline::quick()).into_iter().map(|s| s.id).collect()
+    all(&Timeline::quick())
+        .into_iter()
+        .chain(on_request())
+        .map(|s| s.id)
+        .collect()
 }
 
 /// The emulator rule set for one arm: the scenario's rules inside the fault window, then a
@@ -231,6 +245,6 @@ mod tests {
             ossguard_emulator::faults::FaultConfig::parse(&v.to_string())
                 .unwrap_or_else(|e| panic!("{}: {e}", s.id));
         }
-        assert_eq!(ids().len(), 12);
+        assert_eq!(ids().len(), 13);
     }
 }
