@@ -24,7 +24,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222
 table{border-collapse:collapse;margin:.5em 0 1em;font-size:85%}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.ok{color:#17803d}.bad{color:#c62828;font-weight:bold}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.chart{border:1px solid #eee}section{margin-bottom:2.5em}
-.events{font-family:monospace;font-size:90%}.scroll{overflow-x:auto}td{white-space:nowrap}.partial{background:#fff3cd;padding:.5em;border:1px solid #e0c060}";
+.events{font-family:monospace;font-size:90%}.scroll{overflow-x:auto}td{white-space:nowrap}td.wrap{white-space:normal;text-align:left}.partial{background:#fff3cd;padding:.5em;border:1px solid #e0c060}";
 
 /// The whole page.
 pub fn page(r: &DrillReport) -> String {
@@ -63,7 +63,7 @@ pub fn page(r: &DrillReport) -> String {
     for a in &r.arms {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"wrap\">{}</td></tr>",
             a.arm,
             esc(a.config)
         );
