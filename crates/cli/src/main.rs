@@ -6,6 +6,7 @@
 mod chaos;
 mod commands;
 mod config;
+mod drill;
 mod error;
 mod output;
 mod serve;
@@ -41,6 +42,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a TCP fault proxy with toxiproxy's HTTP API (latency, bandwidth, resets, ...).
     Chaos(chaos::ChaosArgs),
+    /// Run the same workload through fault scenarios once per client configuration (naive, the
+    /// seed document's recipe, ossguard) and show what survives: table, JSON, HTML report.
+    Drill(drill::DrillArgs),
     #[command(flatten)]
     Client(commands::Command),
 }
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
                 exit::CLIENT
             }
         },
+        Command::Drill(args) => runtime.block_on(drill::run(args)),
         Command::Client(cmd) => {
             let resumable = cmd.resumable(&cli.global);
             let ctx = commands::Ctx::new(cli.global);
