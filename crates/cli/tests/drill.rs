@@ -119,6 +119,13 @@ fn quick_drill_end_to_end() {
     // The naive arm makes exactly one attempt per request it needs.
     let naive_f1 = arm(scenario(&doc, "F1-10"), "naive");
     assert!(naive_f1["attempts_per_op"].as_f64().unwrap() <= 1.0 + 1e-9);
+    // The ossguard arm never hands back wrong bytes where OSS gives a checksum.
+    let ours_f7 = arm(scenario(&doc, "F7"), "ossguard");
+    assert_eq!(
+        ours_f7["silent_corruptions"].as_u64().unwrap(),
+        ours_f7["silent_corruptions_ranged"].as_u64().unwrap(),
+        "silent corruption on a checksummed read: {ours_f7}"
+    );
     // Corruption is really injected: some arm sees it (as an error or, unverified, silently).
     let f7 = scenario(&doc, "F7");
     let naive_f7 = arm(f7, "naive");

@@ -118,30 +118,44 @@ impl Body {
         }
     }
 
-    /// CRC-64 and length of what a replayable body sends (`None` for a stream).
-    pub(crate) async fn checksum(&self) -> Option<Result<(u64, u64), Error>> {
+    /// CRC-64 and length of what a replayable body sends (`None` for a stream). The future
+    /// owns what it reads (a path, or the bytes), so it stays `Send` although `Body` is not
+    /// `Sync`: callers hold it across awaits inside operations users spawn.
+    pub(crate) fn checksum(
+        &self,
+    ) -> Option<impl std::future::Future<Output = Result<(u64, u64), Error>> + Send + 'static> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let (path, offset, len) = match &self.0 {
-            Inner::Bytes(b) => {
-                return Some(Ok((ossguard_proto::crc64::checksum(b), b.len() as u64)))
-            }
-            Inner::File { path, offset, len } => (path, *offset, *len),
+        enum Source {
+            Bytes(Bytes),
+            File(PathBuf, u64, u64),
+        }
+        let source = match &self.0 {
+            Inner::Bytes(b) => Source::Bytes(b.clone()),
+            Inner::File { path, offset, len } => Source::File(path.clone(), *offset, *len),
             Inner::Stream { .. } => return None,
         };
-        let read = async {
-            let mut f = tokio::fs::File::open(path).await?;
-            f.seek(std::io::SeekFrom::Start(offset)).await?;
-            let mut f = f.take(len);
-            let (mut crc, mut buf) = (Crc64::new(), vec![0u8; 256 * 1024]);
-            loop {
-                let n = f.read(&mut buf).await?;
-                if n == 0 {
-                    return Ok::<_, std::io::Error>((crc.value(), crc.len()));
+        Some(async move {
+            let (path, offset, len) = match source {
+                Source::Bytes(b) => {
+                    return Ok((ossguard_proto::crc64::checksum(&b), b.len() as u64))
                 }
-                crc.update(&buf[..n]);
-            }
-        };
-        Some(read.await.map_err(Error::from))
+                Source::File(p, o, l) => (p, o, l),
+            };
+            let read = async {
+                let mut f = tokio::fs::File::open(&path).await?;
+                f.seek(std::io::SeekFrom::Start(offset)).await?;
+                let mut f = f.take(len);
+                let (mut crc, mut buf) = (Crc64::new(), vec![0u8; 256 * 1024]);
+                loop {
+                    let n = f.read(&mut buf).await?;
+                    if n == 0 {
+                        return Ok::<_, std::io::Error>((crc.value(), crc.len()));
+                    }
+                    crc.update(&buf[..n]);
+                }
+            };
+            read.await.map_err(Error::from)
+        })
     }
 
     /// The reqwest body, feeding every byte sent into `crc`; with `watch`, every byte the

@@ -364,3 +364,33 @@ async fn https_endpoints_speak_tls() {
     );
     server.abort();
 }
+
+/// Every operation's future can be spawned: a `&Body` held across an await once made
+/// `put_object` `!Send` (Body is not `Sync`), which only a spawning caller (the drill) saw.
+#[test]
+fn operation_futures_are_send() {
+    fn spawnable<T: Send + 'static>(_: T) {}
+    let c = ossguard::Client::builder()
+        .endpoint("http://127.0.0.1:9")
+        .credentials(ossguard::Credentials::new("ak", "sk"))
+        .build()
+        .unwrap();
+    let c2 = c.clone();
+    spawnable(async move {
+        c2.put_object(
+            "b",
+            "k",
+            bytes::Bytes::from_static(b"x").into(),
+            Default::default(),
+        )
+        .await
+    });
+    let c3 = c.clone();
+    spawnable(async move {
+        c3.get_object("b", "k", Default::default())
+            .await?
+            .bytes()
+            .await
+    });
+    spawnable(async move { c.head_object("b", "k").await });
+}

@@ -55,6 +55,8 @@ impl Arm {
 
     pub fn policy(self) -> Policy {
         match self {
+            // `with_deadline` caps data operations (bodies included) too, like the seed's
+            // `http.Client{Timeout: 10s}`.
             Arm::Naive => Policy::none().with_deadline(Duration::from_secs(10)),
             Arm::Seed => seed_policy(),
             Arm::Ossguard => Policy::default(),
@@ -92,12 +94,15 @@ fn seed_policy() -> Policy {
             // go-zero has no fast trip and no ramp, only the adaptive drop with one forced
             // pass per second.
             consecutive_failures: u32::MAX,
+            trip_improbability: 0.0,
+            max_consecutive_failures: u32::MAX,
             probe_interval: Duration::from_secs(1),
             ramp: Duration::ZERO,
         }),
         hedge: None,
         // 4 attempts of ≤ 10 s each plus 1+2+4 s (+ U(0,1) s) of backoff.
         deadline: Duration::from_secs(50),
+        transfer_deadline: Some(Duration::from_secs(50)),
         first_byte: AdaptiveTimeout {
             floor: Duration::from_secs(3),
             initial: Duration::from_secs(3),

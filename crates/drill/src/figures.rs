@@ -72,6 +72,10 @@ pub struct ArmResult {
     pub failed: u64,
     pub unfinished: u64,
     pub silent_corruptions: u64,
+    /// Of `silent_corruptions`, those on ranged reads: OSS sends no checksum for a range (its
+    /// CRC-64 header covers the whole object), so no client can verify one — only TLS, or
+    /// reading the whole object, protects a range. Shown for every arm, not a threshold.
+    pub silent_corruptions_ranged: u64,
     /// Corruption caught by the client's CRC-64 and returned as an error (not silent).
     pub integrity_errors: u64,
     /// Requests the client started: attempts (retries included) plus hedges.
@@ -163,6 +167,10 @@ pub fn compute(
         failed: count(Outcome::Error),
         unfinished: count(Outcome::Unfinished),
         silent_corruptions: count(Outcome::Corrupt),
+        silent_corruptions_ranged: records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Corrupt.name() && r.op == "range_get")
+            .count() as u64,
         integrity_errors: records
             .iter()
             .filter(|r| {

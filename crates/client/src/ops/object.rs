@@ -215,7 +215,7 @@ impl Client {
             Ok(sent) => sent,
             Err(e) if e.code() == Some("FileAlreadyExists") => {
                 return match own {
-                    Some((b, started)) => self.own_write(bucket, key, &b, started, e).await,
+                    Some((b, started)) => self.own_write(bucket, key, b, started, e).await,
                     None => Err(e),
                 }
             }
@@ -236,7 +236,9 @@ impl Client {
         &self,
         bucket: &str,
         key: &str,
-        body: &Body,
+        // Owned: a `&Body` held across an await would make `put_object` `!Send` (Body is not
+        // `Sync`), and users spawn it.
+        body: Body,
         started: std::time::Instant,
         original: Error,
     ) -> Result<PutObjectOutput, Error> {
@@ -246,7 +248,11 @@ impl Client {
         let Some(server_start) = server_now.checked_sub(started.elapsed()) else {
             return Err(original);
         };
-        let Some(Ok((crc, size))) = body.checksum().await else {
+        let checksum = body.checksum();
+        let Some(Ok((crc, size))) = (match checksum {
+            Some(f) => Some(f.await),
+            None => None,
+        }) else {
             return Err(original);
         };
         let secs = |t: SystemTime| {
