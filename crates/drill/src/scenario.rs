@@ -154,9 +154,10 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
         },
         Scenario {
             id: "F6".into(),
-            title: "slow drip: every 4th large GET slows to 8 KiB/s after 64 KiB".into(),
+            // 2 KiB/s: well below the pipeline's 8 KiB/s floor (the 3 KB/s drip).
+            title: "slow drip: every 4th large GET slows to 2 KiB/s after 64 KiB".into(),
             rules: vec![json!({"every_nth": 4, "match": {"operations": ["GetObject"], "key_prefix": "big/"},
-                               "fault": {"kind": "slow_drip", "bytes_per_sec": 8192, "after_bytes": 65536}})],
+                               "fault": {"kind": "slow_drip", "bytes_per_sec": 2048, "after_bytes": 65536}})],
             network: None,
         },
         Scenario {

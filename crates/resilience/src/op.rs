@@ -98,6 +98,26 @@ impl Endpoint {
         }
     }
 
+    /// The tracker a read's hedge delay comes from: its own class's, or — while that has
+    /// fewer than `min_samples` — the other read class's when that one is warm. Both measure
+    /// time to response headers of a bodiless read (a GET's headers come before its body), so
+    /// a client warmed by HEADs need not wait 2 s before hedging its first GETs. Uploads and
+    /// silent server work never feed either.
+    fn hedge_tracker(&self, class: OpClass, min_samples: u64) -> Option<&LatencyTracker> {
+        let (own, other) = match class {
+            OpClass::ObjectRead => (&self.ttfb[0], &self.ttfb[1]),
+            OpClass::MetadataRead => (&self.ttfb[1], &self.ttfb[0]),
+            OpClass::Untracked => return None,
+        };
+        Some(
+            if own.samples() < min_samples && other.samples() >= min_samples {
+                other
+            } else {
+                own
+            },
+        )
+    }
+
     fn tracker_mut(&mut self, class: OpClass) -> Option<&mut LatencyTracker> {
         match class {
             OpClass::ObjectRead => Some(&mut self.ttfb[0]),
@@ -203,14 +223,13 @@ impl Op {
             .first_byte_tracker(self.spec.class)
             .map(|t| ep.cfg.first_byte.timeout(t).min(left));
         let hedge_after = if self.spec.hedgeable && ep.breaker_state() == BreakerState::Closed {
-            let tracker = match self.spec.class {
-                OpClass::ObjectRead => Some(&ep.ttfb[0]),
-                OpClass::MetadataRead => Some(&ep.ttfb[1]),
-                OpClass::Untracked => None,
+            let min = ep.hedge.as_ref().map_or(0, |h| h.config().min_samples);
+            let delay = match (ep.hedge.as_ref(), ep.hedge_tracker(self.spec.class, min)) {
+                (Some(h), Some(t)) => Some(h.delay(t)),
+                _ => None,
             };
-            match (ep.hedge.as_mut(), tracker) {
-                (Some(h), Some(t)) => {
-                    let d = h.delay(t);
+            match (ep.hedge.as_mut(), delay) {
+                (Some(h), Some(d)) => {
                     h.on_request();
                     Some(d).filter(|d| *d < first_byte.unwrap_or(left))
                 }
@@ -361,6 +380,51 @@ mod tests {
         assert!(matches!(op.start(ep, Duration::ZERO), Step::Send { .. }));
         let n = op.finish(ep, latency, Outcome::Success, Some(latency), true);
         assert_eq!(n, Next::Done);
+    }
+
+    fn hedge_delay(ep: &mut Endpoint, spec: OpSpec) -> Option<Duration> {
+        let mut op = Op::new(
+            spec,
+            Deadline::after(Duration::ZERO, Duration::from_secs(30)),
+        );
+        match op.start(ep, Duration::ZERO) {
+            Step::Send { hedge_after, .. } => hedge_after,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The drill found a client warmed by HEADs hedging its first GETs only after 2 s: a cold
+    /// read class borrows the warm one's delay until it has its own samples.
+    #[test]
+    fn a_cold_read_class_hedges_on_the_warm_one() {
+        const HEAD: OpSpec = OpSpec {
+            idempotent: true,
+            class: OpClass::MetadataRead,
+            hedgeable: true,
+        };
+        let mut ep = endpoint();
+        assert_eq!(
+            hedge_delay(&mut ep, GET),
+            Some(Duration::from_secs(2)),
+            "all cold"
+        );
+        for _ in 0..250 {
+            run(&mut ep, HEAD, Duration::from_millis(3));
+        }
+        let borrowed = hedge_delay(&mut ep, GET).unwrap();
+        assert!(borrowed < Duration::from_millis(10), "{borrowed:?}");
+        // Once GETs have their own samples, their own latency rules.
+        for _ in 0..250 {
+            run(&mut ep, GET, Duration::from_millis(40));
+        }
+        let own = hedge_delay(&mut ep, GET).unwrap();
+        assert!(own >= Duration::from_millis(40), "{own:?}");
+        // Uploads never count: a cold class with only uploads seen stays at the initial delay.
+        let mut fresh = endpoint();
+        for _ in 0..300 {
+            run(&mut fresh, PUT, Duration::from_millis(1));
+        }
+        assert_eq!(hedge_delay(&mut fresh, HEAD), Some(Duration::from_secs(2)));
     }
 
     /// Issue 9: big uploads fed the first-byte tracker and pushed the GET hedge delay up.
