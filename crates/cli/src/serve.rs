@@ -78,20 +78,26 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(f) = faults {
         emulator.faults().install(f)?;
     }
-    // Scripts read the first line: keep it exactly this.
+    // Scripts read the first line: keep it exactly this. Best effort: a script that reads the
+    // first line and closes the pipe must not take the server down (a write to a closed stdout
+    // fails with EPIPE, which used to end `serve`).
+    let banner = {
+        let mut b = format!("listening on {}\n", emulator.endpoint());
+        if let (Some(n), Some(path)) = (fault_rules, &args.faults) {
+            b.push_str(&format!("fault rules: {n} from {}\n", path.display()));
+        }
+        if generated {
+            b.push_str("generated dev credentials (pass --access-key-id/--access-key-secret to choose your own):\n");
+            b.push_str(&format!(
+                "OSS_ACCESS_KEY_ID={ak}\nOSS_ACCESS_KEY_SECRET={sk}\n"
+            ));
+        } else {
+            b.push_str(&format!("access key id: {ak}\n"));
+        }
+        b
+    };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {}", emulator.endpoint())?;
-    if let (Some(n), Some(path)) = (fault_rules, &args.faults) {
-        writeln!(out, "fault rules: {n} from {}", path.display())?;
-    }
-    if generated {
-        writeln!(out, "generated dev credentials (pass --access-key-id/--access-key-secret to choose your own):")?;
-        writeln!(out, "OSS_ACCESS_KEY_ID={ak}")?;
-        writeln!(out, "OSS_ACCESS_KEY_SECRET={sk}")?;
-    } else {
-        writeln!(out, "access key id: {ak}")?;
-    }
-    out.flush()?;
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     drop(out);
     tokio::signal::ctrl_c().await?;
     emulator.shutdown().await?;

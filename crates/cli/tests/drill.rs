@@ -204,7 +204,7 @@ fn quick_drill_end_to_end() {
     want("F4", "p99.9 ≥ 10× better than naive");
     want("F4", "≤ 5 % extra requests");
     want("F6", "every large GET completes");
-    want("F7", "0 silent corruptions");
+    want("F7", "0 silent corruptions on checksummed reads");
     want("F8", "100 % success after one correction");
     assert!(failed.is_empty(), "ossguard thresholds failed: {failed:#?}");
     assert_eq!(
