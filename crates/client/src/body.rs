@@ -332,6 +332,11 @@ pub struct ByteStream {
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Bytes this connection delivered (a resume after progress starts a fresh attempt count).
     attempt_bytes: u64,
+    /// Set by [`ByteStream::bytes`]: where to read the object again from when its CRC-64 does
+    /// not match — nothing has been handed out yet, so a re-read is invisible to the caller.
+    reread_from: Option<u64>,
+    /// Times the body started over (so `bytes` drops what it had collected).
+    restarts: u32,
 }
 
 impl std::fmt::Debug for ByteStream {
@@ -361,6 +366,8 @@ impl ByteStream {
             fetching: None,
             timer: None,
             attempt_bytes: 0,
+            reread_from: None,
+            restarts: 0,
         }
     }
 
@@ -370,11 +377,23 @@ impl ByteStream {
             .then(|| Progress::new(cfg))
     }
 
-    /// Collects the whole body (checks the CRC at the end).
+    /// Collects the whole body. When the server sent the object's CRC-64 and the bytes do not
+    /// match (flipped in transit), the object is read again — an attempt of the same
+    /// operation, within its attempt cap, deadline and budget — since nothing was handed out
+    /// yet; the `Integrity` error surfaces only when the attempts run out.
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
+        if self.expected_crc.is_some() {
+            self.reread_from = self.resume.as_ref().map(|r| r.next_offset);
+        }
         let mut out = bytes::BytesMut::new();
+        let mut seen = self.restarts;
         while let Some(chunk) = self.next().await {
-            out.extend_from_slice(&chunk?);
+            let chunk = chunk?;
+            if self.restarts != seen {
+                out.clear();
+                seen = self.restarts;
+            }
+            out.extend_from_slice(&chunk);
         }
         Ok(out.freeze())
     }
@@ -391,10 +410,17 @@ impl ByteStream {
     /// The connection failed with `e`: start a resume if the operation's state machine allows
     /// one (`None`), else the error to surface.
     fn fail(&mut self, e: Error) -> Option<Error> {
+        let progressed = self.attempt_bytes > 0;
+        self.fail_with(e, progressed)
+    }
+
+    /// [`ByteStream::fail`] with the progress flag given: a re-read after a CRC mismatch made
+    /// "progress" that must not reset the attempt cap.
+    fn fail_with(&mut self, e: Error, progressed: bool) -> Option<Error> {
         let (Some(mut run), Some(r)) = (self.run.take(), self.resume.as_ref()) else {
             return Some(e);
         };
-        let after = match run.body_failed(&self.client, e, self.attempt_bytes > 0) {
+        let after = match run.body_failed(&self.client, e, progressed) {
             Ok(after) => after,
             Err(e) => return Some(e),
         };
@@ -527,6 +553,40 @@ impl Stream for ByteStream {
                     }
                 }
                 Poll::Ready(None) => {
+                    if let (Some(exp), Some(from)) = (self.expected_crc, self.reread_from) {
+                        if exp != self.crc.value() {
+                            let e = Error::new(ErrorKind::Integrity {
+                                expected: exp,
+                                actual: self.crc.value(),
+                            })
+                            .in_op("GetObject");
+                            let start_over = self.resume.as_ref().map(|r| r.next_offset);
+                            if let Some(r) = self.resume.as_mut() {
+                                r.next_offset = from;
+                            }
+                            self.client
+                                .inner
+                                .endpoint
+                                .stats
+                                .integrity_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            match self.fail_with(e, false) {
+                                None => {
+                                    self.crc = Crc64::new();
+                                    self.restarts += 1;
+                                    continue;
+                                }
+                                Some(e) => {
+                                    if let (Some(r), Some(at)) = (self.resume.as_mut(), start_over)
+                                    {
+                                        r.next_offset = at;
+                                    }
+                                    self.finish();
+                                    return Poll::Ready(Some(Err(e)));
+                                }
+                            }
+                        }
+                    }
                     self.finish();
                     return match self.expected_crc {
                         Some(exp) if exp != self.crc.value() => {

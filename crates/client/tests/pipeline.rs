@@ -563,6 +563,68 @@ mod corruption {
 
     const RULE: &str = r#"{"seed": 1, "rules": [{"limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "corrupt_bytes", "offsets": [12345]}}]}"#;
 
+    /// `get_object().bytes()` hands nothing out before the end, so a whole object whose CRC-64
+    /// does not match is read again (an attempt of the same operation), not returned as an
+    /// error; a corruption on every read stops at the attempt cap.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bytes_of_a_corrupted_whole_object_are_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EmulatorConfig::local(dir.path().join("data"), "ak", "sk");
+        cfg.sync = false;
+        let emu = Emulator::start(cfg).await.unwrap();
+        let c = Client::builder()
+            .endpoint(emu.endpoint())
+            .credentials(Credentials::new("ak", "sk"))
+            .policy(Policy::default())
+            .build()
+            .unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        c.create_bucket("reread", Default::default()).await.unwrap();
+        c.put_object("reread", "o", Body::from(data.clone()), Default::default())
+            .await
+            .unwrap();
+
+        emu.faults()
+            .install(FaultConfig::parse(RULE).unwrap())
+            .unwrap();
+        let before = c.stats();
+        let got = c
+            .get_object("reread", "o", Default::default())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .expect("re-read after the CRC-64 mismatch");
+        assert_eq!(
+            got.as_ref(),
+            data.as_slice(),
+            "the second read's bytes, only"
+        );
+        let after = c.stats();
+        assert_eq!(after.integrity_failures - before.integrity_failures, 1);
+        assert_eq!(after.body_resumes - before.body_resumes, 1);
+        assert_eq!(emu.faults().stats().injected, 1);
+
+        // Every read corrupted: bounded by the attempt cap, then the integrity error.
+        let always = RULE.replace(r#""limit": 1, "#, "");
+        emu.faults()
+            .install(FaultConfig::parse(&always).unwrap())
+            .unwrap();
+        let e = c
+            .get_object("reread", "o", Default::default())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Integrity { .. }), "{e}");
+        let reads = emu.faults().stats().injected;
+        assert!(
+            (2..=4).contains(&reads),
+            "{reads} corrupted reads before giving up"
+        );
+    }
+
     /// F7: a flipped byte in transit is caught by ossguard's CRC-64 (naive client: an integrity
     /// error; resilient client: retried and correct) and by oss2's own check.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
