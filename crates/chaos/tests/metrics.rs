@@ -66,25 +66,7 @@ async fn metrics_count_connections_bytes_and_toxics() {
         "one per connection (downstream only): {text}"
     );
 
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool not found: install Debian's prometheus package (scripts/test-all does)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = ossguard_exposition::promtool_check_metrics(&text) {
+        panic!("{e}\n{text}");
+    }
 }

@@ -381,9 +381,6 @@ fn bar(mp: &MultiProgress, len: u64, label: String) -> ProgressBar {
     pb
 }
 
-/// How long F6 waits for its dripping GETs after the last arrival.
-const F6_DRAIN: Duration = Duration::from_secs(16);
-
 /// Drives one arm through the schedule; returns its records and breaker timeline.
 #[allow(clippy::too_many_arguments)]
 async fn drive(
@@ -465,10 +462,6 @@ async fn drive(
     let mut done: BTreeMap<u64, Record> = BTreeMap::new();
     let drain = if cfg.cancel.load(Ordering::Relaxed) {
         Duration::from_secs(1)
-    } else if scenario == "F6" {
-        // Slow bodies are the point of F6: give a dripping GET time to be cut (the progress
-        // guard's 8 s window) and resumed, instead of calling it unfinished.
-        cfg.drain.max(F6_DRAIN)
     } else {
         cfg.drain
     };
@@ -564,7 +557,10 @@ async fn run_scenario(
             tg.bucket.clone(),
             tg.prefix.clone(),
             schedule.clone(),
-            cfg.clone(),
+            DrillConfig {
+                drain: cfg.drain.max(s.min_drain),
+                ..cfg.clone()
+            },
             start,
             pb,
         )

@@ -18,6 +18,9 @@ pub struct Scenario {
     /// Emulator fault rules (FAULTS.md); `window` is filled in from the timeline.
     pub rules: Vec<Value>,
     pub network: Option<NetworkFault>,
+    /// Least time to wait for outstanding ops after the last arrival (F6: a dripping GET needs
+    /// the progress guard's 8 s window to be cut, then its resume).
+    pub min_drain: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,6 +91,7 @@ impl Phase {
 fn f1(pct: u32) -> Scenario {
     let p = pct as f64 / 100.0 / 3.0;
     Scenario {
+        min_drain: Duration::ZERO,
         id: format!("F1-{pct}"),
         title: format!("random 500 / 503 / connection resets, {pct} % of requests"),
         rules: vec![
@@ -109,6 +113,7 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
         100
     };
     let mut v = vec![Scenario {
+        min_drain: Duration::ZERO,
         id: "S0".into(),
         title: "the seed's weak network: 10 % packet loss + 200 ms delay (chaos proxy)".into(),
         rules: vec![],
@@ -123,12 +128,14 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
     v.extend([1, 10, 30, 50].map(f1));
     v.extend([
         Scenario {
+            min_drain: Duration::ZERO,
             id: "F2".into(),
             title: format!("outage: refused for {refuse_ms} ms, then blackholed, then recovery"),
             rules: vec![json!({"fault": {"kind": "outage", "refuse_ms": refuse_ms}})],
             network: None,
         },
         Scenario {
+            min_drain: Duration::ZERO,
             id: "F3".into(),
             title: "overload: about half the offered load answered 503 + x-oss-qos-delay-time".into(),
             // The emulator has no capacity model; a fixed shed share stands in for one.
@@ -136,6 +143,7 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
             network: None,
         },
         Scenario {
+            min_drain: Duration::ZERO,
             id: "F4".into(),
             title: format!("stalls: every {stall_every}th read hangs 2–15 s, 0.25 % of GETs die mid-body"),
             rules: vec![
@@ -147,12 +155,14 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
             network: None,
         },
         Scenario {
+            min_drain: Duration::ZERO,
             id: "F5".into(),
             title: "brownout: +200 ms on every request".into(),
             rules: vec![json!({"fault": {"kind": "latency", "delay_ms": 200}})],
             network: None,
         },
         Scenario {
+            min_drain: Duration::from_secs(16),
             id: "F6".into(),
             // 2 KiB/s: well below the pipeline's 8 KiB/s floor (the 3 KB/s drip).
             title: "slow drip: every 4th large GET slows to 2 KiB/s after 64 KiB".into(),
@@ -161,6 +171,7 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
             network: None,
         },
         Scenario {
+            min_drain: Duration::ZERO,
             id: "F7".into(),
             title: "corruption: one byte flipped in transit in 20 % of GET bodies".into(),
             rules: vec![json!({"probability": 0.2, "match": {"operations": ["GetObject"]},
@@ -168,6 +179,7 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
             network: None,
         },
         Scenario {
+            min_drain: Duration::ZERO,
             id: "F8".into(),
             title: "clock skew: server clock 20 minutes ahead".into(),
             rules: vec![json!({"fault": {"kind": "clock_skew", "skew_ms": 1_200_000}})],
@@ -180,6 +192,7 @@ pub fn all(timeline: &Timeline) -> Vec<Scenario> {
 /// Scenarios run only when named: `N0`, no faults at all (baseline, capacity measurements).
 pub fn on_request() -> Vec<Scenario> {
     vec![Scenario {
+        min_drain: Duration::ZERO,
         id: "N0".into(),
         title: "no faults (baseline)".into(),
         rules: vec![],
@@ -194,6 +207,7 @@ pub fn network_only() -> Vec<Scenario> {
         .filter(|s| s.network.is_some())
         .collect();
     v.push(Scenario {
+        min_drain: Duration::ZERO,
         id: "F5".into(),
         title: "brownout: +200 ms on every request (chaos proxy)".into(),
         rules: vec![],

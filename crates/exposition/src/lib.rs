@@ -60,6 +60,37 @@ pub fn openmetrics_to_classic(text: &str) -> String {
     out
 }
 
+/// Runs `promtool check metrics` (Debian's `prometheus` package) on `text`: `Err` with its
+/// complaints, or with how to install it when it is missing. The endpoints' tests use it.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            format!("promtool not found ({e}): install Debian's prometheus package (peers/install does)")
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 fn flush_help(out: &mut String, help: Option<(&str, &str)>, counter: bool) {
     if let Some((name, doc)) = help {
         let suffix = if counter { "_total" } else { "" };

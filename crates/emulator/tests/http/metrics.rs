@@ -19,31 +19,6 @@ pub fn sample(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Runs `promtool check metrics` on `text`; panics with its complaints.
-pub fn promtool_check(text: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool not found: install Debian's prometheus package (scripts/test-all does)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test]
 async fn metrics_count_requests_faults_and_bytes() {
     let s = TestServer::start().await;
@@ -115,7 +90,9 @@ async fn metrics_count_requests_faults_and_bytes() {
         "this scrape"
     );
     assert!(!text.contains(crate::client::SK), "no secret in metrics");
-    promtool_check(&text);
+    if let Err(e) = ossguard_exposition::promtool_check_metrics(&text) {
+        panic!("{e}\n--- metrics ---\n{text}");
+    }
 
     let om = s
         .http
