@@ -49,6 +49,8 @@
 //! / [`Client::discard_download_checkpoint`](crate::Client::discard_download_checkpoint).
 
 mod checkpoint;
+#[doc(hidden)]
+pub use checkpoint::fuzz_one as fuzz_checkpoint;
 mod download;
 mod stream;
 mod upload;

@@ -385,7 +385,7 @@ async fn adopt_unrecorded_parts(
 }
 
 /// The checkpoint's parts that the server still has, unchanged, and that fit the plan.
-fn verified_parts(
+pub(super) fn verified_parts(
     plan: &Plan,
     recorded: &[PartMeta],
     server: &[PartMeta],
