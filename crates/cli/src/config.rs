@@ -64,6 +64,10 @@ pub struct GlobalArgs {
     /// Where resumable transfers keep their checkpoints.
     #[arg(long, global = true, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
+    /// Append one JSON line per OSS operation (principal = access key id, op, bucket, key,
+    /// outcome, status, request id, attempts, duration, bytes) to FILE, rotated at 64 MiB.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
     /// Do not resume interrupted transfers (and keep no checkpoint).
     #[arg(long, global = true)]
     pub no_resume: bool,
@@ -359,6 +363,37 @@ pub fn resolve(
     })
 }
 
+/// The process's audit log (one writer thread per file, shared by every client).
+static AUDIT: std::sync::OnceLock<ossguard::AuditLog> = std::sync::OnceLock::new();
+
+fn audit_log(path: &Path) -> Result<ossguard::AuditLog, CliError> {
+    if let Some(log) = AUDIT.get() {
+        return Ok(log.clone());
+    }
+    let log = ossguard::AuditLog::to_file(path, ossguard::AuditConfig::default()).map_err(|e| {
+        CliError::usage(format!(
+            "cannot open the audit log {}: {e}; check the directory exists and is writable",
+            path.display()
+        ))
+    })?;
+    Ok(AUDIT.get_or_init(|| log).clone())
+}
+
+/// Writes what the audit log still holds (called before the process exits).
+pub fn flush_audit() {
+    if let Some(log) = AUDIT.get() {
+        if !log.flush(std::time::Duration::from_secs(5)) {
+            eprintln!("warning: the audit log could not be written completely within 5 s");
+        }
+        if log.dropped() > 0 {
+            eprintln!(
+                "warning: {} audit records were dropped (the audit queue was full)",
+                log.dropped()
+            );
+        }
+    }
+}
+
 /// Resolves the configuration from the real environment and builds the client.
 pub fn client(g: &GlobalArgs) -> Result<(Client, Resolved), CliError> {
     let file = load_file(g.config.as_deref())?;
@@ -376,6 +411,9 @@ pub fn client(g: &GlobalArgs) -> Result<(Client, Resolved), CliError> {
     }
     if let Some(region) = &r.region {
         b = b.region(region.clone());
+    }
+    if let Some(path) = &g.audit_log {
+        b = b.audit_log(audit_log(path)?);
     }
     let client = b.build().map_err(|e| match e.kind() {
         ErrorKind::InvalidInput(m) => CliError::usage(format!("bad configuration: {m}")),

@@ -62,6 +62,15 @@ fn main() -> ExitCode {
             });
         }
     };
+    // Library spans and events (`ossguard.op`, `ossguard.attempt`) on stderr, filtered by
+    // RUST_LOG (e.g. RUST_LOG=ossguard=debug); nothing is printed without it.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,5 +130,6 @@ fn main() -> ExitCode {
     };
     // Do not wait for abandoned transfer tasks after Ctrl-C.
     runtime.shutdown_timeout(Duration::from_secs(2));
+    config::flush_audit();
     ExitCode::from(code)
 }

@@ -417,6 +417,13 @@ impl ByteStream {
     /// [`ByteStream::fail`] with the progress flag given: a re-read after a CRC mismatch made
     /// "progress" that must not reset the attempt cap.
     fn fail_with(&mut self, e: Error, progressed: bool) -> Option<Error> {
+        let client = self.client.clone();
+        if self.resume.is_none() {
+            return Some(match self.run.as_mut() {
+                Some(run) => run.failed(&client, e),
+                None => e,
+            });
+        }
         let (Some(mut run), Some(r)) = (self.run.take(), self.resume.as_ref()) else {
             return Some(e);
         };
@@ -424,7 +431,6 @@ impl ByteStream {
             Ok(after) => after,
             Err(e) => return Some(e),
         };
-        let client = self.client.clone();
         let (offset, last) = (r.next_offset, r.last);
         let (bucket, key, etag) = (r.bucket.clone(), r.key.clone(), r.etag.clone());
         self.fetching = Some(Box::pin(async move {
@@ -439,6 +445,17 @@ impl ByteStream {
             (run, r)
         }));
         None
+    }
+
+    /// Ends the body with `e`: the operation failed.
+    fn finish_err(&mut self, e: Error) -> Poll<Option<Result<Bytes, Error>>> {
+        let client = self.client.clone();
+        let e = match self.run.as_mut() {
+            Some(run) => run.failed(&client, e),
+            None => e,
+        };
+        self.finish();
+        Poll::Ready(Some(Err(e)))
     }
 
     /// Ends the body: the operation is over (its slot freed, resume costs refunded).
@@ -492,6 +509,16 @@ async fn resume_get(
     Ok(resp)
 }
 
+impl Drop for ByteStream {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Some(run) = self.run.as_mut() {
+                run.cancelled();
+            }
+        }
+    }
+}
+
 impl Stream for ByteStream {
     type Item = Result<Bytes, Error>;
 
@@ -514,8 +541,7 @@ impl Stream for ByteStream {
                                 continue;
                             }
                             Err(e) => {
-                                self.finish();
-                                return Poll::Ready(Some(Err(e)));
+                                return self.finish_err(e);
                             }
                         }
                     }
@@ -525,8 +551,7 @@ impl Stream for ByteStream {
             if let Some(run) = self.run.as_mut() {
                 if run.deadline().expired(now) {
                     let e = run.deadline_error();
-                    self.finish();
-                    return Poll::Ready(Some(Err(e)));
+                    return self.finish_err(e);
                 }
             }
             match self.inner.as_mut().poll_next(cx) {
@@ -534,6 +559,10 @@ impl Stream for ByteStream {
                     self.crc.update(&b);
                     let n = b.len() as u64;
                     self.attempt_bytes += n;
+                    let client = self.client.clone();
+                    if let Some(run) = self.run.as_mut() {
+                        run.received(&client, n);
+                    }
                     if let Some(p) = self.progress.as_mut() {
                         p.bytes(now, n);
                     }
@@ -547,8 +576,7 @@ impl Stream for ByteStream {
                     match self.fail(e) {
                         None => continue,
                         Some(e) => {
-                            self.finish();
-                            return Poll::Ready(Some(Err(e)));
+                            return self.finish_err(e);
                         }
                     }
                 }
@@ -581,21 +609,24 @@ impl Stream for ByteStream {
                                     {
                                         r.next_offset = at;
                                     }
-                                    self.finish();
-                                    return Poll::Ready(Some(Err(e)));
+                                    return self.finish_err(e);
                                 }
                             }
                         }
                     }
-                    self.finish();
                     return match self.expected_crc {
                         Some(exp) if exp != self.crc.value() => {
-                            Poll::Ready(Some(Err(Error::new(ErrorKind::Integrity {
+                            let e = Error::new(ErrorKind::Integrity {
                                 expected: exp,
                                 actual: self.crc.value(),
-                            }))))
+                            })
+                            .in_op("GetObject");
+                            self.finish_err(e)
                         }
-                        _ => Poll::Ready(None),
+                        _ => {
+                            self.finish();
+                            Poll::Ready(None)
+                        }
                     };
                 }
                 Poll::Pending => {
@@ -620,8 +651,7 @@ impl Stream for ByteStream {
                             match self.fail(e) {
                                 None => continue,
                                 Some(e) => {
-                                    self.finish();
-                                    return Poll::Ready(Some(Err(e)));
+                                    return self.finish_err(e);
                                 }
                             }
                         }

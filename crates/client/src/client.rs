@@ -63,7 +63,11 @@ impl Client {
 
     pub(crate) fn from_config(config: Config) -> Result<Self, Error> {
         let transport = Transport::new(&config)?;
-        let endpoint = crate::pipeline::state::EndpointState::new(config.policy.clone());
+        let endpoint = crate::pipeline::state::EndpointState::new(
+            config.policy.clone(),
+            config.metrics.clone(),
+            &config.endpoint_name,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -80,6 +84,26 @@ impl Client {
     /// What the resilience pipeline has done so far (attempts, retries, hedges, …).
     pub fn stats(&self) -> crate::pipeline::state::StatsSnapshot {
         self.inner.endpoint.snapshot()
+    }
+
+    /// Registers this client's metric families (`observability/METRICS.md`) into `registry`.
+    /// A registry takes one client's families once; for several clients use
+    /// `registry.sub_registry_with_label(..)` per client, or build them with one shared
+    /// [`ClientMetrics`](crate::metrics::ClientMetrics) registered once.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.inner.config.metrics.register(registry);
+        if let Some(audit) = &self.inner.config.audit {
+            registry.register(
+                "ossguard_audit_dropped",
+                "Audit records dropped because the audit queue was full",
+                audit.dropped_counter(),
+            );
+        }
+    }
+
+    /// The metric families this client records into.
+    pub fn metrics(&self) -> &crate::metrics::ClientMetrics {
+        &self.inner.config.metrics
     }
 
     /// The circuit breaker's state for this client's endpoint.
@@ -110,7 +134,7 @@ impl Client {
         req: Request,
         body: Body,
     ) -> Result<Sent, Error> {
-        let mut run = self.begin(op, spec_of(op, &req, &body)).await?;
+        let mut run = self.begin(op, spec_of(op, &req, &body), &req).await?;
         let answer = self.drive(&mut run, &req, body, false).await?;
         match answer.response {
             Response::Streaming(response) => Ok(Sent {
@@ -130,7 +154,7 @@ impl Client {
         req: Request,
         body: Body,
     ) -> Result<(http::HeaderMap, u64, bytes::Bytes), Error> {
-        let mut run = self.begin(op, spec_of(op, &req, &body)).await?;
+        let mut run = self.begin(op, spec_of(op, &req, &body), &req).await?;
         let answer = self.drive(&mut run, &req, body, true).await?;
         match answer.response {
             Response::Read { headers, body, .. } => Ok((headers, answer.sent_crc, body)),
@@ -174,6 +198,15 @@ impl Client {
                 .send(self.config(), &req, rbody)
                 .await?;
             let status = resp.status().as_u16();
+            ep.metrics
+                .op(op)
+                .first_byte
+                .observe(started.elapsed().as_secs_f64());
+            let span = tracing::Span::current();
+            span.record("status", status);
+            if let Some(id) = resp.headers().get("x-oss-request-id") {
+                span.record("request_id", id.to_str().unwrap_or(""));
+            }
             if status >= 300 {
                 let headers = resp.headers().clone();
                 // Error bodies are small; cap what we read from a misbehaving peer.

@@ -93,6 +93,10 @@ pub(crate) struct Config {
     pub user_agent: String,
     pub credentials: Arc<dyn CredentialsProvider>,
     pub policy: crate::pipeline::policy::Policy,
+    pub metrics: crate::metrics::ClientMetrics,
+    /// The `endpoint` label of this client's breaker and budget metrics.
+    pub endpoint_name: String,
+    pub audit: Option<crate::audit::AuditLog>,
 }
 
 /// Builds a [`Client`]. Defaults: V4 signatures, path style for IPs/localhost and
@@ -110,6 +114,9 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     credentials: Option<Arc<dyn CredentialsProvider>>,
     policy: Option<crate::pipeline::policy::Policy>,
+    metrics: Option<crate::metrics::ClientMetrics>,
+    endpoint_name: Option<String>,
+    audit: Option<crate::audit::AuditLog>,
 }
 
 impl ClientBuilder {
@@ -168,6 +175,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Record into these metric families (default: the client's own; see
+    /// [`Client::register_metrics`](crate::Client::register_metrics)).
+    pub fn metrics(mut self, m: crate::metrics::ClientMetrics) -> Self {
+        self.metrics = Some(m);
+        self
+    }
+
+    /// The `endpoint` label of the breaker and retry-budget metrics (default `primary`).
+    pub fn endpoint_name(mut self, name: impl Into<String>) -> Self {
+        self.endpoint_name = Some(name.into());
+        self
+    }
+
+    /// Write one JSON line per logical operation to this audit log (default: none).
+    pub fn audit_log(mut self, log: crate::audit::AuditLog) -> Self {
+        self.audit = Some(log);
+        self
+    }
+
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = Some(ua.into());
         self
@@ -207,6 +233,9 @@ impl ClientBuilder {
                 .unwrap_or_else(|| format!("ossguard/{}", env!("CARGO_PKG_VERSION"))),
             credentials,
             policy,
+            metrics: self.metrics.unwrap_or_default(),
+            endpoint_name: self.endpoint_name.unwrap_or_else(|| "primary".to_owned()),
+            audit: self.audit,
         };
         Client::from_config(config)
     }

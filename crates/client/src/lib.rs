@@ -12,21 +12,25 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod body;
 mod client;
 mod config;
 pub mod credentials;
 mod error;
+pub mod metrics;
 mod ops;
 pub mod pipeline;
 pub mod transfer;
 mod transport;
 
+pub use audit::{AuditConfig, AuditLog};
 pub use body::{Body, ByteStream};
 pub use client::Client;
 pub use config::{ClientBuilder, SignatureVersion};
 pub use credentials::{CredentialsProvider, StaticCredentials};
 pub use error::{Error, ErrorKind};
+pub use metrics::ClientMetrics;
 pub use ops::bucket::{BucketSummary, CreateBucketOptions};
 pub use ops::list::{ListObjectsPage, ListOptions, ObjectEntry};
 pub use ops::multipart::{CompletedPart, PartMeta, UploadMeta};

@@ -81,10 +81,10 @@ impl Client {
         }
         let size = body.len();
         let req = ossguard_proto::ops::upload_part(bucket, key, upload_id, n);
-        let sent = self.execute(Operation::UploadPart, req, body).await?;
+        let mut sent = self.execute(Operation::UploadPart, req, body).await?;
+        let crc = server_crc(sent.response.headers());
+        check_crc(crc, sent.sent_crc, "UploadPart").map_err(|e| sent.run.failed(self, e))?;
         let h = sent.response.headers();
-        let crc = server_crc(h);
-        check_crc(crc, sent.sent_crc, "UploadPart")?;
         Ok(PartMeta {
             part_number: n,
             etag: header(h, "etag").unwrap_or_default(),

@@ -221,8 +221,9 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
+        let mut sent = sent;
         let out = PutObjectOutput::from_headers(sent.response.headers());
-        check_crc(out.crc64, sent.sent_crc, "PutObject")?;
+        check_crc(out.crc64, sent.sent_crc, "PutObject").map_err(|e| sent.run.failed(self, e))?;
         Ok(out)
     }
 

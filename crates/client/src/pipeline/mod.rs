@@ -11,6 +11,7 @@
 
 pub mod deadline;
 pub mod policy;
+pub(crate) mod report;
 pub mod state;
 
 use std::sync::atomic::Ordering;
@@ -27,6 +28,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::body::Body;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
+use crate::metrics::{attempt_result, refusal_label, AttemptKind, OpOutcome};
+use report::{OpReport, Target};
 
 /// How the policies see a failed attempt.
 pub(crate) fn outcome_of(e: &Error) -> Outcome {
@@ -104,6 +107,8 @@ pub(crate) struct OpRun {
     /// The budget this operation really has (its own, or less when inherited), for errors.
     budget_time: Duration,
     last_error: Option<Error>,
+    /// Metrics, audit line and span of the operation, reported when it ends (on drop).
+    pub report: OpReport,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -120,6 +125,12 @@ impl OpRun {
     /// The error that ends the operation when the machine refuses another attempt: the last
     /// real error with the refusal as context (or the refusal itself before any attempt).
     fn refused(&mut self, why: Refusal) -> Error {
+        let e = self.refusal_error(why);
+        self.report.failed(&e);
+        e
+    }
+
+    fn refusal_error(&mut self, why: Refusal) -> Error {
         let refusal = match why {
             Refusal::CircuitOpen => Error::new(ErrorKind::CircuitOpen).in_op(self.name.name()),
             Refusal::DeadlineExceeded => deadline_exceeded(self.name, self.budget_time),
@@ -148,20 +159,58 @@ impl OpRun {
     ) -> Result<Duration, Error> {
         let ep = &client.inner.endpoint;
         let outcome = outcome_of(&e);
-        let next = self
-            .op
-            .body_failed(&mut ep.lock(), ep.now(), outcome, progressed);
+        let now = ep.now();
+        let next = ep.with(|p| self.op.body_failed(p, now, outcome, progressed));
         match next {
             Next::Retry { after } => {
                 self.last_error = Some(e);
+                // Not over yet: dropped while resuming, the operation was cancelled.
+                self.report.outcome = None;
+                self.report.next_kind = AttemptKind::Resume;
                 Ok(after)
             }
-            Next::Done | Next::Stop(_) => Err(e),
+            Next::Done | Next::Stop(_) => {
+                if let Next::Stop(r) = next {
+                    if let Some(why) = refusal_label(r) {
+                        ep.metrics.retry_refused(self.name, why);
+                    }
+                }
+                self.report.failed(&e);
+                Err(e)
+            }
         }
     }
 
     pub(crate) fn body_done(&mut self, client: &Client) {
-        self.op.body_done(&mut client.inner.endpoint.lock());
+        client.inner.endpoint.with(|p| self.op.body_done(p));
+    }
+
+    /// The operation failed after its answer arrived (a CRC-64 mismatch of an upload, …).
+    pub(crate) fn failed(&mut self, client: &Client, e: Error) -> Error {
+        if matches!(e.kind(), ErrorKind::Integrity { .. }) {
+            let ep = &client.inner.endpoint;
+            ep.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
+            ep.metrics.op(self.name).integrity.inc();
+        }
+        self.report.failed(&e);
+        e
+    }
+
+    /// `n` response body bytes arrived (streamed bodies count them as they come).
+    pub(crate) fn received(&mut self, client: &Client, n: u64) {
+        self.report.received += n;
+        client
+            .inner
+            .endpoint
+            .metrics
+            .op(self.name)
+            .received
+            .inc_by(n);
+    }
+
+    /// The caller dropped the body before its end.
+    pub(crate) fn cancelled(&mut self) {
+        self.report.outcome = Some(OpOutcome::Cancelled);
     }
 
     pub(crate) fn deadline(&self) -> Deadline {
@@ -192,12 +241,71 @@ pub(crate) enum Response {
     },
 }
 
+/// Records one attempt when it ends or is dropped.
+struct AttemptGuard<'a> {
+    client: &'a Client,
+    op: Operation,
+    kind: AttemptKind,
+    started: tokio::time::Instant,
+    result: Option<&'static str>,
+    span: tracing::Span,
+}
+
+impl AttemptGuard<'_> {
+    fn set_result(&mut self, r: &'static str) {
+        self.result = Some(r);
+    }
+}
+
+impl Drop for AttemptGuard<'_> {
+    fn drop(&mut self) {
+        let m = &self.client.inner.endpoint.metrics;
+        let result = self.result.unwrap_or("cancelled");
+        m.attempt_done(self.op, self.kind, result);
+        m.op(self.op)
+            .attempt_duration
+            .observe(self.started.elapsed().as_secs_f64());
+        self.span.record("result", result);
+    }
+}
+
 impl Client {
     /// Starts an operation: its deadline and its bulkhead slot.
-    pub(crate) async fn begin(&self, op: Operation, spec: OpSpec) -> Result<OpRun, Error> {
+    pub(crate) async fn begin(
+        &self,
+        op: Operation,
+        spec: OpSpec,
+        req: &Request,
+    ) -> Result<OpRun, Error> {
         let ep = &self.inner.endpoint;
         let policy = &ep.policy;
         ep.stats.operations.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!(
+            "ossguard.op",
+            op = op.name(),
+            bucket = req.bucket.as_deref(),
+            key = req.key.as_deref(),
+            outcome = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        let audit = self.inner.config.audit.as_ref();
+        let mut report = OpReport::start(&ep.metrics, audit, op, span);
+        if audit.is_some() {
+            // The key id only; a provider that fails here fails the first attempt too.
+            let principal = self
+                .inner
+                .config
+                .credentials
+                .credentials()
+                .await
+                .ok()
+                .map(|c| c.access_key_id);
+            report.target = Some(std::sync::Arc::new(Target {
+                principal,
+                bucket: req.bucket.clone(),
+                key: req.key.clone(),
+            }));
+        }
         let start = ep.now();
         let own = if moves_data(op) {
             policy.transfer_deadline
@@ -218,16 +326,26 @@ impl Client {
         let acquire = slots.clone().acquire_owned();
         let slot = match deadline.at() {
             Duration::MAX => acquire.await,
-            _ => tokio::time::timeout(deadline.remaining(start), acquire)
-                .await
-                .map_err(|_| deadline_exceeded(op, budget_time))?,
-        }
-        .map_err(|_| Error::invalid_input("client is shutting down"))?;
+            _ => match tokio::time::timeout(deadline.remaining(start), acquire).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let e = deadline_exceeded(op, budget_time);
+                    report.failed(&e);
+                    return Err(e);
+                }
+            },
+        };
+        let slot = slot.map_err(|_| {
+            let e = Error::invalid_input("client is shutting down");
+            report.failed(&e);
+            e
+        })?;
         Ok(OpRun {
             op: Op::new(spec, deadline),
             name: op,
             budget_time,
             last_error: None,
+            report,
             _slot: slot,
         })
     }
@@ -246,11 +364,21 @@ impl Client {
         let op = run.name;
         let mut body = Some(body);
         loop {
-            let step = run.op.start(&mut ep.lock(), ep.now());
+            let now = ep.now();
+            let step = ep.with(|p| run.op.start(p, now));
             let (first_byte, hedge_after) = match step {
                 Step::Refused(why) => {
                     if why == Refusal::CircuitOpen {
                         ep.stats.breaker_rejections.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if run.report.next_kind != AttemptKind::First {
+                        ep.metrics.retry_refused(
+                            op,
+                            match why {
+                                Refusal::CircuitOpen => "breaker",
+                                Refusal::DeadlineExceeded => "deadline",
+                            },
+                        );
                     }
                     return Err(run.refused(why));
                 }
@@ -271,14 +399,15 @@ impl Client {
                 false => None,
             };
             ep.stats.attempts.fetch_add(1, Ordering::Relaxed);
+            let kind = std::mem::replace(&mut run.report.next_kind, AttemptKind::Retry);
             let result = self
                 .attempt_maybe_hedged(
                     run,
                     req,
                     (this_body, spare),
-                    first_byte,
-                    hedge_after,
+                    (first_byte, hedge_after),
                     read_body,
+                    kind,
                 )
                 .await;
             let end = ep.now();
@@ -294,7 +423,9 @@ impl Client {
                             }
                         ) =>
                 {
-                    return Err(deadline_exceeded(op, run.budget_time));
+                    let e = deadline_exceeded(op, run.budget_time);
+                    run.report.failed(&e);
+                    return Err(e);
                 }
                 r => r,
             };
@@ -305,6 +436,7 @@ impl Client {
             if let Err(e) = &result {
                 if matches!(e.kind(), ErrorKind::Integrity { .. }) {
                     ep.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
+                    ep.metrics.op(op).integrity.inc();
                 }
                 if outcome == Outcome::ClockSkew {
                     if let Some(server) = e.server_date() {
@@ -313,17 +445,35 @@ impl Client {
                 }
             }
             let latency = result.as_ref().ok().map(|a| a.first_byte);
-            let next = run
-                .op
-                .finish(&mut ep.lock(), end, outcome, latency, replayable);
+            let next = ep.with(|p| run.op.finish(p, end, outcome, latency, replayable));
             match (result, next) {
-                (Ok(answer), _) => return Ok(answer),
+                (Ok(answer), _) => {
+                    match &answer.response {
+                        Response::Streaming(r) => {
+                            run.report.succeeded(r.status().as_u16(), r.headers())
+                        }
+                        Response::Read { headers, body } => {
+                            run.report.received += body.len() as u64;
+                            run.report.succeeded(200, headers)
+                        }
+                    }
+                    return Ok(answer);
+                }
                 (Err(e), Next::Retry { after }) => {
+                    ep.metrics.retry(op, attempt_result(Err(&e)));
                     run.last_error = Some(e);
                     ep.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(after).await;
                 }
-                (Err(e), _) => return Err(e),
+                (Err(e), next) => {
+                    if let Next::Stop(r) = next {
+                        if let Some(why) = refusal_label(r) {
+                            ep.metrics.retry_refused(op, why);
+                        }
+                    }
+                    run.report.failed(&e);
+                    return Err(e);
+                }
             }
         }
     }
@@ -337,9 +487,9 @@ impl Client {
         run: &mut OpRun,
         req: &Request,
         (body, spare): (Body, Option<Body>),
-        first_byte: Option<Duration>,
-        hedge_after: Option<Duration>,
+        (first_byte, hedge_after): (Option<Duration>, Option<Duration>),
         read_body: bool,
+        kind: AttemptKind,
     ) -> Result<Answer, Error> {
         let ep = &self.inner.endpoint;
         let op = run.name;
@@ -347,7 +497,14 @@ impl Client {
         let silence = spare
             .as_ref()
             .map(|_| std::sync::Arc::new(tokio::sync::Notify::new()));
-        let first = self.attempt(op, req, body, first_byte, read_body, silence.clone());
+        run.report.attempts += 1;
+        run.report.sent += body.len().unwrap_or(0);
+        ep.metrics.op(op).sent.inc_by(body.len().unwrap_or(0));
+        let first = self.recorded(
+            run,
+            kind,
+            self.attempt(op, req, body, first_byte, read_body, silence.clone()),
+        );
         if hedge_after.is_none() && silence.is_none() {
             return first.await;
         }
@@ -371,24 +528,86 @@ impl Client {
             return first.await;
         }
         ep.stats.hedges.fetch_add(1, Ordering::Relaxed);
-        let second = self.attempt(
-            op,
-            req,
-            spare.unwrap_or_else(Body::empty),
-            first_byte.map(|t| t.saturating_sub(started.elapsed())),
-            read_body,
-            None,
+        let spare = spare.unwrap_or_else(Body::empty);
+        run.report.attempts += 1;
+        run.report.sent += spare.len().unwrap_or(0);
+        ep.metrics.op(op).sent.inc_by(spare.len().unwrap_or(0));
+        let second = self.recorded(
+            run,
+            AttemptKind::Hedge,
+            self.attempt(
+                op,
+                req,
+                spare,
+                first_byte.map(|t| t.saturating_sub(started.elapsed())),
+                read_body,
+                None,
+            ),
         );
         tokio::pin!(second);
-        tokio::select! {
+        let (result, hedge_won) = tokio::select! {
             r = &mut first => match r {
-                Ok(a) => Ok(a),
-                Err(e) => second.await.map_err(|_| e),
+                Ok(a) => (Ok(a), false),
+                Err(e) => match second.await {
+                    Ok(a) => (Ok(a), true),
+                    Err(_) => (Err(e), false),
+                },
             },
             r = &mut second => match r {
-                Ok(a) => Ok(a),
-                Err(_) => first.await,
+                Ok(a) => (Ok(a), true),
+                Err(_) => (first.await, false),
             },
+        };
+        ep.metrics.hedge(op, hedge_won);
+        result
+    }
+
+    /// `attempt` with its metrics and span: result by kind, duration, bytes; an attempt
+    /// dropped before it ended (a hedge that lost, a caller that gave up) is `cancelled`.
+    fn recorded<'a>(
+        &'a self,
+        run: &OpRun,
+        kind: AttemptKind,
+        attempt: impl std::future::Future<Output = Result<Answer, Error>> + 'a,
+    ) -> impl std::future::Future<Output = Result<Answer, Error>> + 'a {
+        use tracing::Instrument;
+        let op = run.name;
+        let span = tracing::debug_span!(
+            parent: &run.report.span,
+            "ossguard.attempt",
+            n = run.report.attempts,
+            kind = kind.label(),
+            status = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            result = tracing::field::Empty,
+        );
+        let mut guard = AttemptGuard {
+            client: self,
+            op,
+            kind,
+            started: tokio::time::Instant::now(),
+            result: None,
+            span: span.clone(),
+        };
+        async move {
+            let r = attempt.await;
+            guard.set_result(attempt_result(r.as_ref().map(|_| ())));
+            if let Ok(a) = &r {
+                let n = match &a.response {
+                    Response::Read { body, .. } => body.len() as u64,
+                    Response::Streaming(_) => 0,
+                };
+                guard
+                    .client
+                    .inner
+                    .endpoint
+                    .metrics
+                    .op(op)
+                    .received
+                    .inc_by(n);
+            }
+            r
         }
+        .instrument(span)
     }
 }

@@ -11,6 +11,7 @@ use ossguard_resilience::op::{Endpoint, EndpointConfig};
 use tokio::sync::Semaphore;
 
 use super::policy::Policy;
+use crate::metrics::{ClientMetrics, EndpointMetrics};
 
 /// Counters of what the pipeline did (monotonic).
 #[derive(Debug, Default)]
@@ -73,10 +74,12 @@ pub(crate) struct EndpointState {
     pub metadata_slots: Arc<Semaphore>,
     pub data_slots: Arc<Semaphore>,
     pub origin: tokio::time::Instant,
+    pub metrics: ClientMetrics,
+    pub gauges: EndpointMetrics,
 }
 
 impl EndpointState {
-    pub fn new(policy: Policy) -> Self {
+    pub fn new(policy: Policy, metrics: ClientMetrics, name: &str) -> Self {
         let mut seed = [0u8; 8];
         // Jitter only needs to differ between processes; the time is a fine fallback.
         if getrandom::fill(&mut seed).is_err() {
@@ -86,7 +89,7 @@ impl EndpointState {
                 .as_nanos() as u64)
                 .to_le_bytes();
         }
-        Self {
+        let this = Self {
             policies: Mutex::new(Endpoint::new(
                 EndpointConfig {
                     retry: policy.retry,
@@ -103,7 +106,14 @@ impl EndpointState {
             clock_offset_ms: AtomicI64::new(0),
             stats: PipelineStats::default(),
             origin: tokio::time::Instant::now(),
+            gauges: metrics.endpoint(name),
+            metrics,
+        };
+        {
+            let ep = this.lock();
+            this.gauges.sync(ep.breaker_state(), ep.budget_tokens());
         }
+        this
     }
 
     /// Monotonic policy time (tokio's clock, so paused-time tests work).
@@ -130,10 +140,19 @@ impl EndpointState {
         };
         self.clock_offset_ms.store(off, Ordering::Relaxed);
         self.stats.skew_corrections.fetch_add(1, Ordering::Relaxed);
+        self.gauges.skew.inc();
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Endpoint> {
         self.policies.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a policy call under the lock, then brings the breaker and budget gauges in step.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
+        let mut ep = self.lock();
+        let r = f(&mut ep);
+        self.gauges.sync(ep.breaker_state(), ep.budget_tokens());
+        r
     }
 
     pub fn breaker_state(&self) -> BreakerState {
