@@ -60,6 +60,10 @@ pub struct DrillArgs {
     /// Confirm a drill against a non-loopback endpoint (it writes and deletes objects there).
     #[arg(long)]
     yes: bool,
+    /// Serve every arm's client metrics (label `arm`) on http://ADDR/metrics while the drill
+    /// runs, for Prometheus to scrape (e.g. 127.0.0.1:9464; port 0 picks one, printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn is_loopback(url: &str) -> bool {
@@ -181,6 +185,28 @@ pub async fn run(args: DrillArgs) -> u8 {
         }
     }
     cfg.progress = !args.json;
+    // Held for the whole run: dropping it stops the endpoint.
+    let _metrics_server = match args.metrics_addr {
+        None => None,
+        Some(addr) => {
+            let mut registry = prometheus_client::registry::Registry::default();
+            for arm in &cfg.arms {
+                let m = ossguard::ClientMetrics::new();
+                m.register(registry.sub_registry_with_label(("arm".into(), arm.name().into())));
+                cfg.metrics.insert(arm.name(), m);
+            }
+            match ossguard_exposition::serve(addr, std::sync::Arc::new(registry)).await {
+                Ok(s) => {
+                    eprintln!("metrics: http://{}/metrics", s.local_addr());
+                    Some(s)
+                }
+                Err(e) => {
+                    eprintln!("error: cannot serve metrics on {addr}: {e}");
+                    return exit::CLIENT;
+                }
+            }
+        }
+    };
     let cancel = cfg.cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

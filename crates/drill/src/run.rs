@@ -64,6 +64,9 @@ pub struct DrillConfig {
     pub progress: bool,
     /// Set (e.g. by Ctrl-C) to stop: the run ends early and is marked partial.
     pub cancel: Arc<AtomicBool>,
+    /// Metric families per arm (`--metrics-addr`): every client of an arm records into its
+    /// arm's families, which the caller registered with the `arm` label.
+    pub metrics: BTreeMap<&'static str, ossguard::ClientMetrics>,
 }
 
 impl DrillConfig {
@@ -78,6 +81,7 @@ impl DrillConfig {
             quick: true,
             progress: false,
             cancel: Arc::default(),
+            metrics: BTreeMap::new(),
         }
     }
 
@@ -189,11 +193,14 @@ struct Target {
     proxy: SocketAddr,
 }
 
-fn client(arm: Arm, endpoint: &str, embedded: bool) -> Client {
-    let b = Client::builder()
+fn client(cfg: &DrillConfig, arm: Arm, endpoint: &str, embedded: bool) -> Client {
+    let mut b = Client::builder()
         .endpoint(endpoint)
         .connect_timeout(arm.connect_timeout())
         .policy(arm.policy());
+    if let Some(m) = cfg.metrics.get(arm.name()) {
+        b = b.metrics(m.clone());
+    }
     let b = if embedded {
         b.credentials(Credentials::new(arm.access_key(), arm.secret()))
     } else {
@@ -509,7 +516,7 @@ async fn run_scenario(
         } else {
             tg.direct.clone()
         };
-        let c = client(tg.arm, &ep, tg.emu.is_some());
+        let c = client(cfg, tg.arm, &ep, tg.emu.is_some());
         warm_up(&c, &tg.bucket, &tg.prefix, 256).await;
         clients.push(c);
     }

@@ -7,6 +7,9 @@
 //! as the Go client does.
 #![forbid(unsafe_code)]
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use prometheus_client::registry::Registry;
 
 pub use prometheus_client;
@@ -22,11 +25,107 @@ pub fn encode(registry: &Registry, accept: Option<&str>) -> (&'static str, Strin
     let mut text = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut text, registry);
+    let text = merge_families(&text);
     if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
         (OPENMETRICS, text)
     } else {
         (CLASSIC, openmetrics_to_classic(&text))
     }
+}
+
+/// Puts every family's samples under one `# HELP`/`# TYPE` block. `prometheus-client` writes a
+/// sub-registry's families apart (a drill's arms: one block per `arm`), which both formats
+/// forbid ("second HELP line for metric name"); merged, the samples of a family are
+/// contiguous as the formats require. Order: families as first seen, samples as written.
+pub fn merge_families(text: &str) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    let mut families: std::collections::HashMap<&str, (Vec<&str>, Vec<&str>)> =
+        std::collections::HashMap::new();
+    let mut current: Option<&str> = None;
+    let mut eof = false;
+    for line in text.lines() {
+        if line == "# EOF" {
+            eof = true;
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE ", "# UNIT "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p));
+        if let Some(rest) = meta {
+            let name = rest.split(' ').next().unwrap_or(rest);
+            let fam = families.entry(name).or_insert_with(|| {
+                order.push(name);
+                (Vec::new(), Vec::new())
+            });
+            let seen = fam.0.iter().any(|l| l.get(..7) == line.get(..7));
+            if !seen {
+                fam.0.push(line);
+            }
+            current = Some(name);
+        } else if let Some(fam) = current.and_then(|c| families.get_mut(c)) {
+            fam.1.push(line);
+        } else {
+            // Samples before any header (not written by prometheus-client): keep as they are.
+            let fam = families.entry("").or_insert_with(|| {
+                order.push("");
+                (Vec::new(), Vec::new())
+            });
+            fam.1.push(line);
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for name in order {
+        let (meta, samples) = &families[name];
+        for l in meta.iter().chain(samples) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    if eof {
+        out.push_str("# EOF\n");
+    }
+    out
+}
+
+/// A running `GET /metrics` endpoint (see [`serve`]); stops when dropped.
+pub struct MetricsServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `registry` on `GET /metrics` at `addr` (format by `Accept`, as [`encode`]). For
+/// processes whose only HTTP is their metrics, such as `ossguard drill --metrics-addr`.
+pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result<MetricsServer> {
+    use axum::http::{header, HeaderMap};
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move |headers: HeaderMap| {
+            let registry = registry.clone();
+            async move {
+                let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+                let (ctype, body) = encode(&registry, accept);
+                ([(header::CONTENT_TYPE, ctype)], body)
+            }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(MetricsServer { addr, task })
 }
 
 /// Rewrites OpenMetrics text (as `prometheus-client` writes it) into the classic format.
@@ -103,6 +202,33 @@ mod tests {
     use super::*;
     use prometheus_client::metrics::counter::Counter;
     use prometheus_client::metrics::gauge::Gauge;
+
+    #[test]
+    fn sub_registries_share_one_block_per_family() {
+        use prometheus_client::metrics::counter::Counter;
+        let mut r = Registry::default();
+        for arm in ["a", "b"] {
+            let c = Counter::<u64>::default();
+            c.inc();
+            r.sub_registry_with_label(("arm".into(), arm.into()))
+                .register("x", "help", c);
+        }
+        let (_, om) = encode(&r, Some("application/openmetrics-text"));
+        assert_eq!(om.matches("# HELP x ").count(), 1, "{om}");
+        assert_eq!(om.matches("# TYPE x ").count(), 1, "{om}");
+        assert!(
+            om.contains("x_total{arm=\"a\"} 1\nx_total{arm=\"b\"} 1\n"),
+            "{om}"
+        );
+        assert!(om.ends_with("# EOF\n"));
+        let (_, classic) = encode(&r, None);
+        assert_eq!(
+            classic.matches("# TYPE x_total counter").count(),
+            1,
+            "{classic}"
+        );
+        promtool_check_metrics(&classic).unwrap();
+    }
 
     #[test]
     fn counters_take_their_suffix_and_eof_goes() {

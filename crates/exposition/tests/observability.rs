@@ -598,10 +598,6 @@ fn substitute(expr: &str) -> String {
         .replace("$arm", ".*")
 }
 
-fn serves_side(expr: &str) -> bool {
-    expr.contains("ossguard_server_") || expr.contains("ossguard_chaos_")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_runs_every_dashboard_query_and_rule() {
     use ossguard_chaos::{Chaos, NewToxic, ProxyConfig, ToxicKind};
@@ -638,6 +634,40 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
         .credentials(ossguard::Credentials::new(AK, SK))
         .build()
         .unwrap();
+    // The client's own metrics, as an application would expose them.
+    let mut registry = prometheus_client::registry::Registry::default();
+    client.register_metrics(&mut registry);
+    let client_metrics = ossguard_exposition::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        std::sync::Arc::new(registry),
+    )
+    .await
+    .unwrap();
+
+    // A quick drill (F1 at 10 % and F4's slow responses: retries, refusals, hedges, every
+    // arm) with its `--metrics-addr` endpoint: the arm-labelled series of the dashboard.
+    let mut drill = ossguard_drill::DrillConfig::quick(7);
+    drill.scenarios = vec!["F1-10".into(), "F4".into()];
+    drill.timeline.steady = Duration::from_secs(2);
+    drill.timeline.fault = Duration::from_secs(6);
+    drill.timeline.recovery = Duration::from_secs(2);
+    let mut drill_registry = prometheus_client::registry::Registry::default();
+    for arm in &drill.arms {
+        let m = ossguard::ClientMetrics::new();
+        m.register(drill_registry.sub_registry_with_label(("arm".into(), arm.name().into())));
+        drill.metrics.insert(arm.name(), m);
+    }
+    let drill_metrics = ossguard_exposition::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        std::sync::Arc::new(drill_registry),
+    )
+    .await
+    .unwrap();
+    let drill_run = tokio::spawn(async move {
+        ossguard_drill::run(&drill, |_| {})
+            .await
+            .map(|r| r.arms.len())
+    });
     client
         .create_bucket("obs", Default::default())
         .await
@@ -646,6 +676,16 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
     let prom = Prometheus::start(&[
         ("ossguard-serve", "/-/metrics", emu_addr.clone()),
         ("ossguard-chaos", "/metrics", api.local_addr().to_string()),
+        (
+            "ossguard-client",
+            "/metrics",
+            client_metrics.local_addr().to_string(),
+        ),
+        (
+            "ossguard-drill",
+            "/metrics",
+            drill_metrics.local_addr().to_string(),
+        ),
     ]);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -679,19 +719,18 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
         .collect();
     let rules = rule_file();
     let rule_count: usize = rules.groups.iter().map(|g| g.rules.len()).sum();
-    let server_records: Vec<String> = rules
+    let records: Vec<String> = rules
         .groups
         .iter()
         .flat_map(|g| &g.rules)
         .filter_map(|r| r.record.clone())
-        .filter(|r| r.contains("ossguard_server_") || r.contains("ossguard_chaos_"))
         .collect();
-    assert!(server_records.len() >= 3, "{server_records:?}");
+    assert!(records.len() >= 8, "{records:?}");
 
-    // Traffic in rounds, one scrape apart, until both targets are up and every query on the
-    // servers' metrics (and every recorded series of theirs) has data. Bounded: 40 rounds.
+    // Traffic in rounds, one scrape apart, until the four targets are up and every panel
+    // query and every recorded series has data. Bounded: 60 rounds.
     let mut missing = vec![];
-    for round in 0..40u32 {
+    for round in 0..60u32 {
         for i in 0..5 {
             let key = format!("k{}", (round * 5 + i) % 7);
             client
@@ -716,15 +755,15 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
         }
         missing.clear();
         let up = prom.query(&http, "up == 1").await;
-        if up.len() != 2 {
+        if up.len() != 4 {
             missing.push(format!("targets up: {up:?}"));
         }
-        for (title, e) in exprs.iter().filter(|(_, e)| serves_side(e)) {
+        for (title, e) in &exprs {
             if prom.query(&http, &substitute(e)).await.is_empty() {
                 missing.push(format!("{title}: {e}"));
             }
         }
-        for r in &server_records {
+        for r in &records {
             if prom.query(&http, r).await.is_empty() {
                 missing.push(format!("recorded {r}"));
             }
@@ -735,16 +774,43 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
     }
     assert!(
         missing.is_empty(),
-        "no data after 40 rounds:\n{}\n--- prometheus log ---\n{}",
+        "no data after 60 rounds:\n{}\n--- prometheus log ---\n{}",
         missing.join("\n"),
         prom.log()
     );
 
-    // Every panel query is valid PromQL (the client's panels stay empty until the client
-    // library exports its metrics).
-    for (_, e) in &exprs {
-        prom.query(&http, &substitute(e)).await;
-    }
+    assert_eq!(
+        drill_run.await.unwrap().unwrap(),
+        3,
+        "the drill ran its three arms"
+    );
+
+    // The client's attempts equal the requests the server read, for the same run: traffic
+    // stopped, two scrapes later both sides are final.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let value = |v: Vec<Value>| -> f64 {
+        v.first()
+            .and_then(|s| s["value"][1].as_str())
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let attempts = value(
+        prom.query(
+            &http,
+            r#"sum(ossguard_attempts_total{job="ossguard-client"})"#,
+        )
+        .await,
+    );
+    let requests = value(
+        prom.query(
+            &http,
+            r#"sum(ossguard_server_requests_total{job="ossguard-serve",operation!="Admin"})"#,
+        )
+        .await,
+    );
+    println!("client attempts {attempts}, server requests {requests}");
+    assert!(attempts > 100.0, "{attempts}");
+    assert_eq!(attempts, requests, "client attempts vs server requests");
 
     // Every metric the two servers export is in METRICS.md.
     let doc = contract();
@@ -796,7 +862,12 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
         .await;
     assert_eq!(
         jobs,
-        serde_json::json!(["ossguard-chaos", "ossguard-serve"])
+        serde_json::json!([
+            "ossguard-chaos",
+            "ossguard-client",
+            "ossguard-drill",
+            "ossguard-serve"
+        ])
     );
 
     // Prometheus loaded every rule, evaluates each without error, and each expression runs
@@ -815,6 +886,7 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
     }
 
     drop(prom);
+    drop((client_metrics, drill_metrics));
     api.shutdown().await.unwrap();
     emu.shutdown().await.unwrap();
 }
