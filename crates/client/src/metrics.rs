@@ -66,6 +66,10 @@ impl OpOutcome {
 
     /// The outcome of an operation that ended with `e`.
     pub fn of(e: &Error) -> Self {
+        if e.status() == Some(304) {
+            // Not Modified answers a conditional GET: the operation did its job.
+            return Self::Ok;
+        }
         match e.kind() {
             ErrorKind::CircuitOpen => Self::BreakerRejected,
             ErrorKind::Integrity { .. } => Self::Integrity,
@@ -433,7 +437,8 @@ impl ClientMetrics {
         })
     }
 
-    pub(crate) fn operation_done(&self, op: Operation, outcome: OpOutcome) {
+    /// Counts a finished logical operation (the fallback chain records its own).
+    pub fn operation_done(&self, op: Operation, outcome: OpOutcome) {
         self.inner
             .operations
             .get_or_create(&OutcomeLabels {
@@ -504,6 +509,13 @@ impl ClientMetrics {
                 source,
             });
         }
+    }
+
+    /// Creates the spooled-writes series at 0.
+    pub fn precreate_spooled(&self, op: Operation) {
+        let _ = self.inner.spooled.get_or_create(&OpLabel {
+            operation: op.name(),
+        });
     }
 
     /// A write accepted into the spool.

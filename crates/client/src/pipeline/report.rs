@@ -20,6 +20,24 @@ pub(crate) struct Target {
     pub key: Option<String>,
 }
 
+tokio::task_local! {
+    /// Set by the fallback chain around its primary call: the operation's outcome is handed
+    /// to the chain (which records the final one: served stale, failed over, …) instead of
+    /// being counted twice.
+    static DEFERRED: std::cell::Cell<Option<OpOutcome>>;
+}
+
+/// Runs `f` with the outcome of the operations it ends deferred to the caller: returns `f`'s
+/// result and the last such outcome (the caller must record one).
+pub(crate) async fn deferred<T>(f: impl std::future::Future<Output = T>) -> (T, Option<OpOutcome>) {
+    DEFERRED
+        .scope(std::cell::Cell::new(None), async move {
+            let r = f.await;
+            (r, DEFERRED.with(|d| d.get()))
+        })
+        .await
+}
+
 pub(crate) struct OpReport {
     metrics: ClientMetrics,
     audit: Option<AuditLog>,
@@ -93,7 +111,10 @@ impl Drop for OpReport {
         let h = self.metrics.op(self.op);
         h.in_flight.dec();
         h.duration.observe(elapsed.as_secs_f64());
-        self.metrics.operation_done(self.op, outcome);
+        let deferred = DEFERRED.try_with(|d| d.set(Some(outcome))).is_ok();
+        if !deferred {
+            self.metrics.operation_done(self.op, outcome);
+        }
         self.span.record("outcome", outcome.label());
         self.span.record("attempts", self.attempts);
         tracing::debug!(parent: &self.span, outcome = outcome.label(), attempts = self.attempts, "operation ended");
