@@ -40,11 +40,16 @@ impl Arm {
         format!("drill-{}-sk", self.name())
     }
 
+    /// Reads and writes go through the fallback chain (cache stale-if-error, write spool).
+    pub fn fallback_chain(self) -> bool {
+        self == Arm::Ossguard
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Arm::Naive => "one attempt, no breaker, no hedging; the seed's http.Client{Timeout: 10s}",
             Arm::Seed => "the seed document's recipe: connect 5 s, response header 3 s, request 10 s; 3 retries at 1 s·2^i + U(0,1) s; go-zero breaker (K 1.5, 10 s / 40 buckets, protection 5, 1 pass/s)",
-            Arm::Ossguard => "Policy::default()",
+            Arm::Ossguard => "Policy::default(), with the fallback chain: a local cache (every read revalidated; served stale when OSS fails) and a write spool (replayed after the fault)",
         }
     }
 

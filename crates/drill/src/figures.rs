@@ -24,6 +24,30 @@ pub struct Record {
     pub phase: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Who answered a read when it was not the primary (`cache_fresh`, `cache_stale`,
+    /// `replica`, `default`), or `spooled` for a write journaled locally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+}
+
+/// What the fallback chain did for an arm that has one (the `ossguard` arm).
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct FallbackFigures {
+    /// Reads served from the cache past `max_age` because OSS failed (flagged stale).
+    pub stale_serves: u64,
+    /// Reads served fresh from the cache without asking OSS.
+    pub cache_serves: u64,
+    pub replica_serves: u64,
+    pub default_serves: u64,
+    /// Writes journaled locally while OSS was unavailable (acknowledged as spooled, not
+    /// stored).
+    pub spooled: u64,
+    /// Spooled writes stored on OSS by the replay after the scenario.
+    pub replayed: u64,
+    /// Spooled writes not stored because the object changed meanwhile (kept for a person).
+    pub conflicts: u64,
+    /// Spooled writes still pending after the replay (it stopped on an error).
+    pub pending: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Default)]
@@ -61,6 +85,8 @@ pub struct Counters {
     pub server_requests: Option<u64>,
     /// ... of them inside the fault window.
     pub server_requests_in_window: Option<u64>,
+    /// `(replayed, conflicts, pending)` of the spool's replay, for an arm with a chain.
+    pub replay: Option<(u64, u64, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +130,9 @@ pub struct ArmResult {
     pub recover_ms: Option<f64>,
     /// Requests the server saw during the fault window per op offered in it.
     pub load_in_fault_window: Option<f64>,
+    /// The fallback chain's figures (`None`: the arm has no chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackFigures>,
     pub thresholds: Vec<Threshold>,
     #[serde(skip)]
     pub records: Vec<Record>,
@@ -204,6 +233,19 @@ pub fn compute(
         load_in_fault_window: c
             .server_requests_in_window
             .map(|n| n as f64 / phases.fault.ops.max(1) as f64),
+        fallback: c.replay.map(|(replayed, conflicts, pending)| {
+            let n = |src: &str| records.iter().filter(|r| r.source == Some(src)).count() as u64;
+            FallbackFigures {
+                stale_serves: n("cache_stale"),
+                cache_serves: n("cache_fresh"),
+                replica_serves: n("replica"),
+                default_serves: n("default"),
+                spooled: n("spooled"),
+                replayed,
+                conflicts,
+                pending,
+            }
+        }),
         phases,
         detect_ms,
         recover_ms,

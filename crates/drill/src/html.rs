@@ -147,6 +147,22 @@ pub fn page(r: &DrillReport) -> String {
         }
         h += "</table></div><ul>";
         for a in &s.arms {
+            if let Some(f) = &a.fallback {
+                let _ = write!(
+                    h,
+                    "<li class=\"fallback\">{} fallback chain: {} stale, {} cache, {} replica, {} default serves; {} writes spooled, {} replayed, {} conflicts</li>",
+                    a.arm,
+                    f.stale_serves,
+                    f.cache_serves,
+                    f.replica_serves,
+                    f.default_serves,
+                    f.spooled,
+                    f.replayed,
+                    f.conflicts
+                );
+            }
+        }
+        for a in &s.arms {
             for t in &a.thresholds {
                 let _ = write!(
                     h,

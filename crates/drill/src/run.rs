@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ossguard::{Body, Client, Credentials, ListOptions};
+use ossguard::{Body, Client, Credentials, Fallback, ListOptions};
 use ossguard_chaos::{Chaos, ProxyConfig};
 use ossguard_emulator::faults::FaultConfig;
 use ossguard_emulator::server::{Emulator, EmulatorConfig};
@@ -209,6 +209,31 @@ fn client(cfg: &DrillConfig, arm: Arm, endpoint: &str, embedded: bool) -> Client
     b.build().expect("the endpoint was checked")
 }
 
+/// The fallback chain of an arm that has one: a cache shared by the arm's scenarios (warm from
+/// the last one, as a long-running service's would be) and a spool per scenario.
+///
+/// The cache's `max_age` is 0: every read still asks OSS (a conditional GET, answered 304), so
+/// the arms' traffic stays comparable; the cache only answers when OSS fails.
+async fn chain(
+    dir: &std::path::Path,
+    arm: Arm,
+    scenario: &str,
+    c: Client,
+) -> Result<Fallback, DrillError> {
+    let cache = ossguard::cache::CacheConfig::default()
+        .max_age(Duration::ZERO)
+        .max_bytes(256 << 20);
+    Fallback::builder()
+        .cache(dir.join(format!("cache-{}", arm.name())), cache)
+        .spool(
+            dir.join(format!("spool-{}-{scenario}", arm.name())),
+            ossguard::fallback::SpoolOptions::default(),
+        )
+        .build(c)
+        .await
+        .map_err(|e| DrillError::Setup(format!("the {} arm's fallback chain: {e}", arm.name())))
+}
+
 /// Endpoint mode: credentials (and region) from the usual environment.
 fn with_env(b: ossguard::ClientBuilder) -> ossguard::ClientBuilder {
     let b = b.credentials_from_env();
@@ -394,6 +419,7 @@ async fn drive(
     arm: Arm,
     scenario: String,
     c: Client,
+    fb: Option<Fallback>,
     bucket: String,
     prefix: String,
     schedule: Arc<Vec<PlannedOp>>,
@@ -434,8 +460,9 @@ async fn drive(
         }
         tokio::time::sleep_until(start + op.at).await;
         scheduled += 1;
-        let (c, bucket, prefix, slots, written, wl, pb) = (
+        let (c, fb, bucket, prefix, slots, written, wl, pb) = (
             c.clone(),
+            fb.clone(),
             bucket.clone(),
             prefix.clone(),
             slots.clone(),
@@ -445,7 +472,7 @@ async fn drive(
         );
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            let r = workload::execute(&c, &bucket, &prefix, &wl, &op, &written).await;
+            let r = workload::execute(&c, fb.as_ref(), &bucket, &prefix, &wl, &op, &written).await;
             let latency = (tokio::time::Instant::now() - (start + op.at)).as_secs_f64() * 1000.0;
             pb.inc(1);
             (op.index, r, latency)
@@ -461,6 +488,7 @@ async fn drive(
         intended_ms: op.at.as_secs_f64() * 1000.0,
         latency_ms,
         outcome: outcome.name(),
+        source: None,
         attempts: None,
         bytes,
         phase: timeline.phase(op.at).name(),
@@ -476,7 +504,11 @@ async fn drive(
     while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
         if let Ok((index, r, latency)) = joined {
             let op = &schedule[index as usize];
-            done.insert(index, record(op, r.outcome, latency, r.bytes, r.error));
+            let rec = Record {
+                source: r.source,
+                ..record(op, r.outcome, latency, r.bytes, r.error)
+            };
+            done.insert(index, rec);
         }
     }
     tasks.abort_all();
@@ -502,6 +534,7 @@ async fn drive(
 
 async fn run_scenario(
     cfg: &DrillConfig,
+    dir: &std::path::Path,
     s: &Scenario,
     targets: &[Target],
     chaos: &Chaos,
@@ -510,6 +543,7 @@ async fn run_scenario(
     let t = cfg.timeline;
     let schedule = Arc::new(workload::schedule(&cfg.workload, t.total()));
     let mut clients = Vec::new();
+    let mut chains = Vec::new();
     for tg in targets {
         let ep = if s.network.is_some() {
             format!("http://{}", tg.proxy)
@@ -518,7 +552,19 @@ async fn run_scenario(
         };
         let c = client(cfg, tg.arm, &ep, tg.emu.is_some());
         warm_up(&c, &tg.bucket, &tg.prefix, 256).await;
+        let fb = match tg.arm.fallback_chain() {
+            true => Some(chain(dir, tg.arm, &s.id, c.clone()).await?),
+            false => None,
+        };
+        if let Some(fb) = &fb {
+            // Fill the cache: every small object read once through the chain.
+            for i in 0..cfg.workload.small_objects as u64 {
+                let key = format!("{}{}", tg.prefix, WorkloadConfig::small_key(i));
+                let _ = fb.get(&tg.bucket, &key).await;
+            }
+        }
         clients.push(c);
+        chains.push(fb);
     }
     let before: Vec<_> = clients.iter().map(|c| c.stats()).collect();
     let rules = FaultConfig::parse(&scenario::rule_set(s, &t, cfg.workload.seed).to_string())
@@ -551,27 +597,32 @@ async fn run_scenario(
             }
         })
     });
-    let runs = targets.iter().zip(&clients).map(|(tg, c)| {
-        let pb = bar(
-            mp,
-            schedule.len() as u64,
-            format!("{} {}", s.id, tg.arm.name()),
-        );
-        drive(
-            tg.arm,
-            s.id.clone(),
-            c.clone(),
-            tg.bucket.clone(),
-            tg.prefix.clone(),
-            schedule.clone(),
-            DrillConfig {
-                drain: cfg.drain.max(s.min_drain),
-                ..cfg.clone()
-            },
-            start,
-            pb,
-        )
-    });
+    let runs = targets
+        .iter()
+        .zip(&clients)
+        .zip(&chains)
+        .map(|((tg, c), fb)| {
+            let pb = bar(
+                mp,
+                schedule.len() as u64,
+                format!("{} {}", s.id, tg.arm.name()),
+            );
+            drive(
+                tg.arm,
+                s.id.clone(),
+                c.clone(),
+                fb.clone(),
+                tg.bucket.clone(),
+                tg.prefix.clone(),
+                schedule.clone(),
+                DrillConfig {
+                    drain: cfg.drain.max(s.min_drain),
+                    ..cfg.clone()
+                },
+                start,
+                pb,
+            )
+        });
     let outs = futures_util::future::join_all(runs).await;
     if let Some(n) = network {
         n.abort();
@@ -585,6 +636,26 @@ async fn run_scenario(
     }
     // Let requests of abandoned ops still on their way land before reading the server's count.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    // Writes spooled during the fault go to OSS now, through a fresh client (the scenario's
+    // may still have its breaker open); the spool keeps its lock until its chain is gone.
+    let mut replays = Vec::new();
+    for (tg, fb) in targets.iter().zip(chains) {
+        let Some(fb) = fb else {
+            replays.push(None);
+            continue;
+        };
+        drop(fb);
+        let fresh = chain(
+            dir,
+            tg.arm,
+            &s.id,
+            client(cfg, tg.arm, &tg.direct, tg.emu.is_some()),
+        )
+        .await?;
+        let r = fresh.replay().await;
+        let pending = fresh.spool().map_or(0, |sp| sp.pending().len() as u64);
+        replays.push(r.map(|r| (r.replayed.len() as u64, r.conflicts.len() as u64, pending)));
+    }
     let mut arms = Vec::new();
     let mut events = vec![
         Event {
@@ -600,7 +671,13 @@ async fn run_scenario(
             what: "fault window closes: recovery".into(),
         },
     ];
-    for (((tg, c), b), (records, breaker)) in targets.iter().zip(&clients).zip(&before).zip(outs) {
+    for ((((tg, c), b), (records, breaker)), replay) in targets
+        .iter()
+        .zip(&clients)
+        .zip(&before)
+        .zip(outs)
+        .zip(replays)
+    {
         let a = c.stats();
         let st = tg.emu.as_ref().map(|e| {
             let st = e.faults().stats();
@@ -616,6 +693,7 @@ async fn run_scenario(
             body_resumes: a.body_resumes - b.body_resumes,
             server_requests: st.as_ref().map(|s| s.requests),
             server_requests_in_window: st.as_ref().and_then(|s| s.rules.last().map(|r| r.matched)),
+            replay,
         };
         for w in breaker.windows(2) {
             let name = ["closed", "open", "recovering"][w[1].1 as usize % 3];
@@ -730,7 +808,7 @@ pub async fn run(
         if cfg.cancel.load(Ordering::Relaxed) {
             break;
         }
-        let r = match run_scenario(cfg, s, &targets, &chaos, &mp).await {
+        let r = match run_scenario(cfg, dir.path(), s, &targets, &chaos, &mp).await {
             Ok(r) => r,
             Err(e) => {
                 if let Some(ep) = &cfg.endpoint {

@@ -57,6 +57,20 @@ pub fn check(id: &str, arm: &ArmResult, naive: Option<&ArmResult>) -> Vec<Thresh
                 load <= 1.01,
                 format!("{load:.3}× offered"),
             ));
+            if arm.fallback.is_some() {
+                let reads: Vec<_> = arm
+                    .records
+                    .iter()
+                    .filter(|r| r.op == "get" && r.phase == "fault")
+                    .collect();
+                let ok = reads.iter().filter(|r| r.outcome == "ok").count();
+                let ratio = ok as f64 / reads.len().max(1) as f64;
+                v.push(t(
+                    "≥ 99 % of reads served during the outage (cache, flagged stale)",
+                    !reads.is_empty() && ratio >= 0.99,
+                    format!("{ok}/{} ({:.1} %)", reads.len(), 100.0 * ratio),
+                ));
+            }
         }
         "F4" => {
             let n = naive.map_or(0.0, |n| n.p999_ms);
@@ -93,6 +107,16 @@ pub fn check(id: &str, arm: &ArmResult, naive: Option<&ArmResult>) -> Vec<Thresh
             ));
         }
         _ => {}
+    }
+    if let Some(f) = arm.fallback.filter(|f| f.spooled > 0) {
+        v.push(t(
+            "every spooled write stored by the replay",
+            f.replayed == f.spooled && f.conflicts == 0 && f.pending == 0,
+            format!(
+                "{} spooled, {} replayed, {} conflicts, {} pending",
+                f.spooled, f.replayed, f.conflicts, f.pending
+            ),
+        ));
     }
     v
 }

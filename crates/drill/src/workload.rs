@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use ossguard::spool::Expect;
 use ossguard::{Body, Client, GetObjectOptions, ListOptions, TransferOptions};
+use ossguard::{Fallback, WriteOutcome};
 use ossguard_proto::range::ByteRange;
 
 use crate::content;
@@ -211,6 +213,9 @@ pub struct OpResult {
     pub bytes: u64,
     pub error: Option<String>,
     pub integrity_error: bool,
+    /// Who answered when it was not the primary (`cache_stale`, `replica`, `default`, …), or
+    /// `spooled` for a write journaled locally.
+    pub source: Option<&'static str>,
 }
 
 fn failed(e: ossguard::Error) -> OpResult {
@@ -220,6 +225,7 @@ fn failed(e: ossguard::Error) -> OpResult {
         bytes: 0,
         integrity_error: matches!(e.kind(), ossguard::ErrorKind::Integrity { .. }),
         error: Some(e.to_string()),
+        source: None,
     }
 }
 
@@ -230,6 +236,7 @@ fn checked(ok: bool, bytes: u64) -> OpResult {
         bytes,
         error: None,
         integrity_error: false,
+        source: None,
     }
 }
 
@@ -239,13 +246,14 @@ pub type Written = Mutex<VecDeque<String>>;
 /// Runs one operation and checks what it returned.
 pub async fn execute(
     c: &Client,
+    fb: Option<&Fallback>,
     bucket: &str,
     prefix: &str,
     cfg: &WorkloadConfig,
     op: &PlannedOp,
     written: &Written,
 ) -> OpResult {
-    let mut r = match run(c, bucket, prefix, cfg, op, written).await {
+    let mut r = match run(c, fb, bucket, prefix, cfg, op, written).await {
         Ok(r) => r,
         Err(e) => failed(e),
     };
@@ -262,6 +270,7 @@ pub fn requests_needed(cfg: &WorkloadConfig, kind: OpKind) -> u64 {
 
 async fn run(
     c: &Client,
+    fb: Option<&Fallback>,
     bucket: &str,
     prefix: &str,
     cfg: &WorkloadConfig,
@@ -270,6 +279,17 @@ async fn run(
 ) -> Result<OpResult, ossguard::Error> {
     let small = op.pick % cfg.small_objects.max(1) as u64;
     Ok(match op.kind {
+        OpKind::Get if fb.is_some() => {
+            let key = format!("{prefix}{}", WorkloadConfig::small_key(small));
+            let served = fb.expect("guarded").get(bucket, &key).await?;
+            let data = served.bytes;
+            let ok = data.len() == WorkloadConfig::small_len(small)
+                && content::matches(&key, 0, 0, &data);
+            OpResult {
+                source: served.source.label(),
+                ..checked(ok, data.len() as u64)
+            }
+        }
         OpKind::Get => {
             let key = format!("{prefix}{}", WorkloadConfig::small_key(small));
             let data = c
@@ -299,10 +319,32 @@ async fn run(
             let key = format!("{prefix}w/{}", op.index);
             let len = WorkloadConfig::small_len(op.pick % 997);
             let data = content::generate(&key, op.index, len);
-            c.put_object(bucket, &key, Body::from(data), Default::default())
-                .await?;
+            let source = match fb {
+                // Each write has a key of its own: replayed with forbid-overwrite.
+                Some(fb) => match fb
+                    .put(
+                        bucket,
+                        &key,
+                        data.into(),
+                        Default::default(),
+                        Some(Expect::Absent),
+                    )
+                    .await?
+                {
+                    WriteOutcome::Stored(_) => None,
+                    WriteOutcome::Spooled(_) => Some("spooled"),
+                },
+                None => {
+                    c.put_object(bucket, &key, Body::from(data), Default::default())
+                        .await?;
+                    None
+                }
+            };
             written.lock().unwrap().push_back(key);
-            checked(true, len as u64)
+            OpResult {
+                source,
+                ..checked(true, len as u64)
+            }
         }
         OpKind::Delete => {
             let key = written.lock().unwrap().pop_front();
