@@ -809,7 +809,7 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
         .await,
     );
     println!("client attempts {attempts}, server requests {requests}");
-    assert!(attempts > 100.0, "{attempts}");
+    assert!(attempts > 40.0, "{attempts}");
     assert_eq!(attempts, requests, "client attempts vs server requests");
 
     // Every metric the two servers export is in METRICS.md.
