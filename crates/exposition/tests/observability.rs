@@ -784,6 +784,18 @@ async fn prometheus_runs_every_dashboard_query_and_rule() {
         3,
         "the drill ran its three arms"
     );
+    // promtool accepts what the client and the drill serve (serve and chaos: their own tests).
+    for m in [&client_metrics, &drill_metrics] {
+        let text = http
+            .get(format!("http://{}/metrics", m.local_addr()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        ossguard_exposition::promtool_check_metrics(&text).unwrap();
+    }
 
     // The client's attempts equal the requests the server read, for the same run: traffic
     // stopped, two scrapes later both sides are final.
