@@ -607,6 +607,12 @@ pub struct RequestRecorder {
     ep: EndpointMetrics,
 }
 
+impl Default for RequestRecorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[doc(hidden)]
 impl RequestRecorder {
     pub fn new() -> Self {
