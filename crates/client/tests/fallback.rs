@@ -319,3 +319,55 @@ async fn writes_spooled_during_an_outage_replay_in_order_and_keep_a_conflict() {
     assert_eq!(fb.spool().unwrap().pending().len(), 5);
     emu.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_drops_changed_and_deleted_entries_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), "primary").await;
+    let primary = client(&emu);
+    primary
+        .create_bucket("fb-bucket", Default::default())
+        .await
+        .unwrap();
+    let fb = Fallback::builder()
+        .cache(dir.path().join("cache"), CacheConfig::default())
+        .build(primary.clone())
+        .await
+        .unwrap();
+    for i in 0..5 {
+        let k = format!("k{i}");
+        primary
+            .put_object("fb-bucket", &k, body(i).into(), Default::default())
+            .await
+            .unwrap();
+        fb.get("fb-bucket", &k).await.unwrap();
+    }
+    primary
+        .put_object("fb-bucket", "k1", body(9).into(), Default::default())
+        .await
+        .unwrap();
+    primary.delete_object("fb-bucket", "k2").await.unwrap();
+    let r = fb.verify_cache().await.unwrap();
+    assert_eq!((r.checked, r.dropped, r.unreachable), (5, 2, 0));
+    let left: Vec<String> = fb
+        .cache()
+        .unwrap()
+        .entries()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(left, ["k0", "k3", "k4"]);
+    // Fresh (max_age 60 s): served without asking OSS, counted apart.
+    let s = fb.get("fb-bucket", "k0").await.unwrap();
+    assert!(
+        matches!(s.source, Source::Cache { stale: false, .. }),
+        "{:?}",
+        s.source
+    );
+    // During an outage verification keeps what it cannot check.
+    outage(&emu, 60_000);
+    let r = fb.verify_cache().await.unwrap();
+    assert_eq!((r.checked, r.dropped, r.unreachable), (3, 0, 3));
+    emu.faults().clear();
+    emu.shutdown().await.unwrap();
+}

@@ -17,6 +17,7 @@
 
 mod decide;
 mod defaults;
+mod maintenance;
 mod replay;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::pipeline::report;
 
 pub use decide::{classify, Failure};
 pub use defaults::{DefaultResource, Defaults};
+pub use maintenance::VerifyReport;
 pub use ossguard_cache::CacheConfig;
 pub use ossguard_spool::{ReplayReport, SpoolOptions};
 
