@@ -96,6 +96,35 @@ pub struct GlobalArgs {
     /// The naive client of comparisons: one attempt, no breaker, no hedging.
     #[arg(long, global = true)]
     pub naive: bool,
+    /// Degraded mode: keep whole objects read by `cat` and `cp` (single-object downloads) in
+    /// this directory; serve them without asking OSS while fresh, and stale when OSS fails
+    /// [env: OSSGUARD_CACHE_DIR; config file: cachedir]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Bytes the cache keeps at most; least recently used entries go first [default: 1G]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub cache_max_size: Option<u64>,
+    /// A cached copy younger than this is served without asking OSS [default: 60s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub cache_max_age: Option<std::time::Duration>,
+    /// How long past --cache-max-age a cached copy may still be served while OSS fails
+    /// (RFC 5861 stale-if-error) [default: 24h]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub stale_if_error: Option<std::time::Duration>,
+    /// Degraded mode: read from this endpoint when the primary fails (same credentials and
+    /// policy flags; same bucket name unless --replica-bucket) [env: OSSGUARD_REPLICA_ENDPOINT;
+    /// config file: replicaendpoint]
+    #[arg(long, global = true, value_name = "URL")]
+    pub replica_endpoint: Option<String>,
+    /// The replica's bucket (on --replica-endpoint, else on the primary endpoint)
+    /// [env: OSSGUARD_REPLICA_BUCKET; config file: replicabucket]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub replica_bucket: Option<String>,
+    /// Degraded mode: journal single-PUT uploads (`cp FILE oss://…`) here when OSS is
+    /// unavailable; they are NOT stored until `ossguard spool replay` (exit code 6)
+    /// [env: OSSGUARD_SPOOL_DIR; config file: spooldir]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// `30s`, `2m`, `500ms`, `1h`, or plain seconds (`30`).
@@ -232,7 +261,7 @@ impl FileConfig {
         Self { values }
     }
 
-    fn get(&self, names: &[&str]) -> Option<String> {
+    pub(crate) fn get(&self, names: &[&str]) -> Option<String> {
         names.iter().find_map(|n| self.values.get(*n).cloned())
     }
 }
@@ -398,8 +427,20 @@ pub fn flush_audit() {
 pub fn client(g: &GlobalArgs) -> Result<(Client, Resolved), CliError> {
     let file = load_file(g.config.as_deref())?;
     let r = resolve(g, &|n| std::env::var(n).ok(), &file)?;
+    let client = build_client(g, &r, &r.endpoint, r.region.as_deref())?;
+    Ok((client, r))
+}
+
+/// A client of `endpoint` with the resolved credentials and the flags' policy and timeouts
+/// (the primary, or the replica of degraded mode).
+pub fn build_client(
+    g: &GlobalArgs,
+    r: &Resolved,
+    endpoint: &str,
+    region: Option<&str>,
+) -> Result<Client, CliError> {
     let mut b = Client::builder()
-        .endpoint(r.endpoint.clone())
+        .endpoint(endpoint.to_owned())
         .credentials(r.credentials.clone())
         .signature_version(r.signature)
         .policy(policy(g));
@@ -409,17 +450,16 @@ pub fn client(g: &GlobalArgs) -> Result<(Client, Resolved), CliError> {
     if let Some(t) = g.read_timeout {
         b = b.read_timeout(t);
     }
-    if let Some(region) = &r.region {
-        b = b.region(region.clone());
+    if let Some(region) = region {
+        b = b.region(region.to_owned());
     }
     if let Some(path) = &g.audit_log {
         b = b.audit_log(audit_log(path)?);
     }
-    let client = b.build().map_err(|e| match e.kind() {
+    b.build().map_err(|e| match e.kind() {
         ErrorKind::InvalidInput(m) => CliError::usage(format!("bad configuration: {m}")),
         _ => CliError::Oss(e),
-    })?;
-    Ok((client, r))
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,10 @@ pub mod exit {
     pub const PARTIAL: u8 = 4;
     /// Ctrl-C.
     pub const INTERRUPTED: u8 = 5;
+    /// Degraded mode: OSS was unavailable and the upload was journaled in the local spool
+    /// (`--spool-dir`). Accepted locally, NOT stored: it reaches OSS with `ossguard spool
+    /// replay`. Not 0 (that would claim "stored") and not 4 (nothing failed).
+    pub const SPOOLED: u8 = 6;
 }
 
 #[derive(Debug)]
@@ -32,6 +36,9 @@ pub enum CliError {
     Partial { failed: usize, total: usize },
     /// Interrupted by Ctrl-C; `resumable` when rerunning continues where it stopped.
     Interrupted { resumable: bool },
+    /// Anything else, with its exit code (the cache and spool engines' errors, a replay that
+    /// stopped or left conflicts).
+    Failed { code: u8, message: String },
 }
 
 impl CliError {
@@ -46,8 +53,16 @@ impl CliError {
         }
     }
 
+    pub fn failed(code: u8, message: impl Into<String>) -> Self {
+        Self::Failed {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
+            Self::Failed { code, .. } => *code,
             Self::Usage(_) => exit::USAGE,
             Self::Oss(e) => oss_exit_code(e),
             Self::Local { .. } => exit::CLIENT,
@@ -90,6 +105,7 @@ impl std::fmt::Display for CliError {
                 "interrupted; the transfer state is kept: rerun the same command to resume"
             ),
             Self::Interrupted { resumable: false } => write!(f, "interrupted"),
+            Self::Failed { message, .. } => write!(f, "{message}"),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! `ossguard`: a thin shell over the ossguard crates.
 //!
 //! Exit codes (as ossutil v2): 0 ok, 1 usage, 2 OSS error response, 3 client/network/local
-//! error, 4 some items of a batch failed, 5 interrupted.
+//! error, 4 some items of a batch failed (also: `spool replay` left conflicts), 5 interrupted;
+//! and our own 6: accepted locally, not stored — OSS was unavailable and `cp` journaled the
+//! upload in the spool (`--spool-dir`); `ossguard spool replay` stores it later.
 
 mod chaos;
 mod commands;
 mod config;
+mod degraded;
 mod drill;
 mod error;
 mod output;
@@ -27,7 +30,11 @@ use crate::error::{exit, CliError};
     about = "Dependable Alibaba Cloud OSS: client, local server, fault drills",
     after_help = "Configuration: flags > environment (OSS_ENDPOINT, OSS_REGION, OSS_ACCESS_KEY_ID, \
 OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN) > config file (--config, else ~/.ossutilconfig).\n\
-Exit codes: 0 ok, 1 usage, 2 OSS error, 3 network/local/credentials, 4 partial failure, 5 interrupted."
+Degraded mode (DESIGN §7): --cache-dir, --replica-endpoint/--replica-bucket, --spool-dir \
+[env: OSSGUARD_CACHE_DIR, OSSGUARD_REPLICA_ENDPOINT, OSSGUARD_REPLICA_BUCKET, OSSGUARD_SPOOL_DIR; \
+config file: cachedir, replicaendpoint, replicabucket, spooldir]; see 'ossguard cache' and 'ossguard spool'.\n\
+Exit codes: 0 ok, 1 usage, 2 OSS error, 3 network/local/credentials, 4 partial failure, 5 interrupted, \
+6 spooled (accepted locally, NOT stored: run 'ossguard spool replay' once OSS is back)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -113,7 +120,7 @@ fn main() -> ExitCode {
                 r
             });
             match result {
-                Ok(()) => exit::OK,
+                Ok(code) => code,
                 Err(e) => {
                     if ctx.out.json {
                         ctx.out.json(&serde_json::json!({

@@ -11,8 +11,8 @@ use ossguard::{Client, ListOptions};
 use serde_json::json;
 
 use super::batch::Batch;
-use super::Ctx;
-use crate::error::CliError;
+use super::{cp_fallback, Ctx};
+use crate::error::{exit, CliError};
 use crate::output::{self, Output};
 use crate::transfer::{self, Progress, ProgressFn, TransferOptions};
 use crate::url::{Location, OssUrl};
@@ -78,7 +78,7 @@ impl Item {
     }
 }
 
-pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<(), CliError> {
+pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<u8, CliError> {
     let src = Location::parse(&a.src)?;
     let dst = Location::parse(&a.dst)?;
     if let Some(acl) = &a.acl {
@@ -102,7 +102,7 @@ pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<(), CliError> {
                     )));
                 }
                 let items = walk_upload(&p, &u, ctx)?;
-                return run_batch(items, &a, ctx, &opts).await;
+                return run_batch(items, &a, ctx, &opts).await.map(|()| exit::OK);
             }
             let key = if u.key.is_empty() || u.key.ends_with('/') {
                 let name = p.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
@@ -127,7 +127,7 @@ pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<(), CliError> {
         (Location::Oss(u), Location::Local(p)) => {
             if a.recursive {
                 let items = list_download(&u, &p, ctx).await?;
-                return run_batch(items, &a, ctx, &opts).await;
+                return run_batch(items, &a, ctx, &opts).await.map(|()| exit::OK);
             }
             if u.key.is_empty() || u.key.ends_with('/') {
                 return Err(CliError::usage(format!(
@@ -154,7 +154,7 @@ pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<(), CliError> {
         (Location::Oss(s), Location::Oss(d)) => {
             if a.recursive {
                 let items = list_copy(&s, &d, ctx).await?;
-                return run_batch(items, &a, ctx, &opts).await;
+                return run_batch(items, &a, ctx, &opts).await.map(|()| exit::OK);
             }
             if s.key.is_empty() || s.key.ends_with('/') {
                 return Err(CliError::usage(format!(
@@ -235,7 +235,12 @@ fn verb(item: &Item) -> &'static str {
     }
 }
 
-async fn run_one(item: Item, ctx: &Ctx, opts: &TransferOptions) -> Result<(), CliError> {
+async fn run_one(item: Item, ctx: &Ctx, opts: &TransferOptions) -> Result<u8, CliError> {
+    if let Item::Download { url, path, .. } = &item {
+        if let Some(read) = super::cat::read_via_chain(ctx, url).await? {
+            return cp_fallback::download(url, path, read, ctx).await;
+        }
+    }
     let client = ctx.client()?;
     let mut opts = opts.clone();
     let bar = match &item {
@@ -251,7 +256,17 @@ async fn run_one(item: Item, ctx: &Ctx, opts: &TransferOptions) -> Result<(), Cl
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let (bytes, etag) = r?;
+    let (bytes, etag) = match (r, &item) {
+        (Err(CliError::Oss(e)), Item::Upload { path, url })
+            if cp_fallback::spoolable(path, &e, ctx, &opts).await? =>
+        {
+            return cp_fallback::spool_upload(path, url, e, ctx, &opts).await;
+        }
+        (r, _) => r?,
+    };
+    if let Item::Upload { url, .. } = &item {
+        cp_fallback::forget_cached(url, ctx).await?;
+    }
     if ctx.out.json {
         ctx.out.json(&json!({
             "operation": verb(&item),
@@ -269,7 +284,7 @@ async fn run_one(item: Item, ctx: &Ctx, opts: &TransferOptions) -> Result<(), Cl
             output::human_bytes(bytes)
         ));
     }
-    Ok(())
+    Ok(exit::OK)
 }
 
 /// Items of a local tree, keys relative to `root` joined with '/'. Unusable names become

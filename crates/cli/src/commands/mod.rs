@@ -3,22 +3,26 @@
 pub mod acl;
 pub mod batch;
 pub mod bucket;
+pub mod cache;
 pub mod cat;
 pub mod cors;
 pub mod cp;
+mod cp_fallback;
 pub mod logging;
 pub mod ls;
 pub mod presign;
 pub mod rm;
+pub mod spool;
 pub mod stat;
 
 use std::sync::OnceLock;
 
 use clap::Subcommand;
-use ossguard::Client;
+use ossguard::{Client, Fallback};
 
 use crate::config::{self, GlobalArgs, Resolved};
-use crate::error::CliError;
+use crate::degraded::{self, Settings};
+use crate::error::{exit, CliError};
 use crate::output::Output;
 
 /// What every command gets: the flags, the output, and the client (built on first use, so
@@ -27,6 +31,8 @@ pub struct Ctx {
     pub global: GlobalArgs,
     pub out: Output,
     client: OnceLock<(Client, Resolved)>,
+    settings: OnceLock<Settings>,
+    fallback: tokio::sync::OnceCell<Option<Fallback>>,
 }
 
 impl Ctx {
@@ -35,7 +41,40 @@ impl Ctx {
             out: Output::new(global.json, global.quiet),
             global,
             client: OnceLock::new(),
+            settings: OnceLock::new(),
+            fallback: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The degraded-mode settings (cache, replica, spool), resolved once.
+    pub fn settings(&self) -> Result<&Settings, CliError> {
+        if let Some(s) = self.settings.get() {
+            return Ok(s);
+        }
+        let file = config::load_file(self.global.config.as_deref())?;
+        let s = Settings::resolve(&self.global, &|n| std::env::var(n).ok(), &file)?;
+        Ok(self.settings.get_or_init(|| s))
+    }
+
+    /// The fallback chain over the client, built on first use; `None` when no part of it is
+    /// configured. `with_spool` opens the spool too (uploads and `spool replay`: it locks the
+    /// directory); the first call decides for the process.
+    pub async fn fallback(&self, with_spool: bool) -> Result<Option<&Fallback>, CliError> {
+        let fb = self
+            .fallback
+            .get_or_try_init(|| async {
+                let s = self.settings()?;
+                let spool = with_spool && s.spool.is_some();
+                if !(s.reads_fall_back() || spool) {
+                    return Ok(None);
+                }
+                let (client, resolved) = self.resolved()?;
+                degraded::build(&self.global, s, client, resolved, with_spool)
+                    .await
+                    .map(Some)
+            })
+            .await?;
+        Ok(fb.as_ref())
     }
 
     pub fn client(&self) -> Result<&Client, CliError> {
@@ -75,6 +114,10 @@ pub enum Command {
     Cors(cors::CorsArgs),
     /// Get, set or remove a bucket's access logging.
     Logging(logging::LoggingArgs),
+    /// The degraded-mode read cache (--cache-dir): stats, verify against OSS, clean, purge.
+    Cache(cache::CacheArgs),
+    /// The degraded-mode write spool (--spool-dir): list, replay to OSS, drop an entry.
+    Spool(spool::SpoolArgs),
 }
 
 impl Command {
@@ -83,9 +126,13 @@ impl Command {
         matches!(self, Self::Cp(_)) && !g.no_resume
     }
 
-    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
-        match self {
-            Self::Cp(a) => cp::run(a, ctx).await,
+    /// Runs the command; `Ok` carries the exit code (0, or [`exit::SPOOLED`] when an upload
+    /// was only journaled locally).
+    pub async fn run(self, ctx: &Ctx) -> Result<u8, CliError> {
+        let done = match self {
+            Self::Cp(a) => return cp::run(a, ctx).await,
+            Self::Cache(a) => return cache::run(a, ctx).await,
+            Self::Spool(a) => return spool::run(a, ctx).await,
             Self::Cat(a) => cat::run(a, ctx).await,
             Self::Ls(a) => ls::run(a, ctx).await,
             Self::Stat(a) => stat::run(a, ctx).await,
@@ -96,6 +143,7 @@ impl Command {
             Self::Acl(a) => acl::run(a, ctx).await,
             Self::Cors(a) => cors::run(a, ctx).await,
             Self::Logging(a) => logging::run(a, ctx).await,
-        }
+        };
+        done.map(|()| exit::OK)
     }
 }
