@@ -29,7 +29,11 @@ pub struct ChainRead {
 impl ChainRead {
     /// The stderr note (nothing for the primary).
     pub fn note(&self) -> Option<String> {
-        degraded::source_note(&self.served.source, self.primary_error.as_deref())
+        let why = self
+            .primary_error
+            .as_deref()
+            .or(self.served.primary_error.as_deref());
+        degraded::source_note(&self.served.source, why)
     }
 }
 

@@ -97,6 +97,8 @@ pub struct Served {
     pub bytes: Bytes,
     pub meta: ObjectMeta,
     pub source: Source,
+    /// Why the primary did not answer, when something else did (its error, shown to users).
+    pub primary_error: Option<String>,
 }
 
 /// What happened to a write.
@@ -274,7 +276,13 @@ impl Fallback {
                     if self.inner.primary.breaker_state() == crate::BreakerState::Open =>
                 {
                     self.revalidate_behind(bucket, key, hit.meta.etag.clone());
-                    return Ok(self.serve_cached(hit, bytes.clone(), now, true));
+                    return Ok(Served {
+                        primary_error: Some(
+                            "not asked: the circuit breaker is open after repeated failures"
+                                .to_owned(),
+                        ),
+                        ..self.serve_cached(hit, bytes.clone(), now, true)
+                    });
                 }
                 _ => {}
             }
@@ -299,6 +307,7 @@ impl Fallback {
                     bytes,
                     meta: meta_of(&hit.meta),
                     source: Source::Primary,
+                    primary_error: None,
                 });
             }
             Err(e) => e,
@@ -318,15 +327,22 @@ impl Fallback {
             }
             return Err(error);
         }
+        let why = Some(error.to_string());
         if let Some(served) = self.read_replica(bucket, key).await {
             m.operation_done(Operation::GetObject, OpOutcome::FailedOver);
             m.fallback_serve(Operation::GetObject, "replica");
-            return Ok(served);
+            return Ok(Served {
+                primary_error: why,
+                ..served
+            });
         }
         if let (Some((hit, bytes)), Some(now)) = (&hit, now) {
             if hit.freshness(now) != Freshness::Expired {
                 m.operation_done(Operation::GetObject, OpOutcome::ServedStale);
-                return Ok(self.serve_cached(hit, bytes.clone(), now, true));
+                return Ok(Served {
+                    primary_error: why,
+                    ..self.serve_cached(hit, bytes.clone(), now, true)
+                });
             }
         }
         if let Some(d) = self.inner.defaults.lookup(key) {
@@ -340,6 +356,7 @@ impl Fallback {
                     ..Default::default()
                 },
                 source: Source::Default,
+                primary_error: why,
             });
         }
         m.operation_done(
@@ -379,6 +396,7 @@ impl Fallback {
             bytes,
             meta: meta_of(&hit.meta),
             source,
+            primary_error: None,
         }
     }
 
@@ -404,6 +422,7 @@ impl Fallback {
             bytes,
             meta,
             source: Source::Primary,
+            primary_error: None,
         })))
     }
 
@@ -472,6 +491,7 @@ impl Fallback {
             bytes,
             meta,
             source: Source::Replica,
+            primary_error: None,
         })
     }
 
