@@ -1056,3 +1056,53 @@ mod resume_start_check {
         );
     }
 }
+
+/// A blackholed endpoint (connections accepted, requests read, never answered) whose silence
+/// always outlasts the operation's deadline still trips the breaker: the attempts cut by the
+/// deadline count as failures of the endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackhole_longer_than_the_deadline_trips_the_breaker() {
+    use ossguard_emulator::faults::FaultConfig;
+    use ossguard_emulator::server::{Emulator, EmulatorConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::local(dir.path().join("data"), "bh-ak", "bh-sk");
+    cfg.sync = false;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let policy = Policy {
+        deadline: Duration::from_millis(300),
+        transfer_deadline: Some(Duration::from_millis(300)),
+        ..Policy::default()
+    };
+    let c = Client::builder()
+        .endpoint(emu.endpoint())
+        .credentials(Credentials::new("bh-ak", "bh-sk"))
+        .policy(policy)
+        .build()
+        .unwrap();
+    emu.faults()
+        .install(
+            FaultConfig::parse(r#"{"rules": [{"fault": {"kind": "outage", "refuse_ms": 0}}]}"#)
+                .unwrap(),
+        )
+        .unwrap();
+    let mut ops = 0;
+    while c.breaker_state() != BreakerState::Open && ops < 40 {
+        ops += 1;
+        let e = c
+            .get_object("bh-bucket", "k", Default::default())
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("deadline") || matches!(e.kind(), ErrorKind::CircuitOpen),
+            "{e}"
+        );
+    }
+    println!("blackhole: breaker open after {ops} operations");
+    assert_eq!(
+        c.breaker_state(),
+        BreakerState::Open,
+        "after {ops} operations"
+    );
+    emu.faults().clear();
+    emu.shutdown().await.unwrap();
+}

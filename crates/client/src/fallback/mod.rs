@@ -271,24 +271,20 @@ impl Fallback {
                 Freshness::Fresh => {
                     return Ok(self.serve_cached(hit, bytes.clone(), now, false));
                 }
-                // Known down: don't wait for a probe that may hang; revalidate behind.
-                Freshness::Stale
-                    if self.inner.primary.breaker_state() == crate::BreakerState::Open =>
-                {
-                    self.revalidate_behind(bucket, key, hit.meta.etag.clone());
-                    return Ok(Served {
-                        primary_error: Some(
-                            "not asked: the circuit breaker is open after repeated failures"
-                                .to_owned(),
-                        ),
-                        ..self.serve_cached(hit, bytes.clone(), now, true)
-                    });
-                }
-                _ => {}
+                Freshness::Stale | Freshness::Expired => {}
             }
         }
         let etag = hit.as_ref().and_then(|(h, _)| h.meta.etag.clone());
-        let (primary, deferred) = report::deferred(self.primary_get(bucket, key, etag)).await;
+        // Known down: the rest of the chain answers now, and the breaker's probe (which may
+        // wait for a timeout in a blackhole) runs in the background instead of in this read.
+        let (primary, deferred) = if self.inner.primary.breaker_state() == crate::BreakerState::Open
+        {
+            self.revalidate_behind(bucket, key, etag);
+            let e = Error::new(ErrorKind::CircuitOpen).in_op("GetObject");
+            (Err(e), None)
+        } else {
+            report::deferred(self.primary_get(bucket, key, etag)).await
+        };
         let m = self.inner.primary.metrics();
         let error = match primary {
             Ok(Fetched::Fresh(served)) => {

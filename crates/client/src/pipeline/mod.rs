@@ -423,6 +423,11 @@ impl Client {
                             }
                         ) =>
                 {
+                    // The endpoint did not answer in time: the breaker must hear of it, or a
+                    // blackholed endpoint whose silence always outlasts the deadline would
+                    // never trip it (found by the fallback chain's outage test).
+                    let silent = outcome_of(&e);
+                    ep.with(|p| run.op.finish(p, end, silent, None, replayable));
                     let e = deadline_exceeded(op, run.budget_time);
                     run.report.failed(&e);
                     return Err(e);
