@@ -283,37 +283,22 @@ pub fn source_note(source: &Source, primary_error: Option<&str>) -> Option<Strin
         Source::Primary => None,
         Source::Cache { stale: false, age } => Some(format!(
             "served from cache (fresh, age {}); OSS was not asked",
-            humanize(*age)
+            ossguard::fallback::humanize(*age)
         )),
         Source::Cache { stale: true, age } => Some(format!(
             "served from cache (stale, age {}): {why}",
-            humanize(*age)
+            ossguard::fallback::humanize(*age)
         )),
         Source::Replica => Some(format!("served from replica: {why}")),
         Source::Default => Some(format!("served the default resource: {why}")),
     }
 }
 
-fn humanize(d: Duration) -> String {
-    match d.as_secs() {
-        s @ 0..=119 => format!("{s}s"),
-        s @ 120..=7199 => format!("{}m", s / 60),
-        s => format!("{}h", s / 3600),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use crate::config::tests::env_of;
 
     #[test]
     fn flags_over_env_over_file_and_defaults() {

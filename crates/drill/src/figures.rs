@@ -30,6 +30,22 @@ pub struct Record {
     pub source: Option<&'static str>,
 }
 
+impl std::fmt::Display for FallbackFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} stale, {} cache, {} replica, {} default serves; {} writes spooled, {} replayed, {} conflicts",
+            self.stale_serves,
+            self.cache_serves,
+            self.replica_serves,
+            self.default_serves,
+            self.spooled,
+            self.replayed,
+            self.conflicts
+        )
+    }
+}
+
 /// What the fallback chain did for an arm that has one (the `ossguard` arm).
 #[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
 pub struct FallbackFigures {

@@ -150,15 +150,8 @@ pub fn page(r: &DrillReport) -> String {
             if let Some(f) = &a.fallback {
                 let _ = write!(
                     h,
-                    "<li class=\"fallback\">{} fallback chain: {} stale, {} cache, {} replica, {} default serves; {} writes spooled, {} replayed, {} conflicts</li>",
-                    a.arm,
-                    f.stale_serves,
-                    f.cache_serves,
-                    f.replica_serves,
-                    f.default_serves,
-                    f.spooled,
-                    f.replayed,
-                    f.conflicts
+                    "<li class=\"fallback\">{} fallback chain: {f}</li>",
+                    a.arm
                 );
             }
         }

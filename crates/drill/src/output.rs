@@ -62,17 +62,7 @@ pub fn table(r: &DrillReport) -> String {
         }
         for a in &s.arms {
             if let Some(f) = &a.fallback {
-                out += &format!(
-                    "  {} fallback: {} stale, {} cache, {} replica, {} default serves; {} writes spooled, {} replayed, {} conflicts\n",
-                    a.arm,
-                    f.stale_serves,
-                    f.cache_serves,
-                    f.replica_serves,
-                    f.default_serves,
-                    f.spooled,
-                    f.replayed,
-                    f.conflicts
-                );
+                out += &format!("  {} fallback: {f}\n", a.arm);
             }
         }
         for a in &s.arms {

@@ -14,6 +14,7 @@ pub mod presign;
 pub mod rm;
 pub mod spool;
 pub mod stat;
+pub mod sync;
 
 use std::sync::OnceLock;
 
@@ -118,6 +119,8 @@ pub enum Command {
     Cache(cache::CacheArgs),
     /// The degraded-mode write spool (--spool-dir): list, replay to OSS, drop an entry.
     Spool(spool::SpoolArgs),
+    /// Bring a destination tree in line with a source tree (local ↔ OSS, OSS → OSS).
+    Sync(sync::SyncArgs),
 }
 
 impl Command {
@@ -133,6 +136,7 @@ impl Command {
             Self::Cp(a) => return cp::run(a, ctx).await,
             Self::Cache(a) => return cache::run(a, ctx).await,
             Self::Spool(a) => return spool::run(a, ctx).await,
+            Self::Sync(a) => return sync::run(a, ctx).await,
             Self::Cat(a) => cat::run(a, ctx).await,
             Self::Ls(a) => ls::run(a, ctx).await,
             Self::Stat(a) => stat::run(a, ctx).await,

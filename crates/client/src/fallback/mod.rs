@@ -82,7 +82,8 @@ impl std::fmt::Display for Source {
     }
 }
 
-fn humanize(d: Duration) -> String {
+/// An age as people read it: `42s`, `3m`, `5h`.
+pub fn humanize(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..=119 => format!("{s}s"),
