@@ -115,6 +115,8 @@ impl AttemptKind {
 pub fn attempt_result(r: Result<(), &Error>) -> &'static str {
     match r {
         Ok(()) => "ok",
+        // Not Modified answers a conditional GET.
+        Err(e) if e.status() == Some(304) => "ok",
         Err(e) => match e.kind() {
             ErrorKind::Integrity { .. } => "integrity",
             _ => match e.class() {

@@ -815,6 +815,38 @@ mod whole_operation {
         emu.shutdown().await.unwrap();
     }
 
+    /// A revalidation (If-None-Match, as the fallback chain sends for every cached read) whose
+    /// primary stalls: the hedge's 304 is an answer and wins; the operation does not wait for
+    /// the stalled primary (found by drill F4 once the chain revalidated every read).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hedged_304_wins_over_a_stalled_primary() {
+        let (emu, _d) = start().await;
+        let c = client(&emu, hedge_only());
+        seed(&c, "hedge-304", "k", vec![3u8; 1000]).await;
+        let etag = c.head_object("hedge-304", "k").await.unwrap().etag;
+        faults(
+            &emu,
+            r#"{"rules": [{"limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "stall_before_headers", "stall_ms": 3000}}]}"#,
+        );
+        let opts = ossguard::GetObjectOptions {
+            if_none_match: Some(etag),
+            ..Default::default()
+        };
+        let e = c.get_object("hedge-304", "k", opts).await.unwrap_err();
+        assert_eq!(e.status(), Some(304), "{e}");
+        let mut r = prometheus_client::registry::Registry::default();
+        c.register_metrics(&mut r);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        assert!(
+            text.contains(r#"ossguard_hedges_total{operation="GetObject",result="won"} 1"#),
+            "the hedge's 304 won:\n{text}"
+        );
+        assert!(text.contains(r#"ossguard_operations_total{operation="GetObject",outcome="ok"} 1"#));
+        emu.faults().clear();
+        emu.shutdown().await.unwrap();
+    }
+
     /// The reverse: the primary fails after 300 ms, the hedge (sent at 100 ms) stalls 800 ms
     /// and then answers: the operation takes the hedge's success.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -400,6 +400,7 @@ impl Client {
             };
             ep.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let kind = std::mem::replace(&mut run.report.next_kind, AttemptKind::Retry);
+            let attempt_started = ep.now();
             let result = self
                 .attempt_maybe_hedged(
                     run,
@@ -434,8 +435,13 @@ impl Client {
                 }
                 r => r,
             };
+            // 304 Not Modified answers a conditional GET (the fallback chain revalidates every
+            // cached read with one): a success for the policies, and a first-byte sample —
+            // else a chain's reads leave the hedge delay and first-byte timeout untrained.
+            let not_modified = matches!(&result, Err(e) if e.status() == Some(304));
             let outcome = match &result {
                 Ok(_) => Outcome::Success,
+                Err(_) if not_modified => Outcome::Success,
                 Err(e) => outcome_of(e),
             };
             if let Err(e) = &result {
@@ -449,7 +455,11 @@ impl Client {
                     }
                 }
             }
-            let latency = result.as_ref().ok().map(|a| a.first_byte);
+            let latency = match &result {
+                Ok(a) => Some(a.first_byte),
+                Err(_) if not_modified => Some(end.saturating_sub(attempt_started)),
+                Err(_) => None,
+            };
             let next = ep.with(|p| run.op.finish(p, end, outcome, latency, replayable));
             match (result, next) {
                 (Ok(answer), _) => {
@@ -550,17 +560,23 @@ impl Client {
             ),
         );
         tokio::pin!(second);
+        // An answer wins the race: a success, or a 304 to a conditional GET (the fallback
+        // chain's revalidations) — waiting for the stalled other side instead defeats the hedge.
+        let answered = |r: &Result<Answer, Error>| match r {
+            Ok(_) => true,
+            Err(e) => e.status() == Some(304),
+        };
         let (result, hedge_won) = tokio::select! {
-            r = &mut first => match r {
-                Ok(a) => (Ok(a), false),
-                Err(e) => match second.await {
-                    Ok(a) => (Ok(a), true),
-                    Err(_) => (Err(e), false),
+            r = &mut first => match answered(&r) {
+                true => (r, false),
+                false => match second.await {
+                    r2 if answered(&r2) => (r2, true),
+                    _ => (r, false),
                 },
             },
-            r = &mut second => match r {
-                Ok(a) => (Ok(a), true),
-                Err(_) => (first.await, false),
+            r = &mut second => match answered(&r) {
+                true => (r, true),
+                false => (first.await, false),
             },
         };
         ep.metrics.hedge(op, hedge_won);
