@@ -636,26 +636,6 @@ async fn run_scenario(
     }
     // Let requests of abandoned ops still on their way land before reading the server's count.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // Writes spooled during the fault go to OSS now, through a fresh client (the scenario's
-    // may still have its breaker open); the spool keeps its lock until its chain is gone.
-    let mut replays = Vec::new();
-    for (tg, fb) in targets.iter().zip(chains) {
-        let Some(fb) = fb else {
-            replays.push(None);
-            continue;
-        };
-        drop(fb);
-        let fresh = chain(
-            dir,
-            tg.arm,
-            &s.id,
-            client(cfg, tg.arm, &tg.direct, tg.emu.is_some()),
-        )
-        .await?;
-        let r = fresh.replay().await;
-        let pending = fresh.spool().map_or(0, |sp| sp.pending().len() as u64);
-        replays.push(r.map(|r| (r.replayed.len() as u64, r.conflicts.len() as u64, pending)));
-    }
     let mut arms = Vec::new();
     let mut events = vec![
         Event {
@@ -671,19 +651,35 @@ async fn run_scenario(
             what: "fault window closes: recovery".into(),
         },
     ];
-    for ((((tg, c), b), (records, breaker)), replay) in targets
+    for ((((tg, c), b), (records, breaker)), fb) in targets
         .iter()
         .zip(&clients)
         .zip(&before)
         .zip(outs)
-        .zip(replays)
+        .zip(chains)
     {
-        let a = c.stats();
+        // The server's count first: a background probe of the chain landing in between is
+        // then counted by the client only (the drill test allows the client more, not less).
         let st = tg.emu.as_ref().map(|e| {
             let st = e.faults().stats();
             e.faults().clear();
             st
         });
+        let a = c.stats();
+        // Writes spooled during the fault go to OSS now (after the server's count was read,
+        // so that it stays the scenario's), through a fresh client: the scenario's may still
+        // have its breaker open. The spool keeps its lock until its chain is gone.
+        let replay = match fb {
+            None => None,
+            Some(fb) => {
+                drop(fb);
+                let c = client(cfg, tg.arm, &tg.direct, tg.emu.is_some());
+                let fresh = chain(dir, tg.arm, &s.id, c).await?;
+                let r = fresh.replay().await;
+                let pending = fresh.spool().map_or(0, |sp| sp.pending().len() as u64);
+                r.map(|r| (r.replayed.len() as u64, r.conflicts.len() as u64, pending))
+            }
+        };
         let counters = Counters {
             attempts: a.attempts - b.attempts,
             retries: a.retries - b.retries,
