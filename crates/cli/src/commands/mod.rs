@@ -126,7 +126,7 @@ pub enum Command {
 impl Command {
     /// Whether an interrupted run leaves state that a rerun resumes from.
     pub fn resumable(&self, g: &GlobalArgs) -> bool {
-        matches!(self, Self::Cp(_)) && !g.no_resume
+        matches!(self, Self::Cp(_) | Self::Sync(_)) && !g.no_resume
     }
 
     /// Runs the command; `Ok` carries the exit code (0, or [`exit::SPOOLED`] when an upload
