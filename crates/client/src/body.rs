@@ -14,7 +14,7 @@ use ossguard_proto::error::TransportFailure;
 use std::sync::atomic::Ordering;
 
 use ossguard_proto::range::{parse_content_range, ByteRange};
-use ossguard_proto::Request;
+use ossguard_proto::{Operation, Request};
 use ossguard_resilience::progress::Progress;
 
 use crate::client::{Client, Sent};
@@ -592,12 +592,12 @@ impl Stream for ByteStream {
                             if let Some(r) = self.resume.as_mut() {
                                 r.next_offset = from;
                             }
+                            // Counted here: the re-read (or `finish_err` without the run) is
+                            // the same corruption.
                             self.client
                                 .inner
                                 .endpoint
-                                .stats
-                                .integrity_failures
-                                .fetch_add(1, Ordering::Relaxed);
+                                .integrity_failure(Operation::GetObject);
                             match self.fail_with(e, false) {
                                 None => {
                                     self.crc = Crc64::new();

@@ -188,9 +188,7 @@ impl OpRun {
     /// The operation failed after its answer arrived (a CRC-64 mismatch of an upload, …).
     pub(crate) fn failed(&mut self, client: &Client, e: Error) -> Error {
         if matches!(e.kind(), ErrorKind::Integrity { .. }) {
-            let ep = &client.inner.endpoint;
-            ep.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
-            ep.metrics.op(self.name).integrity.inc();
+            client.inner.endpoint.integrity_failure(self.name);
         }
         self.report.failed(&e);
         e
@@ -446,8 +444,7 @@ impl Client {
             };
             if let Err(e) = &result {
                 if matches!(e.kind(), ErrorKind::Integrity { .. }) {
-                    ep.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
-                    ep.metrics.op(op).integrity.inc();
+                    ep.integrity_failure(op);
                 }
                 if outcome == Outcome::ClockSkew {
                     if let Some(server) = e.server_date() {

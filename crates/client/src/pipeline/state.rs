@@ -143,6 +143,13 @@ impl EndpointState {
         self.gauges.skew.inc();
     }
 
+    /// One corruption caught (a CRC-64 mismatch): counted once, where it is detected — the
+    /// stats and the metric move together.
+    pub fn integrity_failure(&self, op: ossguard_proto::Operation) {
+        self.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
+        self.metrics.op(op).integrity.inc();
+    }
+
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Endpoint> {
         self.policies.lock().unwrap_or_else(|e| e.into_inner())
     }

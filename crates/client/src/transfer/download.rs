@@ -137,12 +137,8 @@ impl Client {
             }
             match corrupt {
                 None => break (file, n),
+                // Already counted by the body that caught it.
                 Some(e) => {
-                    self.inner
-                        .endpoint
-                        .stats
-                        .integrity_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if attempt >= attempts {
                         return Err(e);
                     }
@@ -465,10 +461,10 @@ async fn repair_mismatch(
     expected: u64,
     rounds: u32,
 ) -> Result<(), Error> {
-    let stats = &job.client.inner.endpoint.stats;
-    stats
-        .integrity_failures
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    job.client
+        .inner
+        .endpoint
+        .integrity_failure(ossguard_proto::Operation::GetObject);
     let combined = |d: &BTreeMap<u32, PartMeta>| {
         combine_parts(d.values().map(|p| (p.crc64.unwrap_or_default(), p.size)))
     };
