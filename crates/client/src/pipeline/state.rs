@@ -146,7 +146,9 @@ impl EndpointState {
     /// One corruption caught (a CRC-64 mismatch): counted once, where it is detected — the
     /// stats and the metric move together.
     pub fn integrity_failure(&self, op: ossguard_proto::Operation) {
-        self.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .integrity_failures
+            .fetch_add(1, Ordering::Relaxed);
         self.metrics.op(op).integrity.inc();
     }
 
