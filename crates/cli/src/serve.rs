@@ -66,6 +66,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         host_names: args.host_names,
         sync: true,
         admin_open: args.admin_open,
+        max_copy_object_size: ossguard_emulator::server::MAX_COPY_OBJECT_SIZE,
     };
     let emulator = Emulator::start(config).await.map_err(|e| {
         format!(

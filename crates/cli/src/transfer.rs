@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ossguard::{Client, Error, ObjectMeta, PutObjectOutput};
+use ossguard::{Client, CopyOutput, Error, ObjectMeta, PutObjectOutput};
 
 pub use ossguard::transfer::ProgressFn;
 pub use ossguard::{Progress, TransferOptions};
@@ -41,4 +41,18 @@ pub async fn download_file(
     opts: &TransferOptions,
 ) -> Result<ObjectMeta, Error> {
     client.download_file(bucket, key, path, opts).await
+}
+
+/// Server-side copy of any size (CopyObject, or UploadPartCopy parts above the copy threshold).
+pub async fn copy_large(
+    client: &Client,
+    src_bucket: &str,
+    src_key: &str,
+    dst_bucket: &str,
+    dst_key: &str,
+    opts: &TransferOptions,
+) -> Result<CopyOutput, Error> {
+    client
+        .copy_large(src_bucket, src_key, dst_bucket, dst_key, opts)
+        .await
 }

@@ -203,12 +203,21 @@ async fn large_file_roundtrip() {
     ])
     .await;
     assert_eq!(sha256_file(&dst), digest);
-    env.ok(&[
-        "cp",
-        "oss://bkt-big/big/ファイル.bin",
-        "oss://bkt-big/copy.bin",
-    ])
-    .await;
+    // Above the 100 MiB copy threshold: UploadPartCopy parts (8 MiB), not one CopyObject.
+    let copied = env
+        .ok(&[
+            "--json",
+            "cp",
+            "oss://bkt-big/big/ファイル.bin",
+            "oss://bkt-big/copy.bin",
+        ])
+        .await
+        .json();
+    assert_eq!(copied["bytes"], len as u64);
+    assert!(
+        copied["etag"].as_str().unwrap().ends_with("-13\""),
+        "{copied}"
+    );
     let st = env
         .ok(&["--json", "stat", "oss://bkt-big/copy.bin"])
         .await

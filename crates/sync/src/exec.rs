@@ -225,18 +225,24 @@ impl Shared {
                 src_prefix,
                 bucket,
                 prefix,
-            } => self
-                .client
-                .copy_object(
-                    src_bucket,
-                    &format!("{src_prefix}{}", src.rel),
-                    bucket,
-                    &format!("{prefix}{}", src.rel),
-                    Default::default(),
-                )
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            } => {
+                // The listing's size and ETag spare a HEAD per small object.
+                topts.copy_hint = src.etag.clone().map(|etag| ossguard::transfer::CopyHint {
+                    size: src.size,
+                    etag,
+                });
+                self.client
+                    .copy_large(
+                        src_bucket,
+                        &format!("{src_prefix}{}", src.rel),
+                        bucket,
+                        &format!("{prefix}{}", src.rel),
+                        &topts,
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
         };
         r?;
         let before = sent.swap(src.size, Ordering::Relaxed);

@@ -2,7 +2,8 @@
 //!
 //! Sources and destinations are a local directory or `oss://bucket/prefix`; local → OSS uploads
 //! through [`ossguard::Client::upload_file`] (resumable through its checkpoints), OSS → local
-//! downloads through [`ossguard::Client::download_file`], OSS → OSS copies server-side.
+//! downloads through [`ossguard::Client::download_file`], OSS → OSS copies server-side through
+//! [`ossguard::Client::copy_large`] (CopyObject, or UploadPartCopy parts for large objects).
 //!
 //! What "changed" means (rules and their reasons: [`plan`]): sizes differ; or, by default, the
 //! source is newer than the object's `Last-Modified` (whole seconds — within that second the

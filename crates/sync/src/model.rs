@@ -26,7 +26,8 @@ pub struct Entry {
     pub mtime: Option<SystemTime>,
     /// The CRC-64 when the listing knows it (OSS listings do not; `--checksum` fetches it).
     pub crc64: Option<u64>,
-    /// OSS: the ETag from the listing (a server-side copy keeps its source's).
+    /// OSS: the ETag from the listing (a CopyObject keeps its source's; an object above the
+    /// copy threshold is copied in parts and gets a multipart ETag instead).
     pub etag: Option<String>,
 }
 

@@ -53,9 +53,15 @@ enum Item {
         path: PathBuf,
         size: u64,
     },
+    /// Server-side copy ([`ossguard::Client::copy_large`]: CopyObject, or UploadPartCopy parts
+    /// for large objects).
     Copy {
         src: OssUrl,
         dst: OssUrl,
+        /// From the listing (`cp -r`); 0 when not known yet.
+        size: u64,
+        /// From the listing (`cp -r`): with `size`, spares the copy its HEAD.
+        etag: Option<String>,
     },
     MkDir {
         path: PathBuf,
@@ -170,7 +176,17 @@ pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<u8, CliError> {
                 bucket: d.bucket,
                 key,
             };
-            run_one(Item::Copy { src: s, dst }, ctx, &opts).await
+            run_one(
+                Item::Copy {
+                    src: s,
+                    dst,
+                    size: 0,
+                    etag: None,
+                },
+                ctx,
+                &opts,
+            )
+            .await
         }
     }
 }
@@ -204,18 +220,20 @@ async fn transfer_item(
             let meta = transfer::download_file(client, &url.bucket, &url.key, path, opts).await?;
             Ok((meta.size, Some(meta.etag)))
         }
-        Item::Copy { src, dst } => {
-            let out = client
-                .copy_object(
-                    &src.bucket,
-                    &src.key,
-                    &dst.bucket,
-                    &dst.key,
-                    Default::default(),
-                )
-                .await?;
-            let size = client.head_object(&dst.bucket, &dst.key).await?.size;
-            Ok((size, Some(out.etag)))
+        Item::Copy {
+            src,
+            dst,
+            size,
+            etag,
+        } => {
+            let mut opts = opts.clone();
+            opts.copy_hint = etag
+                .clone()
+                .map(|etag| ossguard::transfer::CopyHint { size: *size, etag });
+            let out =
+                transfer::copy_large(client, &src.bucket, &src.key, &dst.bucket, &dst.key, &opts)
+                    .await?;
+            Ok((out.size, Some(out.etag)))
         }
         Item::MkDir { path } => {
             tokio::fs::create_dir_all(path)
@@ -244,7 +262,7 @@ async fn run_one(item: Item, ctx: &Ctx, opts: &TransferOptions) -> Result<u8, Cl
     let client = ctx.client()?;
     let mut opts = opts.clone();
     let bar = match &item {
-        Item::Upload { .. } | Item::Download { .. } => {
+        Item::Upload { .. } | Item::Download { .. } | Item::Copy { .. } => {
             ctx.out.bar(item_size(&item).await.max(1), verb(&item))
         }
         _ => None,
@@ -425,6 +443,8 @@ async fn list_copy(s: &OssUrl, d: &OssUrl, ctx: &Ctx) -> Result<Vec<Planned>, Cl
                     bucket: d.bucket.clone(),
                     key: format!("{dp}{rel}"),
                 },
+                size: o.size,
+                etag: Some(o.etag.clone()),
             })
         })
         .collect())
@@ -448,7 +468,7 @@ async fn item_size(item: &Item) -> u64 {
             .await
             .map(|m| m.len())
             .unwrap_or(0),
-        Item::Download { size, .. } => *size,
+        Item::Download { size, .. } | Item::Copy { size, .. } => *size,
         _ => 0,
     }
 }

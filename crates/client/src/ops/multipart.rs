@@ -1,9 +1,12 @@
 //! Multipart upload primitives (the resumable transfer manager builds on these).
 
+use futures_util::Stream;
+use std::time::SystemTime;
+
 use http::Method;
 use ossguard_proto::xml::{
-    self, CompleteMultipartUploadResult, InitiateMultipartUploadResult, ListMultipartUploadsResult,
-    ListPartsResult,
+    self, CompleteMultipartUploadResult, CopyPartResult, InitiateMultipartUploadResult,
+    ListMultipartUploadsResult, ListPartsResult,
 };
 use ossguard_proto::{Operation, Request};
 
@@ -16,19 +19,26 @@ use crate::error::Error;
 /// An uploaded part.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartMeta {
+    /// Its number, 1 to 10,000.
     pub part_number: u32,
+    /// The ETag the server gave it.
     pub etag: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its CRC-64, as the server reported it.
     pub crc64: Option<u64>,
 }
 
 /// A part to complete an upload with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedPart {
+    /// The part's number.
     pub part_number: u32,
+    /// The ETag UploadPart answered.
     pub etag: String,
     /// With `crc64` and `size` of every part the final object's CRC-64 is checked.
     pub crc64: Option<u64>,
+    /// The part's size in bytes (see `crc64`).
     pub size: Option<u64>,
 }
 
@@ -43,15 +53,93 @@ impl From<&PartMeta> for CompletedPart {
     }
 }
 
+/// Where an [`upload_part_copy`](Client::upload_part_copy) takes its bytes from: a byte range
+/// of an existing object, and the `x-oss-copy-source-if-*` conditions that object must meet.
+#[derive(Debug, Clone)]
+pub struct PartCopySource {
+    /// The source object's bucket (same region as the destination).
+    pub bucket: String,
+    /// The source object's key.
+    pub key: String,
+    /// Inclusive `(first, last)` byte positions to copy; they must lie within the source (the
+    /// part's size, and so the completed object's CRC-64 check, is computed from them). OSS
+    /// copies the whole source when the range is omitted; ossguard always sends one so that the
+    /// part's size is known.
+    pub range: (u64, u64),
+    /// `x-oss-copy-source-if-match`: copy only while the source has this ETag, else 412
+    /// `PreconditionFailed`. Pin every part of a multipart copy to one ETag so that a source
+    /// replaced mid-copy fails the copy instead of mixing two versions.
+    pub if_match: Option<String>,
+    /// `x-oss-copy-source-if-none-match`: copy only if the source's ETag differs (else 412).
+    pub if_none_match: Option<String>,
+    /// `x-oss-copy-source-if-modified-since` (else 412).
+    pub if_modified_since: Option<SystemTime>,
+    /// `x-oss-copy-source-if-unmodified-since` (else 412).
+    pub if_unmodified_since: Option<SystemTime>,
+}
+
+impl PartCopySource {
+    /// Bytes `first..=last` of `bucket/key`, without conditions.
+    pub fn new(bucket: &str, key: &str, first: u64, last: u64) -> Self {
+        Self {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            range: (first, last),
+            if_match: None,
+            if_none_match: None,
+            if_modified_since: None,
+            if_unmodified_since: None,
+        }
+    }
+
+    /// Copies only while the source's ETag is `etag` (`x-oss-copy-source-if-match`).
+    pub fn if_match(mut self, etag: &str) -> Self {
+        self.if_match = Some(etag.to_owned());
+        self
+    }
+}
+
 /// An upload in progress.
 #[derive(Debug, Clone)]
 pub struct UploadMeta {
+    /// The key of the object being uploaded.
     pub key: String,
+    /// The upload's id (for UploadPart, CompleteMultipartUpload, AbortMultipartUpload).
     pub upload_id: String,
+    /// When it was started (ISO 8601, as OSS sends it).
     pub initiated: String,
 }
 
+/// What [`Client::list_multipart_uploads_page`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct ListUploadsOptions {
+    /// Only uploads of keys starting with this.
+    pub prefix: String,
+    /// Per page, 1 to 1000 (the server's default, 1000, when `None`).
+    pub max_uploads: Option<u32>,
+}
+
+/// Where the next page of ListMultipartUploads starts (`key-marker`, `upload-id-marker`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadMarker {
+    /// The last key of the previous page (decoded).
+    pub key: String,
+    /// The last upload id of the previous page.
+    pub upload_id: String,
+}
+
+/// One page of ListMultipartUploads.
+#[derive(Debug, Clone, Default)]
+pub struct UploadsPage {
+    /// The uploads in progress on this page, in key order.
+    pub uploads: Vec<UploadMeta>,
+    /// Pass to the next call; `None` on the last page.
+    pub next_marker: Option<UploadMarker>,
+}
+
 impl Client {
+    /// Starts a multipart upload of `bucket/key` whose object gets the metadata in `opts`; returns
+    /// the upload id.
     pub async fn initiate_multipart_upload(
         &self,
         bucket: &str,
@@ -90,6 +178,95 @@ impl Client {
             etag: header(h, "etag").unwrap_or_default(),
             size: size.unwrap_or(0),
             crc64: crc.or(Some(sent.sent_crc)),
+        })
+    }
+
+    /// UploadPartCopy: part `n` (1..=10000) of the upload `upload_id` of `bucket/key` is copied
+    /// server-side from `source` (a byte range of an existing object, under its copy-source
+    /// conditions); no object bytes pass through the client. Idempotent, so it runs through
+    /// the resilience pipeline like [`upload_part`](Client::upload_part) (retries, deadline,
+    /// breaker), with the longer first-byte allowance of silent server-side work. A failed
+    /// condition is 412 `PreconditionFailed` and is not retried.
+    ///
+    /// The returned part's size is the range's length; its CRC-64 is the server's
+    /// (`x-oss-hash-crc64ecma`) when it sends one, so that
+    /// [`complete_multipart_upload`](Client::complete_multipart_upload) can check the object.
+    pub async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        n: u32,
+        source: &PartCopySource,
+    ) -> Result<PartMeta, Error> {
+        if !(1..=10_000).contains(&n) {
+            return Err(Error::invalid_input("part numbers run from 1 to 10000"));
+        }
+        validate_key(key)?;
+        validate_key(&source.key)?;
+        let (first, last) = source.range;
+        if first > last {
+            return Err(Error::invalid_input(format!(
+                "copy range {first}-{last}: the first byte comes after the last"
+            )));
+        }
+        let invalid =
+            |e: ossguard_proto::request::InvalidHeader| Error::invalid_input(e.to_string());
+        let mut req = ossguard_proto::ops::upload_part_copy(
+            bucket,
+            key,
+            upload_id,
+            n,
+            &source.bucket,
+            &source.key,
+            Some(source.range),
+        )
+        .map_err(invalid)?;
+        let dates = [
+            (
+                "x-oss-copy-source-if-modified-since",
+                source.if_modified_since,
+            ),
+            (
+                "x-oss-copy-source-if-unmodified-since",
+                source.if_unmodified_since,
+            ),
+        ];
+        for (name, value) in [
+            ("x-oss-copy-source-if-match", source.if_match.clone()),
+            (
+                "x-oss-copy-source-if-none-match",
+                source.if_none_match.clone(),
+            ),
+        ]
+        .into_iter()
+        .chain(
+            dates
+                .into_iter()
+                .map(|(n, t)| (n, t.map(ossguard_proto::time::rfc1123))),
+        ) {
+            if let Some(v) = value {
+                req.set_header(name, &v).map_err(invalid)?;
+            }
+        }
+        let (h, _, b) = self
+            .execute_read(Operation::UploadPartCopy, req, Body::empty())
+            .await?;
+        let res: CopyPartResult = xml::from_xml(&b)?;
+        let etag = Some(res.etag)
+            .filter(|e| !e.is_empty())
+            .or_else(|| header(&h, "etag"))
+            .ok_or_else(|| {
+                Error::new(crate::error::ErrorKind::Protocol(
+                    "UploadPartCopy answered without the part's ETag".into(),
+                ))
+                .in_op("UploadPartCopy")
+            })?;
+        Ok(PartMeta {
+            part_number: n,
+            etag,
+            size: last - first + 1,
+            crc64: server_crc(&h),
         })
     }
 
@@ -164,6 +341,7 @@ impl Client {
         }
     }
 
+    /// Aborts a multipart upload and deletes its parts (success also when it is already gone).
     pub async fn abort_multipart_upload(
         &self,
         bucket: &str,
@@ -218,37 +396,119 @@ impl Client {
         Ok(out)
     }
 
-    /// Uploads in progress under `prefix` (first 1000).
+    /// Uploads in progress under `prefix` (first 1000; [`Client::list_multipart_uploads_page`]
+    /// and [`Client::list_multipart_uploads_pages`] follow pagination).
     pub async fn list_multipart_uploads(
         &self,
         bucket: &str,
         prefix: &str,
     ) -> Result<Vec<UploadMeta>, Error> {
+        let opts = ListUploadsOptions {
+            prefix: prefix.to_owned(),
+            ..Default::default()
+        };
+        Ok(self
+            .list_multipart_uploads_page(bucket, &opts, None)
+            .await?
+            .uploads)
+    }
+
+    /// One page of ListMultipartUploads under `opts.prefix`, starting after `marker` (the
+    /// previous page's [`UploadsPage::next_marker`]; `None` for the first page). Keys come
+    /// `encoding-type=url` and are decoded here.
+    pub async fn list_multipart_uploads_page(
+        &self,
+        bucket: &str,
+        opts: &ListUploadsOptions,
+        marker: Option<&UploadMarker>,
+    ) -> Result<UploadsPage, Error> {
         let mut req = Operation::ListMultipartUploads
             .request(Some(bucket), None)
             .with_query("encoding-type", "url");
-        if !prefix.is_empty() {
-            req.query.push(("prefix".into(), prefix.to_owned()));
+        if let Some(n) = opts.max_uploads {
+            req.query
+                .push(("max-uploads".into(), n.clamp(1, 1000).to_string()));
+        }
+        if !opts.prefix.is_empty() {
+            req.query.push(("prefix".into(), opts.prefix.clone()));
+        }
+        if let Some(m) = marker {
+            req.query.push(("key-marker".into(), m.key.clone()));
+            if !m.upload_id.is_empty() {
+                req.query
+                    .push(("upload-id-marker".into(), m.upload_id.clone()));
+            }
         }
         let (_, _, b) = self
             .execute_read(Operation::ListMultipartUploads, req, Body::empty())
             .await?;
         let res: ListMultipartUploadsResult = xml::from_xml(&b)?;
         let url = res.encoding_type.as_deref() == Some("url");
-        res.uploads
+        let decode = |s: String| -> Result<String, Error> {
+            if url {
+                Ok(xml::url_decode_key(&s)?)
+            } else {
+                Ok(s)
+            }
+        };
+        let uploads = res
+            .uploads
             .into_iter()
             .map(|u| {
                 Ok(UploadMeta {
-                    key: if url {
-                        xml::url_decode_key(&u.key)?
-                    } else {
-                        u.key
-                    },
+                    key: decode(u.key)?,
                     upload_id: u.upload_id,
                     initiated: u.initiated,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next_marker = if res.is_truncated {
+            let next = UploadMarker {
+                key: decode(res.next_key_marker)?,
+                upload_id: res.next_upload_id_marker,
+            };
+            // A truncated page must move the markers, or paging would never end.
+            if next.key.is_empty() || marker == Some(&next) {
+                return Err(Error::invalid_input(
+                    "the server said the upload listing is truncated but sent no usable \
+                     NextKeyMarker/NextUploadIdMarker",
+                ));
+            }
+            Some(next)
+        } else {
+            None
+        };
+        Ok(UploadsPage {
+            uploads,
+            next_marker,
+        })
+    }
+
+    /// Every page of ListMultipartUploads under `opts.prefix`, fetched as the stream is polled
+    /// (bounded memory: one page at a time).
+    pub fn list_multipart_uploads_pages(
+        &self,
+        bucket: &str,
+        opts: ListUploadsOptions,
+    ) -> impl Stream<Item = Result<UploadsPage, Error>> + Send + 'static {
+        let client = self.clone();
+        let bucket = bucket.to_owned();
+        // State: None = finished; Some(marker) = next page to fetch (Some(None) = first page).
+        futures_util::stream::try_unfold(Some(None::<UploadMarker>), move |state| {
+            let client = client.clone();
+            let bucket = bucket.clone();
+            let opts = opts.clone();
+            async move {
+                let Some(marker) = state else {
+                    return Ok(None);
+                };
+                let page = client
+                    .list_multipart_uploads_page(&bucket, &opts, marker.as_ref())
+                    .await?;
+                let next = page.next_marker.clone().map(Some);
+                Ok(Some((page, next)))
+            }
+        })
     }
 }
 

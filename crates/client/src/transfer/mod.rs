@@ -23,7 +23,9 @@
 //! source (file: size, mtime, CRC-64 of sampled blocks; object: ETag, size, CRC-64) and the part
 //! size. A rerun of the same transfer resumes from it: an upload checks with ListParts that every
 //! recorded part is still there with the same ETag and sends only the others; a download re-reads
-//! the recorded ranges of its temporary file, checks their CRC-64 and fetches only the rest. A
+//! the recorded ranges of its temporary file, checks their CRC-64 and fetches only the rest (the
+//! downloaded parts are not fsynced one by one: that check is what makes a recorded part whose
+//! bytes a power loss took harmless; the file is fsynced once, before its rename). A
 //! checkpoint that is unreadable, belongs to a changed source or used a different part size is
 //! discarded (its multipart upload aborted, best effort) and the transfer starts over. The
 //! checkpoint is deleted on success. A rerun whose upload is gone but whose object already has
@@ -47,14 +49,25 @@
 //! whose assembled CRC-64 does not match are not resumable: those abort and discard in both modes.
 //! To give up on a kept transfer, call [`Client::discard_upload_checkpoint`](crate::Client::discard_upload_checkpoint)
 //! / [`Client::discard_download_checkpoint`](crate::Client::discard_download_checkpoint).
+//!
+//! # Server-side copies of any size
+//! [`Client::copy_large`](crate::Client::copy_large) copies an object to another key or bucket
+//! without its bytes passing through the client: one CopyObject up to
+//! [`TransferOptions::copy_threshold`] (OSS's CopyObject copies at most
+//! [`MAX_COPY_OBJECT_SIZE`], 1 GiB), else a multipart upload whose parts are UploadPartCopy
+//! ranges of the source, in parallel, each pinned to the source's ETag with
+//! `x-oss-copy-source-if-match`. The copy's CRC-64 is checked against the source's. Copies are
+//! not resumable (they move no local data): on failure or drop the multipart upload is aborted.
 
 mod checkpoint;
 #[doc(hidden)]
 pub use checkpoint::fuzz_one as fuzz_checkpoint;
+mod copy;
 mod download;
 mod stream;
 mod upload;
 
+pub use copy::CopyOutput;
 pub use download::TEMP_SUFFIX;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +89,11 @@ pub const MAX_PARTS: u64 = 10_000;
 pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
 /// Default number of parts in flight.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// The largest object one CopyObject copies (1 GiB, as OSS documents); larger objects are copied
+/// in UploadPartCopy parts.
+pub const MAX_COPY_OBJECT_SIZE: u64 = 1024 * 1024 * 1024;
+/// Default [`TransferOptions::copy_threshold`]: 100 MiB, ossutil's "big file" threshold.
+pub const DEFAULT_COPY_THRESHOLD: u64 = 100 * 1024 * 1024;
 /// Environment variable naming the default checkpoint directory.
 pub const CHECKPOINT_DIR_ENV: &str = "OSSGUARD_CHECKPOINT_DIR";
 
@@ -98,7 +116,8 @@ pub struct TransferOptions {
     pub checkpoint_dir: Option<PathBuf>,
     /// Keep a checkpoint so an interrupted transfer resumes. Default true.
     pub resumable: bool,
-    /// Metadata of the uploaded object (ignored by downloads).
+    /// Metadata of the uploaded object (ignored by downloads, and by copies, which keep the
+    /// source's).
     pub put: PutObjectOptions,
     /// Called (on the transfer's task) once at the start, with what a resumed transfer already
     /// has, and after every finished part.
@@ -106,6 +125,31 @@ pub struct TransferOptions {
     /// `upload_stream` only: the stream's length, when known (see
     /// [`Client::upload_stream`](crate::Client::upload_stream)). Default `None`.
     pub stream_len: Option<u64>,
+    /// [`Client::copy_large`](crate::Client::copy_large) only: objects of at most this many
+    /// bytes are copied with one CopyObject, larger ones in parallel UploadPartCopy parts of
+    /// [`part_size`](Self::part_size). Default [`DEFAULT_COPY_THRESHOLD`] (100 MiB, like
+    /// ossutil): a CopyObject is one silent server-side operation — the client sees no
+    /// progress, a timeout or failure repeats all of it, and its time grows with the size —
+    /// while parts copy in parallel and a failure costs one part. Values above
+    /// [`MAX_COPY_OBJECT_SIZE`] (1 GiB, the most CopyObject copies) count as that.
+    pub copy_threshold: u64,
+    /// [`Client::copy_large`](crate::Client::copy_large) only: the source's size and ETag when
+    /// the caller already knows them from a listing. A source at or below
+    /// [`copy_threshold`](Self::copy_threshold) is then copied with one CopyObject pinned to
+    /// that ETag without a HEAD first (one request per object instead of two; the copy's CRC-64
+    /// cannot be compared with the source's then). Default `None`.
+    pub copy_hint: Option<CopyHint>,
+}
+
+/// What a listing already says about a copy source (see [`TransferOptions::copy_hint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyHint {
+    /// The source's size in bytes.
+    pub size: u64,
+    /// The source's ETag as listed; the copy is pinned to it with
+    /// `x-oss-copy-source-if-match`. If the source changed since, copy_large falls back to a
+    /// HEAD and copies the current version.
+    pub etag: String,
 }
 
 impl Default for TransferOptions {
@@ -119,6 +163,8 @@ impl Default for TransferOptions {
             put: PutObjectOptions::default(),
             progress: None,
             stream_len: None,
+            copy_threshold: DEFAULT_COPY_THRESHOLD,
+            copy_hint: None,
         }
     }
 }
@@ -134,6 +180,8 @@ impl std::fmt::Debug for TransferOptions {
             .field("put", &self.put)
             .field("progress", &self.progress.as_ref().map(|_| "Fn(Progress)"))
             .field("stream_len", &self.stream_len)
+            .field("copy_threshold", &self.copy_threshold)
+            .field("copy_hint", &self.copy_hint)
             .finish()
     }
 }
@@ -146,11 +194,13 @@ impl TransferOptions {
         self
     }
 
+    /// Sets [`concurrency`](Self::concurrency), the parts in flight at once.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n;
         self
     }
 
+    /// Calls `f` with the transfer's [`Progress`] (see [`progress`](Self::progress)).
     pub fn with_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
         self.progress = Some(Arc::new(f));
         self
@@ -181,9 +231,13 @@ impl TransferOptions {
 /// How far a transfer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// Bytes moved so far, those a resumed transfer already had included.
     pub bytes_done: u64,
+    /// The file's or object's size.
     pub bytes_total: u64,
+    /// Parts finished so far, those a resumed transfer already had included.
     pub parts_done: u32,
+    /// Parts in all (1 for a transfer below the multipart threshold).
     pub parts_total: u32,
 }
 

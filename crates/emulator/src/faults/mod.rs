@@ -8,7 +8,7 @@
 //! [`Faults::install`] (`emulator.faults().install(cfg)`).
 //!
 //! Where faults act:
-//! - [`handle`] wraps the server's request handler: it draws the rules, then refuses,
+//! - `handle` wraps the server's request handler: it draws the rules, then refuses,
 //!   blackholes, delays, answers with an error, stalls, or wraps the response body;
 //! - [`conn`] wraps each accepted socket so a fault can kill a connection without answering and
 //!   close it with a TCP RST;

@@ -110,7 +110,7 @@ impl Ctx {
 
     /// [`Ctx::body_reader`] that fails at the end of the body if it does not match `expected`
     /// (a `Content-MD5`), for store calls that take no digest: the read error keeps the
-    /// store from committing, and the returned flag tells [`digest_or`] to say InvalidDigest.
+    /// store from committing, and the returned flag tells `digest_or` to say InvalidDigest.
     pub fn body_reader_md5(
         &mut self,
         expected: Option<[u8; 16]>,
@@ -126,7 +126,7 @@ impl Ctx {
         (reader, failed)
     }
 
-    /// A small XML body, capped at [`MAX_XML_REQUEST`]; `Content-MD5` checked when sent.
+    /// A small XML body, capped at `MAX_XML_REQUEST`; `Content-MD5` checked when sent.
     pub async fn xml_body(&mut self) -> Result<Vec<u8>, ApiError> {
         let body = self.take_body();
         let bytes = axum::body::to_bytes(body, MAX_XML_REQUEST + 1)

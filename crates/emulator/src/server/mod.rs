@@ -40,6 +40,14 @@ use error::ApiError;
 pub use keys::{IssuedCredentials, KeyTable};
 pub use ram_policy::PolicyDocument;
 
+/// The largest source CopyObject copies (1 GiB, 1,073,741,824 bytes): OSS documents CopyObject
+/// for objects up to 1 GB and UploadPartCopy for larger ones. A larger source is refused with
+/// 400 `EntityTooLarge` — the error code is **inferred** (OSS documents the limit, not the code;
+/// `EntityTooLarge` is OSS's code for its other size limits, and the only message seen from OSS
+/// for an oversized copy source, "Source object Length exceeds the maximum allowed size", reads
+/// like one).
+pub const MAX_COPY_OBJECT_SIZE: u64 = 1 << 30;
+
 /// How to run an emulator.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
@@ -57,6 +65,10 @@ pub struct EmulatorConfig {
     /// Serve the admin API (`/-/sts`, `/-/faults`) without signatures. Refused unless `addr`
     /// is a loopback address: anyone who reaches the port could mint credentials.
     pub admin_open: bool,
+    /// CopyObject refuses sources larger than this with 400 `EntityTooLarge` (inferred code,
+    /// see [`MAX_COPY_OBJECT_SIZE`], the default). Tests lower it to exercise the limit
+    /// without gigabytes of data; UploadPartCopy is not limited by it.
+    pub max_copy_object_size: u64,
 }
 
 impl EmulatorConfig {
@@ -70,6 +82,7 @@ impl EmulatorConfig {
             host_names: Vec::new(),
             sync: true,
             admin_open: false,
+            max_copy_object_size: MAX_COPY_OBJECT_SIZE,
         }
     }
 }
@@ -87,6 +100,7 @@ pub struct AppState {
     access_log: access_log::AccessLog,
     admin_open: bool,
     metrics: metrics::ServerMetrics,
+    max_copy_object_size: u64,
 }
 
 impl AppState {
@@ -107,6 +121,11 @@ impl AppState {
     /// The admin API takes unsigned requests (see [`EmulatorConfig::admin_open`]).
     pub fn admin_open(&self) -> bool {
         self.admin_open
+    }
+
+    /// The largest source CopyObject copies (see [`EmulatorConfig::max_copy_object_size`]).
+    pub fn max_copy_object_size(&self) -> u64 {
+        self.max_copy_object_size
     }
 
     pub(crate) fn host_names(&self) -> &[String] {
@@ -173,6 +192,7 @@ impl Emulator {
             request_id_salt: u32::from_be_bytes(salt),
             admin_open: config.admin_open,
             metrics: metrics::ServerMetrics::new(faults.injected_totals()),
+            max_copy_object_size: config.max_copy_object_size,
         });
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;

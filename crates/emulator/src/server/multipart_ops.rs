@@ -75,12 +75,15 @@ async fn initiate(ctx: &Ctx) -> Result<Response, ApiError> {
     }))
 }
 
+/// OSS's largest part (5 GiB), uploaded or copied.
+const MAX_PART_SIZE: u64 = 5 << 30;
+
 async fn upload_part(ctx: &mut Ctx) -> Result<Response, ApiError> {
     let n = part_number(ctx)?;
     if ctx
         .header("content-length")
         .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|l| l > 5 << 30)
+        .is_some_and(|l| l > MAX_PART_SIZE)
     {
         return Err(ApiError::new(
             400,
@@ -114,13 +117,16 @@ async fn upload_part(ctx: &mut Ctx) -> Result<Response, ApiError> {
 async fn upload_part_copy(ctx: &Ctx) -> Result<Response, ApiError> {
     let n = part_number(ctx)?;
     let (sb, sk) = parse_copy_source(&ctx.header("x-oss-copy-source").unwrap_or_default())?;
-    let src = ctx.st.store.head_object(&sb, &sk).await?;
-    check_copy_source_conditions(ctx, &src)?;
-    let range = match ctx.header("x-oss-copy-source-range") {
-        None => None,
+    // Open the source first: the conditions and the range are then judged on the very version
+    // whose bytes are copied (a source replaced meanwhile cannot slip past If-Match).
+    let src = ctx.st.store.get_object(&sb, &sk, None).await?;
+    check_copy_source_conditions(ctx, &src.info)?;
+    let size = src.info.size;
+    let (start, end) = match ctx.header("x-oss-copy-source-range") {
+        None => (0, size),
         Some(r) => {
             let (a, b) = ByteRange::parse(&r)
-                .and_then(|r| r.resolve(src.size))
+                .and_then(|r| r.resolve(size))
                 .map_err(|_| {
                     ApiError::new(
                         416,
@@ -128,22 +134,23 @@ async fn upload_part_copy(ctx: &Ctx) -> Result<Response, ApiError> {
                         "x-oss-copy-source-range lies outside the source.",
                     )
                 })?;
-            Some(a..b + 1)
+            (a, b + 1)
         }
     };
-    let part = ctx
-        .st
-        .store
-        .upload_part_copy(
-            ctx.bucket()?,
-            ctx.key()?,
-            upload_id(ctx)?,
-            n,
-            &sb,
-            &sk,
-            range,
-        )
-        .await?;
+    if end - start > MAX_PART_SIZE {
+        return Err(ApiError::new(
+            400,
+            "EntityTooLarge",
+            "A part may be at most 5 GiB: copy a smaller x-oss-copy-source-range.",
+        ));
+    }
+    let body = src
+        .body
+        .narrow(start, end - start)
+        .await
+        .map_err(crate::store::StoreError::from)?;
+    let (bucket, key, id) = (ctx.bucket()?, ctx.key()?, upload_id(ctx)?);
+    let part = ctx.st.store.upload_part(bucket, key, id, n, body).await?;
     let mut resp = response::xml(&CopyPartResult {
         last_modified: iso_ms(part.last_modified_ms),
         etag: part.etag.clone(),

@@ -1,5 +1,12 @@
 //! Object operations: Put, Get (ranges, conditions, overrides), Head, GetObjectMeta, Delete,
 //! DeleteMultiple, Copy, Append, object ACL.
+//!
+//! CopyObject copies sources up to [`EmulatorConfig::max_copy_object_size`] (default 1 GiB, as
+//! OSS documents); a larger source gets 400 `EntityTooLarge` — the code is inferred, OSS does not
+//! document it (see [`MAX_COPY_OBJECT_SIZE`]). Larger objects are copied with UploadPartCopy.
+//!
+//! [`EmulatorConfig::max_copy_object_size`]: super::EmulatorConfig::max_copy_object_size
+//! [`MAX_COPY_OBJECT_SIZE`]: super::MAX_COPY_OBJECT_SIZE
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -378,10 +385,14 @@ pub fn parse_copy_source(v: &str) -> Result<(String, String), ApiError> {
     Ok((b.to_owned(), k.to_owned()))
 }
 
+/// How often CopyObject re-evaluates the copy-source conditions when the source is replaced
+/// between the check and the copy.
+const COPY_SOURCE_RACE_TRIES: usize = 8;
+
 async fn copy(ctx: &Ctx) -> Result<Response, ApiError> {
     let src = ctx.header("x-oss-copy-source").unwrap_or_default();
     let (sb, sk) = parse_copy_source(&src)?;
-    let src_info = ctx.st.store.head_object(&sb, &sk).await?;
+    let mut src_info = ctx.st.store.head_object(&sb, &sk).await?;
     check_copy_source_conditions(ctx, &src_info)?;
     let replace = ctx
         .header("x-oss-metadata-directive")
@@ -391,7 +402,7 @@ async fn copy(ctx: &Ctx) -> Result<Response, ApiError> {
             "Copying an object onto itself needs x-oss-metadata-directive: REPLACE.",
         ));
     }
-    let options = CopyOptions {
+    let mut options = CopyOptions {
         metadata: if replace {
             MetadataDirective::Replace(headers_from_request(ctx)?)
         } else {
@@ -408,12 +419,32 @@ async fn copy(ctx: &Ctx) -> Result<Response, ApiError> {
         forbid_overwrite: ctx
             .header("x-oss-forbid-overwrite")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        source_etag: None,
+        // Inferred error code (EntityTooLarge), see MAX_COPY_OBJECT_SIZE.
+        max_source_size: Some(ctx.st.max_copy_object_size()),
     };
-    let info = ctx
-        .st
-        .store
-        .copy_object(&sb, &sk, ctx.bucket()?, ctx.key()?, options)
-        .await?;
+    // The conditions are evaluated on a HEAD of the source; the copy then takes exactly that
+    // version (by ETag), so a source replaced in between is re-checked instead of copied
+    // unchecked (x-oss-copy-source-if-match must never let another version through).
+    let mut tries = 1;
+    let info = loop {
+        options.source_etag = Some(src_info.etag.clone());
+        match ctx
+            .st
+            .store
+            .copy_object(&sb, &sk, ctx.bucket()?, ctx.key()?, options.clone())
+            .await
+        {
+            Err(crate::store::StoreError::PreconditionFailed(_))
+                if tries < COPY_SOURCE_RACE_TRIES =>
+            {
+                tries += 1;
+                src_info = ctx.st.store.head_object(&sb, &sk).await?;
+                check_copy_source_conditions(ctx, &src_info)?;
+            }
+            r => break r?,
+        }
+    };
     let mut resp = response::xml(&CopyObjectResult {
         last_modified: iso_ms(info.last_modified_ms),
         etag: info.etag.clone(),

@@ -23,13 +23,49 @@ pub struct Ingested {
     pub crc64: u64,
 }
 
+/// Runs of zero bytes at least this long, aligned to it, are stored as holes (sparse files): a
+/// zero-filled object — a disk image, a test's multi-GiB object — takes no disk for its zeros.
+const HOLE_BLOCK: usize = 4096;
+
+/// Whether `block` is all zero bytes (stops at the first word that is not: ordinary data costs
+/// one comparison per block).
+fn is_zero(block: &[u8]) -> bool {
+    let (words, rest) = block.split_at(block.len() / 8 * 8);
+    words
+        .chunks_exact(8)
+        .all(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes")) == 0)
+        && rest.iter().all(|&b| b == 0)
+}
+
+/// The ranges of `chunk` (which starts at object offset `at`) that must be written: everything
+/// but whole [`HOLE_BLOCK`]-aligned blocks of zeros.
+fn data_runs(chunk: &[u8], at: u64) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut i = 0;
+    while i < chunk.len() {
+        let into_block = ((at + i as u64) % HOLE_BLOCK as u64) as usize;
+        let end = (i + HOLE_BLOCK - into_block).min(chunk.len());
+        let block = &chunk[i..end];
+        if !(block.len() == HOLE_BLOCK && is_zero(block)) {
+            match runs.last_mut() {
+                Some(r) if r.end == i => r.end = end,
+                _ => runs.push(i..end),
+            }
+        }
+        i = end;
+    }
+    runs
+}
+
 /// Streams `body` into a new file at `path` (which must not exist), hashing as it goes, and
-/// fsyncs it if asked. The caller owns cleanup (hold the path in a `PendingFile`).
+/// fsyncs it if asked. Aligned 4 KiB blocks of zeros become holes. The caller owns cleanup
+/// (hold the path in a `PendingFile`).
 pub async fn write_new_data<R: AsyncRead + Unpin + ?Sized>(
     path: &Path,
     body: &mut R,
     sync: bool,
 ) -> io::Result<Ingested> {
+    use tokio::io::AsyncSeekExt;
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -38,6 +74,8 @@ pub async fn write_new_data<R: AsyncRead + Unpin + ?Sized>(
     let (mut md5, mut crc) = (Md5::new(), Crc64::new());
     let mut buf = vec![0u8; CHUNK];
     let mut size = 0u64;
+    // Where the file's cursor is (it lags `size` after a hole).
+    let mut cursor = 0u64;
     loop {
         let n = body.read(&mut buf).await?;
         if n == 0 {
@@ -45,10 +83,21 @@ pub async fn write_new_data<R: AsyncRead + Unpin + ?Sized>(
         }
         md5.update(&buf[..n]);
         crc.update(&buf[..n]);
-        file.write_all(&buf[..n]).await?;
+        for run in data_runs(&buf[..n], size) {
+            let at = size + run.start as u64;
+            if cursor != at {
+                file.seek(SeekFrom::Start(at)).await?;
+            }
+            file.write_all(&buf[run.clone()]).await?;
+            cursor = size + run.end as u64;
+        }
         size += n as u64;
     }
     file.flush().await?;
+    if cursor != size {
+        // Trailing zeros: the hole runs to the end.
+        file.set_len(size).await?;
+    }
     if sync {
         file.sync_all().await?;
     }
@@ -78,6 +127,19 @@ impl ObjectBody {
     /// Bytes not yet read.
     pub fn remaining(&self) -> u64 {
         self.inner.limit()
+    }
+
+    /// The same version's bytes from offset `start` of the object, `len` of them: lets a caller
+    /// open a version, check its metadata, and only then choose the range to read. The
+    /// resulting body is not limited by the original range, so take the range from the
+    /// version's size.
+    pub async fn narrow(self, start: u64, len: u64) -> io::Result<Self> {
+        use tokio::io::AsyncSeekExt;
+        let mut file = self.inner.into_inner();
+        file.seek(SeekFrom::Start(start)).await?;
+        Ok(Self {
+            inner: file.take(len),
+        })
     }
 }
 
@@ -130,7 +192,42 @@ pub(crate) fn copy_prefix(src: File, len: u64, dest: &Path, sync: bool) -> io::R
     result
 }
 
-/// Writes the parts one after another into the new file `dest` (kernel copy where possible).
+/// Whether `file` has holes (takes fewer blocks than its length needs).
+#[cfg(unix)]
+fn is_sparse(file: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    Ok(m.blocks().saturating_mul(512) < m.len())
+}
+
+#[cfg(not(unix))]
+fn is_sparse(_file: &File) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// Copies `len` bytes from `src` to `out` at `out`'s cursor, keeping zero blocks as holes (the
+/// caller sets the final length). Returns the bytes read.
+fn copy_sparse(src: File, len: u64, out: &mut File) -> io::Result<u64> {
+    let start = out.stream_position()?;
+    let mut src = src.take(len);
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    loop {
+        let n = src.read(&mut buf)?;
+        if n == 0 {
+            return Ok(done);
+        }
+        for run in data_runs(&buf[..n], done) {
+            out.seek(SeekFrom::Start(start + done + run.start as u64))?;
+            out.write_all(&buf[run])?;
+        }
+        done += n as u64;
+        out.seek(SeekFrom::Start(start + done))?;
+    }
+}
+
+/// Writes the parts one after another into the new file `dest` (kernel copy where possible;
+/// the holes of sparse parts stay holes).
 pub(crate) fn concat_parts(
     upload_dir: &Path,
     parts: &[PartRecord],
@@ -141,7 +238,11 @@ pub(crate) fn concat_parts(
         let mut out = OpenOptions::new().write(true).create_new(true).open(dest)?;
         for part in parts {
             let src = File::open(upload_dir.join(&part.data_file))?;
-            let copied = io::copy(&mut src.take(part.info.size), &mut out)?;
+            let copied = if is_sparse(&src)? {
+                copy_sparse(src, part.info.size, &mut out)?
+            } else {
+                io::copy(&mut src.take(part.info.size), &mut out)?
+            };
             if copied != part.info.size {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -152,6 +253,11 @@ pub(crate) fn concat_parts(
                 ));
             }
         }
+        // A hole at the very end leaves the cursor past the written length.
+        let total: u64 = parts.iter().map(|p| p.info.size).sum();
+        if out.metadata()?.len() != total {
+            out.set_len(total)?;
+        }
         if sync {
             out.sync_all()?;
         }
@@ -161,4 +267,78 @@ pub(crate) fn concat_parts(
         remove_quietly(dest);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_aligned_zero_blocks_are_holes() {
+        let b = HOLE_BLOCK;
+        let mut chunk = vec![0u8; 4 * b];
+        chunk[b + 7] = 1; // block 1 has data
+        assert_eq!(data_runs(&chunk, 0), vec![b..2 * b]);
+        // Starting 100 bytes into a block: the partial first and last blocks are written.
+        assert_eq!(
+            data_runs(&chunk, 100),
+            vec![0..2 * b - 100, 4 * b - 100..4 * b]
+        );
+        assert!(data_runs(&vec![0u8; 3 * b], 0).is_empty());
+        assert_eq!(data_runs(&[0u8; 10], 0), vec![0..10]); // a partial block is written
+        assert_eq!(data_runs(&[5u8; 3], 0), vec![0..3]);
+        assert!(is_zero(&[0u8; 13]) && !is_zero(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
+    }
+
+    /// Zeros + data + zeros, written in odd-sized reads: the bytes and hashes are those of the
+    /// input, and the zeros take no disk.
+    #[tokio::test]
+    async fn zero_runs_become_holes_and_read_back_as_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = vec![0u8; 8 << 20];
+        data[3 << 20..(3 << 20) + 5000].fill(0xAB);
+        let path = dir.path().join("sparse.data");
+        let mut reader = tokio::io::BufReader::with_capacity(100_003, &data[..]);
+        let w = write_new_data(&path, &mut reader, false).await.unwrap();
+        assert_eq!(w.size, data.len() as u64);
+        assert_eq!(w.md5, <[u8; 16]>::from(Md5::digest(&data)));
+        assert_eq!(w.crc64, ossguard_proto::crc64::checksum(&data));
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        let f = File::open(&path).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), data.len() as u64);
+        #[cfg(unix)]
+        assert!(is_sparse(&f).unwrap());
+
+        // Concatenated with an ordinary part, holes and all.
+        let dense: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 + 1).collect();
+        std::fs::write(dir.path().join("dense.data"), &dense).unwrap();
+        let part = |n: u32, file: &str, size: usize| PartRecord {
+            info: super::super::types::PartInfo {
+                part_number: n,
+                etag: String::new(),
+                size: size as u64,
+                crc64: 0,
+                last_modified_ms: 0,
+            },
+            data_file: file.to_owned(),
+        };
+        let dest = dir.path().join("whole.data");
+        concat_parts(
+            dir.path(),
+            &[
+                part(1, "sparse.data", data.len()),
+                part(2, "dense.data", dense.len()),
+                part(3, "sparse.data", data.len()),
+            ],
+            &dest,
+            false,
+        )
+        .unwrap();
+        let mut want = data.clone();
+        want.extend_from_slice(&dense);
+        want.extend_from_slice(&data);
+        assert!(std::fs::read(&dest).unwrap() == want);
+        #[cfg(unix)]
+        assert!(is_sparse(&File::open(&dest).unwrap()).unwrap());
+    }
 }

@@ -44,6 +44,13 @@ pub enum StoreError {
     InvalidRange { start: u64, end: u64, size: u64 },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    #[error(
+        "the copy source is {size} bytes; CopyObject copies at most {max}: copy larger objects \
+         with a multipart upload of UploadPartCopy parts"
+    )]
+    EntityTooLarge { size: u64, max: u64 },
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -68,6 +75,8 @@ impl StoreError {
             Self::InvalidDigest => "InvalidDigest",
             Self::InvalidRange { .. } => "InvalidRange",
             Self::InvalidArgument(_) => "InvalidArgument",
+            Self::PreconditionFailed(_) => "PreconditionFailed",
+            Self::EntityTooLarge { .. } => "EntityTooLarge",
             Self::Io(_) => "InternalError",
         }
     }
@@ -87,7 +96,9 @@ impl StoreError {
             | Self::InvalidPartOrder
             | Self::EntityTooSmall { .. }
             | Self::InvalidDigest
-            | Self::InvalidArgument(_) => 400,
+            | Self::InvalidArgument(_)
+            | Self::EntityTooLarge { .. } => 400,
+            Self::PreconditionFailed(_) => 412,
             Self::InvalidRange { .. } => 416,
             Self::Io(_) => 500,
         }

@@ -30,6 +30,9 @@
 //! * A request dropped mid-way (the client went away) leaves nothing half-done: its new files
 //!   are removed, and a commit that already started finishes.
 //!
+//! Data files are sparse where the bytes allow: aligned 4 KiB blocks of zeros are written as
+//! holes (a multi-GiB zero-filled object takes almost no disk; reads return the zeros).
+//!
 //! One process per data folder: the store does not lock the folder against a second process.
 
 mod append;

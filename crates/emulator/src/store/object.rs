@@ -179,7 +179,8 @@ impl Store {
 
     /// Server-side copy. The bytes are shared by a hard link (Normal and Multipart sources keep
     /// their ETag and type); an Appendable source is copied byte by byte into a Normal object,
-    /// since its file keeps growing in place.
+    /// since its file keeps growing in place. [`CopyOptions::source_etag`] and
+    /// [`CopyOptions::max_source_size`] are checked against the version copied.
     pub async fn copy_object(
         &self,
         src_bucket: &str,
@@ -208,6 +209,22 @@ impl Store {
                     .objects
                     .get(&src_key)
                     .ok_or_else(|| StoreError::NoSuchKey(src_key.clone()))?;
+                if let Some(etag) = &options.source_etag {
+                    if *etag != record.info.etag {
+                        return Err(StoreError::PreconditionFailed(format!(
+                            "the copy source has ETag {}, not {etag}",
+                            record.info.etag
+                        )));
+                    }
+                }
+                if let Some(max) = options.max_source_size {
+                    if record.info.size > max {
+                        return Err(StoreError::EntityTooLarge {
+                            size: record.info.size,
+                            max,
+                        });
+                    }
+                }
                 let src_path = src_dir.join(&record.data_file);
                 let linked = record.info.object_type != ObjectType::Appendable
                     && fs::hard_link(&src_path, data.path()).is_ok();

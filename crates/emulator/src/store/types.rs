@@ -199,6 +199,12 @@ pub struct CopyOptions {
     pub acl: Option<ObjectAcl>,
     pub storage_class: Option<StorageClass>,
     pub forbid_overwrite: bool,
+    /// Copy only the source version with this ETag, checked atomically with the copy (the
+    /// server checks the copy-source conditions against a HEAD, then pins that version with
+    /// this); another version fails with `PreconditionFailed`.
+    pub source_etag: Option<String>,
+    /// Refuse sources larger than this with `EntityTooLarge` (CopyObject's 1 GiB limit).
+    pub max_source_size: Option<u64>,
 }
 
 /// One uploaded part of a multipart upload.

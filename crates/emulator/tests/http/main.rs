@@ -15,6 +15,7 @@ mod acl;
 mod admin_auth;
 mod buckets;
 mod copy_append;
+mod copy_limits;
 mod cors;
 mod get_object;
 mod listing;
