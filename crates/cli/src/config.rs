@@ -55,6 +55,10 @@ pub struct GlobalArgs {
     /// Config file in ossutil's INI format [default: ~/.ossutilconfig]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Profile of the config file: its [profile NAME] (ossutil v2) or [NAME] section
+    /// [env: OSS_PROFILE; default: [Credentials], [default] or [profile default]]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Multipart part size for transfers: bytes, or with a K/M/G suffix (8M).
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub part_size: Option<u64>,
@@ -187,6 +191,7 @@ impl std::fmt::Debug for GlobalArgs {
             .field("quiet", &self.quiet)
             .field("json", &self.json)
             .field("config", &self.config)
+            .field("profile", &self.profile)
             .field("part_size", &self.part_size)
             .field("parallel", &self.parallel)
             .field("checkpoint_dir", &self.checkpoint_dir)
@@ -221,11 +226,36 @@ pub struct FileConfig {
     values: HashMap<String, String>,
 }
 
+/// The sections of ossutil v1 config files that are not profiles.
+const NOT_PROFILES: [&str; 2] = ["bucket-endpoint", "bucket-cname"];
+
+/// The sections that make the default profile, in order of preference (`""`: keys before any
+/// section header).
+const DEFAULT_SECTIONS: [&str; 4] = ["credentials", "default", "profile default", ""];
+
+/// A profile asked for (`--profile`, `OSS_PROFILE`) that the config file does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoSuchProfile {
+    /// The profiles the file has, sorted (`default` for `[Credentials]`, `[default]` and
+    /// `[profile default]`).
+    pub present: Vec<String>,
+}
+
 impl FileConfig {
     /// Parses ossutil v1 (`[Credentials]`: endpoint, accessKeyID, accessKeySecret, stsToken)
-    /// or v2 (`[default]`: accessKeyId, accessKeySecret, region, endpoint). `[Credentials]`
-    /// wins when both are present; keys are matched ignoring case, `_` and `-`.
+    /// or v2 (`[default]`: accessKeyId, accessKeySecret, region, endpoint) and takes the
+    /// default profile. `[Credentials]` wins when both are present; keys are matched ignoring
+    /// case, `_` and `-`. (The command line goes through [`load_file`], which takes a profile.)
+    #[cfg(test)]
     pub fn parse(text: &str) -> Self {
+        Self::parse_profile(text, None).unwrap_or_default()
+    }
+
+    /// Like [`FileConfig::parse`], with the values of profile `profile` when given: section
+    /// `[profile NAME]` (ossutil v2), else `[NAME]`, section names matched ignoring case;
+    /// `default` is the default profile. An absent profile is an error that lists the
+    /// profiles present.
+    pub fn parse_profile(text: &str, profile: Option<&str>) -> Result<Self, NoSuchProfile> {
         let norm = |k: &str| {
             k.chars()
                 .filter(|c| *c != '_' && *c != '-')
@@ -233,6 +263,8 @@ impl FileConfig {
                 .collect::<String>()
         };
         let mut sections: HashMap<String, HashMap<String, String>> = HashMap::new();
+        // Section names as written (for the list of profiles), by lowercase name.
+        let mut spelled: HashMap<String, String> = HashMap::new();
         let mut current = String::new();
         for line in text.lines() {
             let line = line.trim().trim_start_matches('\u{feff}');
@@ -240,7 +272,14 @@ impl FileConfig {
                 continue;
             }
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                current = name.trim().to_ascii_lowercase();
+                let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+                current = name.to_ascii_lowercase();
+                spelled.entry(current.clone()).or_insert(name);
+                // A named profile exists even while empty (the default one is taken only
+                // when it has values, so that an empty [Credentials] does not hide [default]).
+                if !DEFAULT_SECTIONS.contains(&current.as_str()) {
+                    sections.entry(current.clone()).or_default();
+                }
                 continue;
             }
             let Some((k, v)) = line.split_once('=') else {
@@ -254,11 +293,51 @@ impl FileConfig {
                     .insert(norm(k.trim()), v.to_owned());
             }
         }
-        let values = ["credentials", "default", "profile default", ""]
-            .iter()
-            .find_map(|s| sections.remove(*s))
-            .unwrap_or_default();
-        Self { values }
+        let wanted = profile
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty() && p != "default");
+        let Some(name) = wanted else {
+            let default = DEFAULT_SECTIONS.iter().find_map(|s| sections.remove(*s));
+            return match default {
+                Some(values) => Ok(Self { values }),
+                // `--profile default` in a file without a default profile.
+                None if profile.is_some() => Err(Self::absent(&sections, &spelled)),
+                None => Ok(Self::default()),
+            };
+        };
+        let found = sections.remove(&format!("profile {name}")).or_else(|| {
+            sections
+                .remove(&name)
+                .filter(|_| !NOT_PROFILES.contains(&&*name))
+        });
+        match found {
+            Some(values) => Ok(Self { values }),
+            None => Err(Self::absent(&sections, &spelled)),
+        }
+    }
+
+    /// The error for an absent profile: the profiles of the file's sections that have values.
+    fn absent(
+        sections: &HashMap<String, HashMap<String, String>>,
+        spelled: &HashMap<String, String>,
+    ) -> NoSuchProfile {
+        let mut present: Vec<String> = sections
+            .keys()
+            .filter(|s| !s.is_empty() && !NOT_PROFILES.contains(&s.as_str()))
+            .map(|s| {
+                if DEFAULT_SECTIONS.contains(&s.as_str()) {
+                    return "default".to_owned();
+                }
+                let name = spelled.get(s).map_or(s.as_str(), String::as_str);
+                match name.split_once(' ') {
+                    Some((p, rest)) if p.eq_ignore_ascii_case("profile") => rest.to_owned(),
+                    _ => name.to_owned(),
+                }
+            })
+            .collect();
+        present.sort();
+        present.dedup();
+        NoSuchProfile { present }
     }
 
     pub(crate) fn get(&self, names: &[&str]) -> Option<String> {
@@ -285,25 +364,87 @@ impl std::fmt::Debug for Resolved {
     }
 }
 
-/// Reads the config file: `--config` must exist; the default `~/.ossutilconfig` may not.
-pub fn load_file(explicit: Option<&Path>) -> Result<FileConfig, CliError> {
-    match explicit {
-        Some(p) => std::fs::read_to_string(p)
-            .map(|t| FileConfig::parse(&t))
-            .map_err(|e| {
-                CliError::usage(format!("cannot read the config file {}: {e}", p.display()))
-            }),
-        None => {
-            let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"));
-            let Some(home) = home else {
-                return Ok(FileConfig::default());
-            };
-            match std::fs::read_to_string(Path::new(&home).join(".ossutilconfig")) {
-                Ok(t) => Ok(FileConfig::parse(&t)),
-                Err(_) => Ok(FileConfig::default()),
+/// The profile asked for, and by what: `--profile`, else `OSS_PROFILE` (empty = none).
+fn profile_of(
+    g: &GlobalArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, &'static str)> {
+    let nonempty = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    g.profile
+        .clone()
+        .and_then(nonempty)
+        .map(|p| (p, "--profile"))
+        .or_else(|| {
+            env("OSS_PROFILE")
+                .and_then(nonempty)
+                .map(|p| (p, "OSS_PROFILE"))
+        })
+}
+
+/// Reads the config file (`--config`, else `~/.ossutilconfig`) and takes the profile of
+/// `--profile` / `OSS_PROFILE` (else the default one). `--config` must exist; the default
+/// file may not, unless a profile is asked for.
+pub fn load_file(g: &GlobalArgs) -> Result<FileConfig, CliError> {
+    let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"));
+    load_file_from(
+        g.config.as_deref(),
+        profile_of(g, &|n| std::env::var(n).ok()).as_ref(),
+        home.as_deref().map(Path::new),
+    )
+}
+
+/// [`load_file`] with its inputs explicit: the `--config` path, the profile and where it was
+/// asked for, and the home directory.
+fn load_file_from(
+    explicit: Option<&Path>,
+    profile: Option<&(String, &'static str)>,
+    home: Option<&Path>,
+) -> Result<FileConfig, CliError> {
+    let path = match (explicit, home) {
+        (Some(p), _) => p.to_owned(),
+        (None, Some(home)) => home.join(".ossutilconfig"),
+        (None, None) => {
+            return match profile {
+                Some((name, from)) => Err(CliError::usage(format!(
+                    "profile {name:?} ({from}) needs a config file, and there is no home \
+                     directory to find ~/.ossutilconfig in: pass --config FILE"
+                ))),
+                None => Ok(FileConfig::default()),
             }
         }
-    }
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if explicit.is_some() => {
+            return Err(CliError::usage(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            )))
+        }
+        Err(e) => {
+            return match profile {
+                Some((name, from)) => Err(CliError::usage(format!(
+                    "profile {name:?} ({from}) needs a config file, but {} cannot be read ({e}): \
+                     create it or pass --config FILE",
+                    path.display()
+                ))),
+                None => Ok(FileConfig::default()),
+            }
+        }
+    };
+    FileConfig::parse_profile(&text, profile.map(|(n, _)| n.as_str())).map_err(|e| {
+        let (name, from) = profile.expect("only a profile asked for can be absent");
+        let present = if e.present.is_empty() {
+            "it has none".to_owned()
+        } else {
+            format!("it has: {}", e.present.join(", "))
+        };
+        CliError::usage(format!(
+            "profile {name:?} ({from}) is not in the config file {} ({present}); \
+             add a [profile {name}] section or choose another profile",
+            path.display()
+        ))
+    })
 }
 
 /// flags > env > file, field by field; the key pair (and its token) comes whole from the first
@@ -425,7 +566,7 @@ pub fn flush_audit() {
 
 /// Resolves the configuration from the real environment and builds the client.
 pub fn client(g: &GlobalArgs) -> Result<(Client, Resolved), CliError> {
-    let file = load_file(g.config.as_deref())?;
+    let file = load_file(g)?;
     let r = resolve(g, &|n| std::env::var(n).ok(), &file)?;
     let client = build_client(g, &r, &r.endpoint, r.region.as_deref())?;
     Ok((client, r))
@@ -610,6 +751,106 @@ pub(crate) mod tests {
         assert_eq!(e.exit_code(), 3);
         let e = resolve(&none, &env_of(&[]), &FileConfig::default()).unwrap_err();
         assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn profiles() {
+        let text = "[Credentials]\nendpoint=v1\n[default]\nendpoint=v2\n\
+                    [profile Prod]\nendpoint=prod\naccessKeyId=pid\n[prod]\nendpoint=plain-prod\n\
+                    [dev]\nendpoint=dev\n[Bucket-Endpoint]\nbkt=x\n[profile empty]\n";
+        let get = |p: Option<&str>| {
+            FileConfig::parse_profile(text, p).map(|f| f.get(&["endpoint"]).unwrap_or_default())
+        };
+        assert_eq!(
+            get(None).as_deref(),
+            Ok("v1"),
+            "no profile: the default chain"
+        );
+        assert_eq!(get(Some("default")).as_deref(), Ok("v1"));
+        assert_eq!(
+            get(Some("prod")).as_deref(),
+            Ok("prod"),
+            "[profile NAME] first"
+        );
+        assert_eq!(
+            get(Some("PROD")).as_deref(),
+            Ok("prod"),
+            "names ignore case"
+        );
+        assert_eq!(get(Some("dev")).as_deref(), Ok("dev"), "[NAME] too");
+        assert_eq!(
+            get(Some("empty")).as_deref(),
+            Ok(""),
+            "an empty profile exists"
+        );
+        let e = get(Some("staging")).unwrap_err();
+        assert_eq!(
+            e.present,
+            ["Prod", "default", "dev", "empty", "prod"],
+            "the profiles present, not ossutil v1's [Bucket-Endpoint]"
+        );
+        assert!(FileConfig::parse_profile(text, Some("bucket-endpoint")).is_err());
+        // Only [profile NAME] sections (ossutil v2 without a default).
+        let v2 = "[profile a]\nendpoint=a\n[profile b]\nendpoint=b\n";
+        assert_eq!(
+            FileConfig::parse_profile(v2, Some("default"))
+                .unwrap_err()
+                .present,
+            ["a", "b"]
+        );
+        assert_eq!(FileConfig::parse(v2).get(&["endpoint"]), None);
+        let f = FileConfig::parse_profile(v2, Some(" b ")).unwrap();
+        assert_eq!(f.get(&["endpoint"]).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn profile_flag_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("cfg");
+        std::fs::write(&cfg, "[default]\nendpoint=d\n[profile prod]\nendpoint=p\n").unwrap();
+        let g = GlobalArgs {
+            profile: Some("prod".into()),
+            ..Default::default()
+        };
+        let env = env_of(&[("OSS_PROFILE", "dev")]);
+        assert_eq!(profile_of(&g, &env), Some(("prod".into(), "--profile")));
+        let none = GlobalArgs::default();
+        assert_eq!(profile_of(&none, &env), Some(("dev".into(), "OSS_PROFILE")));
+        assert_eq!(profile_of(&none, &env_of(&[("OSS_PROFILE", " ")])), None);
+
+        let prod = ("prod".to_owned(), "--profile");
+        let f = load_file_from(Some(&cfg), Some(&prod), None).unwrap();
+        assert_eq!(f.get(&["endpoint"]).as_deref(), Some("p"));
+        let f = load_file_from(Some(&cfg), None, None).unwrap();
+        assert_eq!(f.get(&["endpoint"]).as_deref(), Some("d"));
+        // The default file under the home directory.
+        std::fs::copy(&cfg, dir.path().join(".ossutilconfig")).unwrap();
+        let f = load_file_from(None, Some(&prod), Some(dir.path())).unwrap();
+        assert_eq!(f.get(&["endpoint"]).as_deref(), Some("p"));
+
+        // An absent profile: a usage error naming the file and the profiles it has.
+        let dev = ("dev".to_owned(), "OSS_PROFILE");
+        let e = load_file_from(Some(&cfg), Some(&dev), None).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("\"dev\" (OSS_PROFILE)")
+                && msg.contains(&cfg.display().to_string())
+                && msg.contains("it has: default, prod"),
+            "{msg}"
+        );
+        // A profile needs a file; without a profile, the default file may be missing.
+        let empty_home = dir.path().join("nohome");
+        let e = load_file_from(None, Some(&prod), Some(&empty_home)).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("--config FILE"), "{e}");
+        assert!(load_file_from(None, None, Some(&empty_home)).is_ok());
+        assert_eq!(
+            load_file_from(None, Some(&prod), None)
+                .unwrap_err()
+                .exit_code(),
+            1
+        );
     }
 
     #[test]

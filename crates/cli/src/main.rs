@@ -19,7 +19,7 @@ mod url;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::error::{exit, CliError};
 
@@ -29,7 +29,8 @@ use crate::error::{exit, CliError};
     version,
     about = "Dependable Alibaba Cloud OSS: client, local server, fault drills",
     after_help = "Configuration: flags > environment (OSS_ENDPOINT, OSS_REGION, OSS_ACCESS_KEY_ID, \
-OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN) > config file (--config, else ~/.ossutilconfig).\n\
+OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN) > config file (--config, else ~/.ossutilconfig; \
+--profile NAME or OSS_PROFILE picks its [profile NAME] or [NAME] section).\n\
 Degraded mode (DESIGN §7): --cache-dir, --replica-endpoint/--replica-bucket, --spool-dir \
 [env: OSSGUARD_CACHE_DIR, OSSGUARD_REPLICA_ENDPOINT, OSSGUARD_REPLICA_BUCKET, OSSGUARD_SPOOL_DIR; \
 config file: cachedir, replicaendpoint, replicabucket, spooldir]; see 'ossguard cache' and 'ossguard spool'.\n\
@@ -56,8 +57,35 @@ enum Command {
     Client(commands::Command),
 }
 
+/// The commands that are not OSS clients: the global client flags (endpoint, credentials,
+/// transfer, cache and spool flags) do nothing there and are left out of their help.
+const NOT_CLIENTS: [&str; 3] = ["serve", "chaos", "drill"];
+
+/// The command line, with the global client flags hidden from the help of [`NOT_CLIENTS`].
+/// They are still accepted there (as before), and before or after any client command.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    // Building copies the global flags into every subcommand (except where a subcommand has
+    // its own flag of the same id: serve's --access-key-id, drill's --endpoint, ...), so that
+    // they can be hidden there.
+    cmd.build();
+    for name in NOT_CLIENTS {
+        cmd = cmd.mut_subcommand(name, |sc| {
+            sc.mut_args(|a| if a.is_global_set() { a.hide(true) } else { a })
+        });
+    }
+    cmd
+}
+
+/// Parses the command line like `Cli::try_parse`, with [`command`]'s help.
+fn parse() -> Result<Cli, clap::Error> {
+    let mut cmd = command();
+    let mut matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(c) => c,
         Err(e) => {
             // --help / --version go to stdout with 0; real usage errors exit 1.

@@ -8,6 +8,7 @@ pub mod cat;
 pub mod cors;
 pub mod cp;
 mod cp_fallback;
+pub mod du;
 pub mod logging;
 pub mod ls;
 pub mod presign;
@@ -52,7 +53,7 @@ impl Ctx {
         if let Some(s) = self.settings.get() {
             return Ok(s);
         }
-        let file = config::load_file(self.global.config.as_deref())?;
+        let file = config::load_file(&self.global)?;
         let s = Settings::resolve(&self.global, &|n| std::env::var(n).ok(), &file)?;
         Ok(self.settings.get_or_init(|| s))
     }
@@ -101,8 +102,16 @@ pub enum Command {
     Ls(ls::LsArgs),
     /// Show an object's (or a bucket's) metadata.
     Stat(stat::StatArgs),
-    /// Delete an object, or with -r everything under a prefix.
+    /// Delete an object, or with -r every object and unfinished multipart upload under a prefix.
     Rm(rm::RmArgs),
+    /// Total size and object count under oss://bucket[/prefix], per storage class (counts
+    /// objects only, not the parts of unfinished multipart uploads).
+    ///
+    /// Streams the listing (memory does not grow with the number of objects). The prefix is
+    /// matched as a string, as by `ls` and ossutil: oss://b/dir counts dir/... and dir2/...;
+    /// write oss://b/dir/ for the directory only. `--json` prints one document with exact byte
+    /// counts.
+    Du(du::DuArgs),
     /// Make a bucket.
     Mb(bucket::MbArgs),
     /// Remove an (empty) bucket.
@@ -141,6 +150,7 @@ impl Command {
             Self::Ls(a) => ls::run(a, ctx).await,
             Self::Stat(a) => stat::run(a, ctx).await,
             Self::Rm(a) => rm::run(a, ctx).await,
+            Self::Du(a) => du::run(a, ctx).await,
             Self::Mb(a) => bucket::mb(a, ctx).await,
             Self::Rb(a) => bucket::rb(a, ctx).await,
             Self::Presign(a) => presign::run(a, ctx).await,

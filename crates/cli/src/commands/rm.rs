@@ -1,13 +1,15 @@
-//! `ossguard rm`: one object, or with `-r` every object under a prefix (1000 per request).
+//! `ossguard rm`: one object, or with `-r` every object under a prefix (1000 per request) and
+//! every unfinished multipart upload under it (as `ossutil rm -r -a` and rclone's cleanup).
 
 use clap::Args;
-use futures_util::TryStreamExt;
-use ossguard::ListOptions;
+use futures_util::{StreamExt, TryStreamExt};
+use ossguard::{Client, ListOptions, ListUploadsOptions};
 use serde_json::json;
 
 use super::batch::Batch;
 use super::Ctx;
 use crate::error::CliError;
+use crate::output::Output;
 use crate::url::OssUrl;
 
 #[derive(Args, Debug)]
@@ -15,10 +17,17 @@ pub struct RmArgs {
     /// oss://bucket/key, or with -r oss://bucket[/prefix].
     pub url: String,
     /// Delete every object under the prefix (the key taken as a directory: oss://b/dir means
-    /// dir/...; oss://b means the whole bucket).
+    /// dir/...; oss://b means the whole bucket), and abort every unfinished multipart upload
+    /// under it (their parts are billed storage and block `rb`).
     #[arg(short, long)]
     pub recursive: bool,
+    /// Entries per listing request, 1 to 1000 (tests use small pages to exercise paging).
+    #[arg(long, hide = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: Option<u32>,
 }
+
+/// AbortMultipartUpload requests in flight at once.
+const ABORT_CONCURRENCY: usize = 16;
 
 pub async fn run(a: RmArgs, ctx: &Ctx) -> Result<(), CliError> {
     let u = OssUrl::parse(&a.url)?;
@@ -46,6 +55,7 @@ pub async fn run(a: RmArgs, ctx: &Ctx) -> Result<(), CliError> {
         &u.bucket,
         ListOptions {
             prefix: prefix.clone(),
+            max_keys: a.page_size,
             ..Default::default()
         },
     );
@@ -80,20 +90,86 @@ pub async fn run(a: RmArgs, ctx: &Ctx) -> Result<(), CliError> {
             ),
         }
     }
+    let deleted = batch.succeeded();
+    let aborted = abort_uploads(client, &u.bucket, &prefix, a.page_size, &mut batch, out).await;
     if out.json {
         out.json(&json!({
             "operation": "rm",
             "bucket": u.bucket,
             "prefix": prefix,
-            "deleted": batch.succeeded(),
+            "deleted": deleted,
+            "aborted_uploads": aborted,
             "failed": batch.failures_json(),
         }));
     } else {
         out.info(format_args!(
-            "deleted {} objects under oss://{}/{prefix}",
-            batch.succeeded(),
+            "deleted {deleted} objects and aborted {aborted} multipart uploads under oss://{}/{prefix}",
             u.bucket
         ));
     }
     batch.finish()
+}
+
+/// Aborts every unfinished multipart upload under `prefix` (ListMultipartUploads paged by
+/// key-marker/upload-id-marker, one page in memory); each upload is one item of `batch`.
+/// Returns how many were aborted. A failed listing is one failed item: what was found
+/// before it is still aborted and reported.
+async fn abort_uploads(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    page_size: Option<u32>,
+    batch: &mut Batch,
+    out: &Output,
+) -> usize {
+    let pages = client.list_multipart_uploads_pages(
+        bucket,
+        ListUploadsOptions {
+            prefix: prefix.to_owned(),
+            max_uploads: page_size,
+        },
+    );
+    futures_util::pin_mut!(pages);
+    let mut aborted = 0;
+    loop {
+        let page = match pages.next().await {
+            None => break,
+            Some(Ok(page)) => page,
+            Some(Err(e)) => {
+                batch.fail(
+                    out,
+                    format!("listing the multipart uploads under oss://{bucket}/{prefix}"),
+                    CliError::Oss(e),
+                );
+                break;
+            }
+        };
+        let results: Vec<_> = futures_util::stream::iter(page.uploads)
+            .map(|up| async move {
+                let r = client
+                    .abort_multipart_upload(bucket, &up.key, &up.upload_id)
+                    .await;
+                (up, r)
+            })
+            .buffer_unordered(ABORT_CONCURRENCY)
+            .collect()
+            .await;
+        for (up, r) in results {
+            match r {
+                Ok(()) => {
+                    aborted += 1;
+                    batch.ok();
+                }
+                Err(e) => batch.fail(
+                    out,
+                    format!(
+                        "multipart upload {} of oss://{bucket}/{}",
+                        up.upload_id, up.key
+                    ),
+                    CliError::Oss(e),
+                ),
+            }
+        }
+    }
+    aborted
 }
