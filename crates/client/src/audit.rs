@@ -48,8 +48,11 @@ pub struct AuditRecord {
     pub time: String,
     /// The access key id that signed it (never the secret).
     pub principal: Option<String>,
+    /// The OSS operation (`GetObject`, `PutObject`, …).
     pub op: &'static str,
+    /// The bucket, when the operation has one.
     pub bucket: Option<String>,
+    /// The object key, when the operation has one.
     pub key: Option<String>,
     /// `ok` or the outcome class (`observability/METRICS.md`).
     pub outcome: &'static str,
@@ -57,10 +60,15 @@ pub struct AuditRecord {
     pub status: Option<u16>,
     /// OSS error code of the last answer, if any.
     pub code: Option<String>,
+    /// `x-oss-request-id` of the last answer, if any (what Alibaba Cloud support asks for).
     pub request_id: Option<String>,
+    /// HTTP attempts made (retries, hedges and body resumes included).
     pub attempts: u32,
+    /// Start to end of the operation, every attempt and backoff included, in milliseconds.
     pub duration_ms: f64,
+    /// Request body bytes sent, every attempt.
     pub bytes_sent: u64,
+    /// Response body bytes received, every attempt.
     pub bytes_received: u64,
 }
 

@@ -53,6 +53,7 @@ impl std::fmt::Debug for Body {
 }
 
 impl Body {
+    /// An empty body.
     pub fn empty() -> Self {
         Self(Inner::Bytes(Bytes::new()))
     }
@@ -88,6 +89,7 @@ impl Body {
         })
     }
 
+    /// The length in bytes, when known (a stream's only when it was given).
     pub fn len(&self) -> Option<u64> {
         match &self.0 {
             Inner::Bytes(b) => Some(b.len() as u64),
@@ -96,6 +98,7 @@ impl Body {
         }
     }
 
+    /// Whether the body is known to be empty.
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
     }

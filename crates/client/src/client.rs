@@ -57,6 +57,7 @@ pub(crate) struct Sent {
 }
 
 impl Client {
+    /// Starts a [`ClientBuilder`](crate::ClientBuilder): endpoint, credentials, policy, metrics …
     pub fn builder() -> crate::config::ClientBuilder {
         crate::config::ClientBuilder::default()
     }
@@ -77,6 +78,7 @@ impl Client {
         })
     }
 
+    /// The region id requests are signed for (`cn-hangzhou`).
     pub fn region(&self) -> &str {
         &self.inner.config.region
     }

@@ -14,7 +14,10 @@ use crate::error::Error;
 /// Which signature the client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SignatureVersion {
+    /// Signature V1 (`Authorization: OSS <AccessKeyId>:<Signature>`): the older scheme, for
+    /// endpoints and tools that still need it.
     V1,
+    /// Signature V4 (`OSS4-HMAC-SHA256`, scoped to the region): the default.
     #[default]
     V4,
 }
@@ -130,18 +133,23 @@ impl ClientBuilder {
         self.region = Some(r.into());
         self
     }
+    /// Path style (`host/bucket/key`) or virtual-hosted style (`bucket.host/key`). Default: path
+    /// style for IP addresses and `localhost`, virtual-hosted otherwise.
     pub fn addressing(mut self, a: AddressingStyle) -> Self {
         self.addressing = Some(a);
         self
     }
+    /// The signature to send (default [`SignatureVersion::V4`]).
     pub fn signature_version(mut self, v: SignatureVersion) -> Self {
         self.signature = v;
         self
     }
+    /// Fixed credentials: an access key pair, optionally with an STS security token.
     pub fn credentials(mut self, c: Credentials) -> Self {
         self.credentials = Some(Arc::new(StaticCredentials(c)));
         self
     }
+    /// Credentials from a provider, asked before every attempt (STS, rotation).
     pub fn credentials_provider(mut self, p: Arc<dyn CredentialsProvider>) -> Self {
         self.credentials = Some(p);
         self
@@ -152,6 +160,7 @@ impl ClientBuilder {
         self.credentials = None;
         self
     }
+    /// Longest wait for a connection, TCP and TLS (default 5 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = Some(d);
         self
@@ -194,11 +203,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The `User-Agent` header (default `ossguard/<version>`).
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = Some(ua.into());
         self
     }
 
+    /// Builds the client. Fails without an endpoint (`OSS_ENDPOINT` is read when none was given),
+    /// with a malformed one, or without credentials.
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = self
             .endpoint

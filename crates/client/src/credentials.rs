@@ -10,6 +10,8 @@ use crate::error::{Error, ErrorKind};
 
 /// Supplies credentials for each request (asked every attempt, so rotation is picked up).
 pub trait CredentialsProvider: Send + Sync + std::fmt::Debug {
+    /// The credentials to sign the next attempt with. Called before every attempt: cache inside,
+    /// and refresh before expiry.
     fn credentials(&self) -> BoxFuture<'_, Result<Credentials, Error>>;
 }
 

@@ -9,11 +9,18 @@ pub enum ErrorKind {
     Service(ServiceError),
     /// The network or a timeout failed us.
     Transport {
+        /// What kind of failure: a timeout of which phase, a reset, the deadline …
         failure: TransportFailure,
+        /// What happened, for people.
         message: String,
     },
     /// The bytes' CRC-64 differs from the server's: the data was corrupted in transit.
-    Integrity { expected: u64, actual: u64 },
+    Integrity {
+        /// The CRC-64 the server has (or answered with).
+        expected: u64,
+        /// The CRC-64 of the bytes as they were sent or received.
+        actual: u64,
+    },
     /// The call itself is wrong (bad key, bad option); nothing was sent.
     InvalidInput(String),
     /// No usable credentials.
@@ -43,6 +50,7 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error of this kind.
     pub fn new(kind: ErrorKind) -> Self {
         Self {
             kind: Box::new(kind),
@@ -89,10 +97,12 @@ impl Error {
         self.server_date
     }
 
+    /// An [`ErrorKind::InvalidInput`] error: the call was wrong, nothing was sent.
     pub fn invalid_input(msg: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput(msg.into()))
     }
 
+    /// An [`ErrorKind::Transport`] error.
     pub fn transport(failure: TransportFailure, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Transport {
             failure,
@@ -100,10 +110,12 @@ impl Error {
         })
     }
 
+    /// What failed.
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
 
+    /// What failed, by value.
     pub fn into_kind(self) -> ErrorKind {
         *self.kind
     }
@@ -129,6 +141,7 @@ impl Error {
         }
     }
 
+    /// The HTTP status, when the service answered.
     pub fn status(&self) -> Option<u16> {
         match self.kind.as_ref() {
             ErrorKind::Service(e) => Some(e.status),
@@ -136,6 +149,7 @@ impl Error {
         }
     }
 
+    /// The service's `x-oss-request-id`, when it sent one (what Alibaba Cloud support asks for).
     pub fn request_id(&self) -> Option<&str> {
         match self.kind.as_ref() {
             ErrorKind::Service(e) if !e.request_id.is_empty() => Some(&e.request_id),

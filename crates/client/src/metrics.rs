@@ -32,21 +32,34 @@ pub const DURATION_BUCKETS: [f64; 14] = [
 /// How a logical operation ended (`outcome` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OpOutcome {
+    /// Succeeded (a 304 answering a conditional GET included).
     Ok,
+    /// Failed with a transient error (5xx, reset, timeout) once no retry was left.
     Transient,
+    /// Failed because the service kept throttling (429, 503 …).
     Throttled,
+    /// Failed with `RequestTimeTooSkewed`, even after adopting the server's clock.
     ClockSkew,
+    /// The service refused the request itself (4xx: not found, access denied, precondition …).
     Client,
+    /// The bytes' CRC-64 did not match.
     Integrity,
+    /// The operation's deadline passed.
     Deadline,
+    /// Cancelled by the caller.
     Cancelled,
+    /// Refused by the open circuit breaker without being sent.
     BreakerRejected,
+    /// The primary failed; the fallback chain answered from a stale cached copy.
     ServedStale,
+    /// The primary failed; the fallback chain answered from the replica or a default resource.
     FailedOver,
+    /// Failed locally: invalid input, no credentials, a local file error.
     Local,
 }
 
 impl OpOutcome {
+    /// The `outcome` label value.
     pub fn label(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -94,13 +107,18 @@ impl OpOutcome {
 /// Why an attempt was sent (`kind` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptKind {
+    /// The operation's first attempt.
     First,
+    /// A retry after a failed attempt.
     Retry,
+    /// A hedged duplicate, raced against a slow attempt.
     Hedge,
+    /// A ranged GET continuing a body that broke or stalled.
     Resume,
 }
 
 impl AttemptKind {
+    /// The `kind` label value.
     pub fn label(self) -> &'static str {
         match self {
             Self::First => "first",

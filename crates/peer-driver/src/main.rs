@@ -1,5 +1,5 @@
 //! ossguard's library as a peer of `benches/peers/run` (issue 13): the same driver contract as
-//! the SDK drivers (`benches/peers/README.md`): argv[1] = a JSON spec, ONE JSON line out; env
+//! the SDK drivers (`benches/peers/README.md`): `argv[1]` = a JSON spec, ONE JSON line out; env
 //! `OSS_ENDPOINT`, `OSS_REGION`, `OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`.
 //!
 //! The CLI row of the harness measures a process per workload (LIST, then HEAD + GET per key

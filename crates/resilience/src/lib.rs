@@ -1,6 +1,6 @@
 //! Sans-IO resilience policies. Each type does one thing; none reads a clock or draws randomness
-//! itself: callers pass `now` (a monotonic [`Duration`] since any fixed origin) and an [`Rng`],
-//! so every decision is reproducible in virtual time.
+//! itself: callers pass `now` (a monotonic [`Duration`] since any fixed origin) and an
+//! [`Rng`](rng::Rng), so every decision is reproducible in virtual time.
 //!
 //! The policies know nothing of OSS: callers classify results into an [`Outcome`].
 #![forbid(unsafe_code)]

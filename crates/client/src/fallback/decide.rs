@@ -15,6 +15,7 @@ pub enum Failure {
     Answered,
 }
 
+/// Whether the chain falls back when the primary's final error is `e`.
 pub fn classify(e: &Error) -> Failure {
     match e.kind() {
         ErrorKind::CircuitOpen | ErrorKind::Integrity { .. } => Failure::Unavailable,

@@ -6,11 +6,14 @@ use bytes::Bytes;
 /// What to serve for a prefix.
 #[derive(Debug, Clone)]
 pub struct DefaultResource {
+    /// The bytes served.
     pub body: Bytes,
+    /// Their `Content-Type`, if any.
     pub content_type: Option<String>,
 }
 
 impl DefaultResource {
+    /// `body`, served as `content_type`.
     pub fn new(body: impl Into<Bytes>, content_type: Option<String>) -> Self {
         Self {
             body: body.into(),
@@ -26,6 +29,7 @@ pub struct Defaults {
 }
 
 impl Defaults {
+    /// Serves `r` for keys starting with `prefix` (replacing an earlier resource of that prefix).
     pub fn add(&mut self, prefix: String, r: DefaultResource) {
         self.by_prefix.retain(|(p, _)| *p != prefix);
         self.by_prefix.push((prefix, r));
@@ -34,10 +38,12 @@ impl Defaults {
             .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     }
 
+    /// Whether no prefix has a resource.
     pub fn is_empty(&self) -> bool {
         self.by_prefix.is_empty()
     }
 
+    /// The resource of the longest prefix of `key`, if any.
     pub fn lookup(&self, key: &str) -> Option<&DefaultResource> {
         self.by_prefix
             .iter()

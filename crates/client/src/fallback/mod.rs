@@ -13,7 +13,7 @@
 //! order once OSS is back, never overwriting an object that changed meanwhile.
 //!
 //! The chain is a layer over [`Client`]: the client's pipeline (retries, breaker, hedging,
-//! CRC-64) runs first, and only its final answer decides whether to fall back ([`decide`]).
+//! CRC-64) runs first, and only its final answer decides whether to fall back ([`classify`]).
 
 mod decide;
 mod defaults;
@@ -48,7 +48,12 @@ pub enum Source {
     /// The replica endpoint, after the primary failed.
     Replica,
     /// The local cache: `stale` when past `max_age` (served because the primary failed).
-    Cache { age: Duration, stale: bool },
+    Cache {
+        /// Since the copy was fetched from OSS.
+        age: Duration,
+        /// Past `max_age`: served only because the primary failed.
+        stale: bool,
+    },
     /// The default resource configured for the key's prefix.
     Default,
 }
@@ -95,8 +100,11 @@ pub fn humanize(d: Duration) -> String {
 /// A whole object and where it came from.
 #[derive(Debug, Clone)]
 pub struct Served {
+    /// The object's bytes.
     pub bytes: Bytes,
+    /// Its metadata, as the answering source knows it.
     pub meta: ObjectMeta,
+    /// Where the answer came from.
     pub source: Source,
     /// Why the primary did not answer, when something else did (its error, shown to users).
     pub primary_error: Option<String>,
@@ -115,6 +123,7 @@ pub enum WriteOutcome {
 /// A second endpoint (e.g. a cross-region replica) with its own client, breaker included.
 #[derive(Debug, Clone)]
 pub struct Replica {
+    /// The replica's client: its own endpoint, credentials, policy and breaker.
     pub client: Client,
     /// The replica's bucket (`None`: the same name as the primary's).
     pub bucket: Option<String>,
@@ -162,6 +171,8 @@ pub struct FallbackBuilder {
 }
 
 impl FallbackBuilder {
+    /// Tries `client` when the primary fails (`bucket`: the replica's bucket, `None` for the
+    /// primary's name).
     pub fn replica(mut self, client: Client, bucket: Option<String>) -> Self {
         self.replica = Some(Replica { client, bucket });
         self
@@ -246,18 +257,22 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Fallback {
+    /// Starts a [`FallbackBuilder`].
     pub fn builder() -> FallbackBuilder {
         FallbackBuilder::default()
     }
 
+    /// The primary client.
     pub fn primary(&self) -> &Client {
         &self.inner.primary
     }
 
+    /// The cache, if the chain has one.
     pub fn cache(&self) -> Option<&Cache> {
         self.inner.cache.as_ref()
     }
 
+    /// The write spool, if the chain has one.
     pub fn spool(&self) -> Option<&Spool> {
         self.inner.spool.as_ref()
     }

@@ -15,17 +15,24 @@ use crate::error::Error;
 /// One bucket of ListBuckets.
 #[derive(Debug, Clone)]
 pub struct BucketSummary {
+    /// The bucket's name.
     pub name: String,
+    /// Its location (`oss-cn-hangzhou`).
     pub location: String,
+    /// Its region id (`cn-hangzhou`).
     pub region: String,
+    /// When it was created (ISO 8601, as OSS sends it).
     pub creation_date: String,
+    /// Its default storage class (`Standard`, `IA`, `Archive` …).
     pub storage_class: String,
 }
 
+/// Options of [`Client::create_bucket`].
 #[derive(Debug, Clone, Default)]
 pub struct CreateBucketOptions {
     /// `private` (default), `public-read`, `public-read-write`.
     pub acl: Option<String>,
+    /// Default storage class of its objects (`Standard` when `None`).
     pub storage_class: Option<String>,
 }
 
@@ -70,6 +77,7 @@ impl Client {
         Ok(out)
     }
 
+    /// Creates `bucket` in the endpoint's region.
     pub async fn create_bucket(
         &self,
         bucket: &str,
@@ -93,6 +101,7 @@ impl Client {
         Ok(())
     }
 
+    /// Deletes `bucket`, which must be empty (else `BucketNotEmpty`).
     pub async fn delete_bucket(&self, bucket: &str) -> Result<(), Error> {
         self.execute(
             Operation::DeleteBucket,
@@ -103,6 +112,7 @@ impl Client {
         Ok(())
     }
 
+    /// The bucket's details (GetBucketInfo): owner, ACL, location, storage class, creation date …
     pub async fn get_bucket_info(&self, bucket: &str) -> Result<BucketInfo, Error> {
         let req = Operation::GetBucketInfo.request(Some(bucket), None);
         let (_, _, b) = self
@@ -111,6 +121,7 @@ impl Client {
         Ok(xml::from_xml(&b)?)
     }
 
+    /// The bucket's location (`oss-cn-hangzhou`).
     pub async fn get_bucket_location(&self, bucket: &str) -> Result<String, Error> {
         let req = Operation::GetBucketLocation.request(Some(bucket), None);
         let (_, _, b) = self
@@ -119,6 +130,7 @@ impl Client {
         Ok(xml::from_xml::<LocationConstraint>(&b)?.location)
     }
 
+    /// Sets the bucket's ACL: `private`, `public-read` or `public-read-write`.
     pub async fn put_bucket_acl(&self, bucket: &str, acl: &str) -> Result<(), Error> {
         let mut req = Operation::PutBucketAcl.request(Some(bucket), None);
         set(&mut req, "x-oss-acl", acl)?;
@@ -127,6 +139,7 @@ impl Client {
         Ok(())
     }
 
+    /// The bucket's ACL: `private`, `public-read` or `public-read-write`.
     pub async fn get_bucket_acl(&self, bucket: &str) -> Result<String, Error> {
         let req = Operation::GetBucketAcl.request(Some(bucket), None);
         let (_, _, b) = self
@@ -137,6 +150,7 @@ impl Client {
             .grant)
     }
 
+    /// Replaces the bucket's CORS rules.
     pub async fn put_bucket_cors(
         &self,
         bucket: &str,
@@ -161,6 +175,7 @@ impl Client {
         }
     }
 
+    /// Removes the bucket's CORS rules.
     pub async fn delete_bucket_cors(&self, bucket: &str) -> Result<(), Error> {
         let req = Operation::DeleteBucketCors.request(Some(bucket), None);
         self.execute(Operation::DeleteBucketCors, req, Body::empty())
@@ -168,6 +183,8 @@ impl Client {
         Ok(())
     }
 
+    /// Turns access logging on: the logs of `bucket` are written to `target_bucket` under
+    /// `target_prefix`.
     pub async fn put_bucket_logging(
         &self,
         bucket: &str,
@@ -195,6 +212,7 @@ impl Client {
         Ok(xml::from_xml::<BucketLoggingStatus>(&b)?.logging_enabled)
     }
 
+    /// Turns access logging off.
     pub async fn delete_bucket_logging(&self, bucket: &str) -> Result<(), Error> {
         let req = Operation::DeleteBucketLogging.request(Some(bucket), None);
         self.execute(Operation::DeleteBucketLogging, req, Body::empty())

@@ -10,29 +10,42 @@ use crate::body::Body;
 use crate::client::Client;
 use crate::error::Error;
 
+/// What [`Client::list_objects`] and [`Client::list_objects_page`] list.
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
+    /// Only keys starting with this (default: every key).
     pub prefix: String,
     /// `/` to roll keys up into common prefixes ("directories").
     pub delimiter: String,
+    /// Only keys after this one.
     pub start_after: Option<String>,
     /// Per page, 1 to 1000 (default 1000).
     pub max_keys: Option<u32>,
 }
 
+/// One object of a listing.
 #[derive(Debug, Clone)]
 pub struct ObjectEntry {
+    /// Its key (decoded).
     pub key: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its ETag, as OSS sends it.
     pub etag: String,
+    /// When it was last written.
     pub last_modified: Option<SystemTime>,
+    /// `Standard`, `IA`, `Archive` …
     pub storage_class: String,
+    /// `Normal`, `Multipart` or `Appendable`.
     pub object_type: String,
 }
 
+/// One page of ListObjectsV2.
 #[derive(Debug, Clone, Default)]
 pub struct ListObjectsPage {
+    /// The objects of this page, in key order.
     pub objects: Vec<ObjectEntry>,
+    /// With a delimiter: the "directories" the keys of this page roll up into.
     pub common_prefixes: Vec<String>,
     /// Pass to the next call; `None` on the last page.
     pub next_continuation_token: Option<String>,

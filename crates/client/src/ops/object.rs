@@ -19,14 +19,19 @@ use crate::error::Error;
 /// Metadata sent with an upload (PutObject, initiate, REPLACE copies).
 #[derive(Debug, Clone, Default)]
 pub struct PutObjectOptions {
+    /// `Content-Type`, what GETs will answer with.
     pub content_type: Option<String>,
+    /// `Cache-Control`.
     pub cache_control: Option<String>,
+    /// `Content-Disposition` (e.g. `attachment; filename="report.pdf"`).
     pub content_disposition: Option<String>,
+    /// `Content-Encoding` (e.g. `gzip`).
     pub content_encoding: Option<String>,
     /// `x-oss-meta-*` (names without the prefix).
     pub metadata: BTreeMap<String, String>,
     /// `x-oss-object-acl`: `default`, `private`, `public-read`, `public-read-write`.
     pub acl: Option<String>,
+    /// `Standard`, `IA`, `Archive` … (default: the bucket's).
     pub storage_class: Option<String>,
     /// Fail with `FileAlreadyExists` instead of overwriting.
     pub forbid_overwrite: bool,
@@ -63,9 +68,11 @@ impl PutObjectOptions {
 /// What an upload returned.
 #[derive(Debug, Clone)]
 pub struct PutObjectOutput {
+    /// The new object's ETag.
     pub etag: String,
     /// The server's CRC-64 (already checked against what we sent).
     pub crc64: Option<u64>,
+    /// `x-oss-request-id` of the answer.
     pub request_id: Option<String>,
 }
 
@@ -82,10 +89,15 @@ impl PutObjectOutput {
 /// Conditions and range of a download.
 #[derive(Debug, Clone, Default)]
 pub struct GetObjectOptions {
+    /// Only these bytes (answered 206, see [`GetObjectOutput::content_range`]).
     pub range: Option<ByteRange>,
+    /// Only while the object's ETag is this (else 412 `PreconditionFailed`).
     pub if_match: Option<String>,
+    /// Only if the object's ETag is not this (else an error with status 304 Not Modified).
     pub if_none_match: Option<String>,
+    /// Only if modified after this (else an error with status 304 Not Modified).
     pub if_modified_since: Option<SystemTime>,
+    /// Only if not modified after this (else 412 `PreconditionFailed`).
     pub if_unmodified_since: Option<SystemTime>,
     /// `response-content-type` & co: `("content-type", "text/html")`.
     pub response_overrides: Vec<(String, String)>,
@@ -94,16 +106,25 @@ pub struct GetObjectOptions {
 /// What HEAD (or a GET's headers) says about an object.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectMeta {
+    /// Size in bytes.
     pub size: u64,
+    /// Its ETag.
     pub etag: String,
+    /// When it was last written.
     pub last_modified: Option<SystemTime>,
+    /// `Content-Type`.
     pub content_type: Option<String>,
+    /// Its CRC-64 (`x-oss-hash-crc64ecma`), when the server sent it.
     pub crc64: Option<u64>,
     /// `Normal`, `Multipart`, `Appendable`.
     pub object_type: Option<String>,
+    /// `Standard`, `IA`, `Archive` …
     pub storage_class: Option<String>,
+    /// User metadata: the `x-oss-meta-*` headers, names without the prefix.
     pub metadata: BTreeMap<String, String>,
+    /// Appendable objects: the position the next AppendObject must start at.
     pub next_append_position: Option<u64>,
+    /// `x-oss-request-id` of the answer.
     pub request_id: Option<String>,
 }
 
@@ -142,13 +163,16 @@ impl ObjectMeta {
 /// A download in progress.
 #[derive(Debug)]
 pub struct GetObjectOutput {
+    /// The object's metadata, from the response headers.
     pub meta: ObjectMeta,
     /// `(first, last, total)` for a 206 answer.
     pub content_range: Option<(u64, u64, Option<u64>)>,
+    /// The body: a stream of chunks, or all of it with [`bytes`](Self::bytes).
     pub body: ByteStream,
 }
 
 impl GetObjectOutput {
+    /// Reads the whole body; its CRC-64 is checked at the end.
     pub async fn bytes(self) -> Result<bytes::Bytes, Error> {
         self.body.bytes().await
     }
@@ -159,6 +183,8 @@ impl GetObjectOutput {
 pub struct CopyOptions {
     /// `Some`: REPLACE the metadata with these; `None`: COPY the source's.
     pub replace_metadata: Option<PutObjectOptions>,
+    /// Copy only while the source's ETag is this (`x-oss-copy-source-if-match`; else 412
+    /// `PreconditionFailed`).
     pub if_match: Option<String>,
 }
 
@@ -337,6 +363,7 @@ impl Client {
         })
     }
 
+    /// The object's metadata (HeadObject).
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
         validate_key(key)?;
         let req = Request::new(Method::HEAD, Some(bucket), Some(key));
@@ -477,6 +504,8 @@ impl Client {
         Ok((next, crc))
     }
 
+    /// Sets the object's ACL: `default` (the bucket's), `private`, `public-read` or
+    /// `public-read-write`.
     pub async fn put_object_acl(&self, bucket: &str, key: &str, acl: &str) -> Result<(), Error> {
         let mut req = Operation::PutObjectAcl.request(Some(bucket), Some(key));
         set(&mut req, "x-oss-object-acl", acl)?;
@@ -485,6 +514,7 @@ impl Client {
         Ok(())
     }
 
+    /// The object's ACL: `default` (the bucket's), `private`, `public-read` or `public-read-write`.
     pub async fn get_object_acl(&self, bucket: &str, key: &str) -> Result<String, Error> {
         let req = Operation::GetObjectAcl.request(Some(bucket), Some(key));
         let (_, _, bytes) = self

@@ -6,7 +6,7 @@
 //! resumes are attempts of the same operation.
 //!
 //! Every decision is made by the sans-IO state machine [`ossguard_resilience::op::Op`]; this
-//! module only sleeps, races, cancels and counts. The operation's state ([`OpRun`]: machine,
+//! module only sleeps, races, cancels and counts. The operation's state (`OpRun`: machine,
 //! bulkhead slot, last error) lives as long as the operation — for a GET until its body is read.
 
 pub mod deadline;

@@ -13,7 +13,10 @@ use ossguard_resilience::retry::RetryConfig;
 /// naive one (one attempt, no breaker, no hedging) for comparisons.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Attempts in all and the backoff between them, by failure class.
     pub retry: RetryConfig,
+    /// The retry budget: retries spend tokens, successes earn them, so retries stop when most
+    /// requests fail.
     pub budget: BudgetConfig,
     /// `None`: no circuit breaker.
     pub breaker: Option<BreakerConfig>,
@@ -40,6 +43,8 @@ pub struct Policy {
     /// Concurrent metadata / data operations per client (bulkheads, DESIGN §4: 64 / 16). A data
     /// operation holds its slot until its body is read or dropped.
     pub metadata_concurrency: usize,
+    /// Concurrent data operations per client (see
+    /// [`metadata_concurrency`](Self::metadata_concurrency)).
     pub data_concurrency: usize,
 }
 

@@ -16,14 +16,20 @@ use crate::metrics::{ClientMetrics, EndpointMetrics};
 /// Counters of what the pipeline did (monotonic).
 #[derive(Debug, Default)]
 pub struct PipelineStats {
+    /// Logical operations started.
     pub operations: AtomicU64,
+    /// HTTP attempts sent (body resumes included).
     pub attempts: AtomicU64,
+    /// Attempts sent after a failed one.
     pub retries: AtomicU64,
     /// Second attempts raced against a first: hedged reads, and duplicates of uploads that
     /// went silent after handing out their body.
     pub hedges: AtomicU64,
+    /// Attempts the open circuit breaker refused to send.
     pub breaker_rejections: AtomicU64,
+    /// Clock offsets adopted from the server's `Date` after `RequestTimeTooSkewed`.
     pub skew_corrections: AtomicU64,
+    /// CRC-64 / Content-MD5 mismatches caught.
     pub integrity_failures: AtomicU64,
     /// Broken bodies continued from where they broke (each also counts as an attempt).
     pub body_resumes: AtomicU64,
@@ -34,20 +40,30 @@ pub struct PipelineStats {
 /// A copy of [`PipelineStats`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// Logical operations started.
     pub operations: u64,
+    /// HTTP attempts sent (body resumes included).
     pub attempts: u64,
+    /// Attempts sent after a failed one.
     pub retries: u64,
+    /// See [`PipelineStats::hedges`].
     pub hedges: u64,
+    /// Attempts the open circuit breaker refused to send.
     pub breaker_rejections: u64,
+    /// Clock offsets adopted from the server's `Date` after `RequestTimeTooSkewed`.
     pub skew_corrections: u64,
+    /// CRC-64 / Content-MD5 mismatches caught.
     pub integrity_failures: u64,
+    /// See [`PipelineStats::body_resumes`].
     pub body_resumes: u64,
+    /// See [`PipelineStats::slow_connections_cut`].
     pub slow_connections_cut: u64,
     /// Circuit-breaker state changes (flapping shows here).
     pub breaker_transitions: u64,
 }
 
 impl PipelineStats {
+    /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         StatsSnapshot {
