@@ -116,25 +116,32 @@ impl Client {
         let (file, n) = loop {
             attempt += 1;
             let out = self.get_object(bucket, key, get.clone()).await?;
-            let mut file = tokio::fs::File::create(temp)
+            let file = tokio::fs::File::create(temp)
                 .await
                 .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
+            let mut writer = PartWriter::open(temp, 0).await?;
             let mut body = out.body;
             let mut n = 0u64;
             let mut corrupt = None;
-            while let Some(chunk) = body.next().await {
-                let chunk = match chunk {
-                    Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
-                        corrupt = Some(e);
-                        break;
-                    }
-                    c => c?,
-                };
-                n += chunk.len() as u64;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| io_err(format!("writing {}", temp.display()), e))?;
+            let received = async {
+                while let Some(chunk) = body.next().await {
+                    let chunk = match chunk {
+                        Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                            corrupt = Some(e);
+                            break;
+                        }
+                        c => c?,
+                    };
+                    n += chunk.len() as u64;
+                    writer.write(&chunk).await?;
+                }
+                Ok::<(), Error>(())
             }
+            .await;
+            // Every write of this attempt lands before the file is truncated for the next.
+            let written = writer.finish().await;
+            received?;
+            written?;
             match corrupt {
                 None => break (file, n),
                 // Already counted by the body that caught it.
@@ -428,16 +435,25 @@ impl PartJob {
         let mut file = PartWriter::open(&self.temp, off).await?;
         let mut body = out.body;
         let mut n = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            n += chunk.len() as u64;
-            if n > len {
-                break;
+        let received = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                n += chunk.len() as u64;
+                if n > len {
+                    break;
+                }
+                file.write(&chunk).await?;
             }
-            file.write(&chunk).await?;
+            if n != len {
+                return Err(short_body(n, len).in_op("GetObject"));
+            }
+            Ok(())
         }
-        if n != len {
-            return Err(short_body(n, len).in_op("GetObject"));
+        .await;
+        if let Err(e) = received {
+            // No write of this attempt may land after the part is fetched again.
+            let _ = file.wait().await;
+            return Err(e);
         }
         file.finish().await?;
         Ok(body.crc64())
