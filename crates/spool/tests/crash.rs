@@ -46,6 +46,17 @@ struct Ack {
     crc: u64,
 }
 
+fn parse_ack(line: &str) -> Ack {
+    let rest = line.strip_prefix("ack ").expect("an ack line");
+    let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+    Ack {
+        id: f[0],
+        i: f[1],
+        len: f[2],
+        crc: f[3],
+    }
+}
+
 /// What the child's own open found: `[kept, temp removed, orphans removed, quarantined]`.
 type Recovery = [u64; 4];
 
@@ -85,26 +96,24 @@ fn run_and_kill(
                 panic!("spool-stress gave {} acks, then {e:?}", acks.len());
             }
         };
-        let (kind, rest) = line.split_once(' ').expect("a line of the stress protocol");
-        let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
-        if kind == "recovery" {
+        if let Some(rest) = line.strip_prefix("recovery ") {
+            let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
             recovery = Some([f[0], f[1], f[2], f[3]]);
             continue;
         }
-        acks.push(Ack {
-            id: f[0],
-            i: f[1],
-            len: f[2],
-            crc: f[3],
-        });
+        acks.push(parse_ack(&line));
     }
     // Let the child get some way into its next enqueue(s); the delay varies per round so the
     // kills land at different steps (this is crash timing, not a policy decision).
     std::thread::sleep(kill_delay);
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
-    drop(rx);
+    // The child kept enqueueing while we slept: the acks it printed meanwhile are
+    // acknowledgements too (the reader ends at EOF, so this drains all of them).
     reader.join().unwrap();
+    for line in rx.try_iter() {
+        acks.push(parse_ack(&line));
+    }
     (recovery.expect("a recovery line first"), acks)
 }
 
