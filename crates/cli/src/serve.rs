@@ -36,6 +36,11 @@ pub struct ServeArgs {
     /// must be signed with the server's permanent key, like any OSS request to bucket "-".
     #[arg(long)]
     admin_open: bool,
+    /// Do not fsync stored files and folders. Only for throw-away data (benchmarks, tests):
+    /// what was stored then survives a killed server but not a power cut. Benchmarks use it
+    /// to tell the client's cost from the server's disk.
+    #[arg(long)]
+    no_fsync: bool,
 }
 
 fn random_hex(n: usize) -> String {
@@ -64,7 +69,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         region: args.region,
         credentials: vec![(ak.clone(), sk.clone())],
         host_names: args.host_names,
-        sync: true,
+        sync: !args.no_fsync,
         admin_open: args.admin_open,
         max_copy_object_size: ossguard_emulator::server::MAX_COPY_OBJECT_SIZE,
     };
