@@ -18,7 +18,7 @@ const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
 
 struct Env {
-    _emu: Emulator,
+    emu: Emulator,
     c: Client,
     dir: tempfile::TempDir,
     bucket: &'static str,
@@ -38,7 +38,7 @@ impl Env {
         c.create_bucket("xfer", Default::default()).await.unwrap();
         std::fs::create_dir_all(dir.path().join("files")).unwrap();
         Env {
-            _emu: emu,
+            emu,
             c,
             dir,
             bucket: "xfer",
@@ -171,11 +171,11 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(150)).await;
 }
 
-/// A dropped download may have recorded one more part than it reported (the checkpoint write
-/// was under way when the future was dropped).
+/// A part is reported done once a checkpoint records it, so a rerun resumes at least the parts
+/// reported; the checkpoint write under way when the future was dropped may add a few more.
 fn assert_resumed(resumed: u32, reported: u32) {
     assert!(
-        resumed == reported || resumed == reported + 1,
+        resumed >= reported,
         "resumed {resumed} parts, {reported} were reported done"
     );
 }
@@ -314,6 +314,8 @@ async fn upload_resumes_after_interruption() {
     let mut opts = env.opts(256 * KIB, 2);
     let stop = stopper(&mut opts, 5);
     let reported = interrupt(env.c.upload_file(&src, env.bucket, "r/up", &opts), stop).await;
+    // A part whose body was sent before the drop may still be landing on the server.
+    settle().await;
 
     // The interrupted upload is still open on the server, with its parts.
     let open = env.open_uploads().await;
@@ -501,9 +503,18 @@ async fn object_replaced_mid_download_fails_cleanly() {
         .unwrap();
     let dst = env.path("m-mid");
     let mut opts = env.opts(128 * KIB, 1);
+    // The third ranged GET is held for 2 s before it runs; the object is replaced once the
+    // first part is recorded (the pipeline does not wait for progress callbacks, so the hold is
+    // what puts the replacement between two GETs).
+    let hold = r#"{"seed": 1, "rules": [{"match": {"operations": ["GetObject"]}, "every_nth": 3,
+        "limit": 1, "fault": {"kind": "latency", "delay_ms": 2000}}]}"#;
+    env.emu
+        .faults()
+        .install(ossguard_emulator::faults::FaultConfig::parse(hold).unwrap())
+        .unwrap();
     let (c, bucket) = (env.c.clone(), env.bucket);
     opts.progress = Some(Arc::new(move |p: Progress| {
-        if p.parts_done == 2 {
+        if p.parts_done == 1 {
             // Replace the object between two ranged GETs.
             tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(async {
@@ -633,7 +644,8 @@ async fn failed_part_keeps_resumable_uploads_and_aborts_the_others() {
         let src = env.write("vanishing", &bytes);
         let mut opts = env.opts(128 * KIB, 1);
         opts.resumable = resumable;
-        // The file disappears after the first part: the next part cannot be read.
+        // The file disappears once the first part is recorded: a later part (or the final
+        // check that the file did not change) cannot read it.
         let p = src.clone();
         opts.progress = Some(Arc::new(move |pr: Progress| {
             if pr.parts_done == 1 {
@@ -655,7 +667,7 @@ async fn failed_part_keeps_resumable_uploads_and_aborts_the_others() {
                 .list_parts(env.bucket, "f/up", &open[0])
                 .await
                 .unwrap();
-            assert_eq!(parts.len(), 1);
+            assert!((1..=6).contains(&parts.len()), "{parts:?}");
             // Giving up explicitly aborts it.
             assert!(env
                 .c

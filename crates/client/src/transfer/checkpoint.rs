@@ -154,27 +154,19 @@ impl CheckpointFile {
 
     /// Atomically replaces the checkpoint: temp file, fsync, rename, fsync of the directory.
     pub async fn save(&self, cp: &Checkpoint) -> Result<(), Error> {
-        let bytes = serialize(cp);
+        let (path, cp) = (self.path.clone(), cp.clone());
+        blocking(move || write_atomically(&path, &cp)).await
+    }
+
+    /// The same write as [`save`](Self::save), for a [`CheckpointWriter`] to run beside the
+    /// part pipeline. It names the file only: the lock stays with this value.
+    ///
+    /// [`CheckpointWriter`]: super::checkpoint_writer::CheckpointWriter
+    pub fn writer(&self) -> super::checkpoint_writer::CheckpointWriter {
         let path = self.path.clone();
-        blocking(move || {
-            // Unique per write: a write left running by a dropped transfer must not share it.
-            static SEQ: AtomicU64 = AtomicU64::new(0);
-            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-            let tmp = path.with_extension(format!("json.tmp-{}-{seq}", std::process::id()));
-            let write = || -> std::io::Result<()> {
-                let mut f = std::fs::File::create(&tmp)?;
-                f.write_all(&bytes)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, &path)?;
-                sync_dir(&path);
-                Ok(())
-            };
-            write().map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                io_err(format!("writing checkpoint {}", path.display()), e)
-            })
-        })
-        .await
+        super::checkpoint_writer::CheckpointWriter::new(std::sync::Arc::new(move |cp| {
+            write_atomically(&path, cp)
+        }))
     }
 
     pub async fn remove(&self) {
@@ -185,6 +177,27 @@ impl CheckpointFile {
         })
         .await;
     }
+}
+
+/// Temp file, fsync, rename over `path`, fsync of the directory (blocking).
+fn write_atomically(path: &Path, cp: &Checkpoint) -> Result<(), Error> {
+    let bytes = serialize(cp);
+    // Unique per write: a write left running by a dropped transfer must not share it.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("json.tmp-{}-{seq}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path);
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(format!("writing checkpoint {}", path.display()), e)
+    })
 }
 
 /// An advisory lock on `<checkpoint>.lock` (`flock` on Unix, `LockFileEx` on Windows, via

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use super::checkpoint::{
     blocking, sync_parent, Checkpoint, CheckpointFile, Direction, Loaded, Source, VERSION,
 };
+use super::checkpoint_writer;
 use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
@@ -304,6 +305,11 @@ impl RangedDownload<'_> {
         let mut set: JoinSet<(u32, Result<u64, Error>)> = JoinSet::new();
         let mut failure: Option<Error> = None;
         let mut fatal = false;
+        let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
+        let snapshot = |cp: &mut Checkpoint, done: &BTreeMap<u32, PartMeta>| {
+            cp.parts = done.values().cloned().collect();
+            cp.clone()
+        };
         loop {
             while failure.is_none() && set.len() < opts.parallelism() {
                 let Some(n) = todo.next() else { break };
@@ -313,7 +319,24 @@ impl RangedDownload<'_> {
                     (n, job.fetch(off, len).await)
                 }));
             }
-            let Some(joined) = set.join_next().await else {
+            if let (Some(w), false) = (&mut writer, fatal) {
+                w.start(|| snapshot(&mut cp, &done));
+            }
+            let joined = tokio::select! {
+                joined = set.join_next() => joined,
+                written = checkpoint_writer::written(&mut writer) => {
+                    match written {
+                        Ok(recorded) => recorded.into_iter().for_each(|len| tracker.part_done(len)),
+                        Err(e) => {
+                        failure.get_or_insert(e);
+                        fatal = true;
+                        set.abort_all();
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Some(joined) = joined else {
                 break;
             };
             match joined {
@@ -328,15 +351,11 @@ impl RangedDownload<'_> {
                             crc64: Some(crc),
                         },
                     );
-                    if let Some(f) = &self.cp_file {
-                        cp.parts = done.values().cloned().collect();
-                        if let Err(e) = f.save(&cp).await {
-                            failure.get_or_insert(e);
-                            fatal = true;
-                            set.abort_all();
-                        }
+                    // Reported once a checkpoint records it (at once without one).
+                    match &mut writer {
+                        Some(w) => w.part_finished(len),
+                        None => tracker.part_done(len),
                     }
-                    tracker.part_done(len);
                 }
                 Ok((_, Err(e))) => {
                     // The object changed since the HEAD: this download can never finish.
@@ -350,6 +369,16 @@ impl RangedDownload<'_> {
                 }
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(_) => {}
+            }
+        }
+        // The finished parts on disk before an error returns, so the rerun resumes them.
+        if let (Some(w), false) = (&mut writer, fatal) {
+            match w.flush(|| snapshot(&mut cp, &done)).await {
+                Ok(recorded) => recorded.into_iter().for_each(|len| tracker.part_done(len)),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    fatal = true;
+                }
             }
         }
         if let Some(e) = failure {

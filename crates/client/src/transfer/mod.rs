@@ -18,7 +18,9 @@
 //! # Resuming (`resumable: true`, the default)
 //! Each (source, destination, direction) pair has one checkpoint file in the checkpoint directory
 //! (see [`TransferOptions::checkpoint_dir`]), named by a hash of direction, absolute local path,
-//! bucket and key. It is rewritten atomically (temporary file, fsync, rename) after every part and
+//! bucket and key. It is rewritten atomically (temporary file, fsync, rename) as parts finish — beside the part
+//! pipeline, not in it: the next part does not wait for the disk, and parts that finish during a
+//! write are recorded together by the next one — and it
 //! records the upload id, the finished parts (number, ETag, size, CRC-64), a fingerprint of the
 //! source (file: size, mtime, CRC-64 of sampled blocks; object: ETag, size, CRC-64) and the part
 //! size. A rerun of the same transfer resumes from it: an upload checks with ListParts that every
@@ -62,6 +64,7 @@
 mod checkpoint;
 #[doc(hidden)]
 pub use checkpoint::fuzz_one as fuzz_checkpoint;
+mod checkpoint_writer;
 mod copy;
 mod download;
 mod stream;
@@ -231,11 +234,14 @@ impl TransferOptions {
 /// How far a transfer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// Bytes moved so far, those a resumed transfer already had included.
+    /// Bytes moved so far (in finished parts, counted as `parts_done` is), those a resumed
+    /// transfer already had included.
     pub bytes_done: u64,
     /// The file's or object's size.
     pub bytes_total: u64,
-    /// Parts finished so far, those a resumed transfer already had included.
+    /// Parts finished so far, those a resumed transfer already had included. A resumable
+    /// transfer counts a part once its checkpoint records it, so a rerun after a crash resumes
+    /// at least this many.
     pub parts_done: u32,
     /// Parts in all (1 for a transfer below the multipart threshold).
     pub parts_total: u32,

@@ -11,6 +11,7 @@ use super::checkpoint::{
     file_fingerprint, put_options_digest, Checkpoint, CheckpointFile, Direction, Loaded, Source,
     VERSION,
 };
+use super::checkpoint_writer;
 use super::{
     abort_quietly, discard, io_err, same_etag, AbortGuard, Plan, Tracker, TransferOptions,
 };
@@ -228,6 +229,11 @@ impl MultipartUpload<'_> {
         let mut todo = todo.into_iter();
         let mut set: JoinSet<(u32, Result<PartMeta, Error>)> = JoinSet::new();
         let mut stop: Option<Stop> = None;
+        let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
+        let snapshot = |cp: &mut Checkpoint, done: &BTreeMap<u32, PartMeta>| {
+            cp.parts = done.values().cloned().collect();
+            cp.clone()
+        };
         loop {
             while stop.is_none() && set.len() < opts.parallelism() {
                 let Some(n) = todo.next() else { break };
@@ -239,21 +245,34 @@ impl MultipartUpload<'_> {
                     (n, c.upload_part(b, k, id, n, body).await)
                 }));
             }
-            let Some(joined) = set.join_next().await else {
+            if let (Some(w), false) = (&mut writer, matches!(stop, Some(Stop::Fatal(_)))) {
+                w.start(|| snapshot(&mut cp, &done));
+            }
+            let joined = tokio::select! {
+                joined = set.join_next() => joined,
+                written = checkpoint_writer::written(&mut writer) => {
+                    match written {
+                        Ok(recorded) => recorded.into_iter().for_each(|len| tracker.part_done(len)),
+                        Err(e) => {
+                        stop = Some(Stop::Fatal(e));
+                        set.abort_all();
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Some(joined) = joined else {
                 break;
             };
             match joined {
                 Ok((n, Ok(part))) => {
                     let len = part.size;
                     done.insert(n, part);
-                    if let Some(f) = &self.cp_file {
-                        cp.parts = done.values().cloned().collect();
-                        if let Err(e) = f.save(&cp).await {
-                            stop = Some(Stop::Fatal(e));
-                            set.abort_all();
-                        }
+                    // Reported once a checkpoint records it (at once without one).
+                    match &mut writer {
+                        Some(w) => w.part_finished(len),
+                        None => tracker.part_done(len),
                     }
-                    tracker.part_done(len);
                 }
                 Ok((_, Err(e))) => {
                     if stop.is_none() {
@@ -266,6 +285,16 @@ impl MultipartUpload<'_> {
                 }
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(_) => {} // aborted above
+            }
+        }
+        // Every finished part on disk before Complete (a rerun after a lost Complete answer
+        // recognises the object by them) or before an error returns (the rerun resumes them).
+        if let (Some(w), false) = (&mut writer, matches!(stop, Some(Stop::Fatal(_)))) {
+            match w.flush(|| snapshot(&mut cp, &done)).await {
+                Ok(recorded) => recorded.into_iter().for_each(|len| tracker.part_done(len)),
+                Err(e) => {
+                    stop = Some(Stop::Fatal(e));
+                }
             }
         }
         match stop {
