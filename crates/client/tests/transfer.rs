@@ -690,3 +690,119 @@ fn _assert_api_shapes(c: &Client, p: &Path, o: &TransferOptions) {
     let _: fn(Progress) -> (u64, u64, u32, u32) =
         |p| (p.bytes_done, p.bytes_total, p.parts_done, p.parts_total);
 }
+
+/// Requests the server saw per rule, for rules that only count (a zero latency).
+fn count_rules(env: &Env, ops: &[&str]) {
+    let rules: Vec<String> = ops
+        .iter()
+        .map(|op| {
+            format!(
+                r#"{{"name": "{op}", "match": {{"operations": ["{op}"]}},
+                    "fault": {{"kind": "latency", "delay_ms": 0}}}}"#
+            )
+        })
+        .collect();
+    let json = format!(r#"{{"seed": 1, "rules": [{}]}}"#, rules.join(","));
+    env.emu
+        .faults()
+        .install(ossguard_emulator::faults::FaultConfig::parse(&json).unwrap())
+        .unwrap();
+}
+
+fn counted(env: &Env) -> Vec<(String, u64)> {
+    env.emu
+        .faults()
+        .stats()
+        .rules
+        .iter()
+        .map(|r| (r.name.clone(), r.matched))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_listed_small_object_comes_in_one_get_without_a_head() {
+    let env = Env::new().await;
+    let bytes = data(100 * KIB + 7, 81);
+    let put = env
+        .c
+        .put_object(
+            env.bucket,
+            "h/small",
+            bytes.clone().into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let dst = env.path("h-small");
+    let mut opts = env.opts(128 * KIB, 2);
+    opts.download_size_hint = Some(bytes.len() as u64);
+    count_rules(&env, &["HeadObject", "GetObject"]);
+    let meta = env
+        .c
+        .download_file(env.bucket, "h/small", &dst, &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        counted(&env),
+        [("HeadObject".into(), 0), ("GetObject".into(), 1)]
+    );
+    assert_eq!((meta.size, &meta.etag), (bytes.len() as u64, &put.etag));
+    assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&bytes));
+
+    // Without the hint (or with one at the threshold) the download starts with a HEAD.
+    for hint in [None, Some(128 * KIB)] {
+        opts.download_size_hint = hint;
+        count_rules(&env, &["HeadObject", "GetObject"]);
+        env.c
+            .download_file(env.bucket, "h/small", &dst, &opts)
+            .await
+            .unwrap();
+        assert_eq!(
+            counted(&env),
+            [("HeadObject".into(), 1), ("GetObject".into(), 1)],
+            "hint {hint:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stale_size_hint_still_downloads_the_current_object_checked() {
+    let env = Env::new().await;
+    // Listed small, now 5 parts' worth: one GET streams all of it.
+    let bytes = data(5 * 128 * KIB + 3, 82);
+    env.c
+        .put_object(
+            env.bucket,
+            "h/grew",
+            bytes.clone().into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let dst = env.path("h-grew");
+    let mut opts = env.opts(128 * KIB, 4);
+    opts.download_size_hint = Some(10);
+    let meta = env
+        .c
+        .download_file(env.bucket, "h/grew", &dst, &opts)
+        .await
+        .unwrap();
+    assert_eq!(meta.size, bytes.len() as u64);
+    assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&bytes));
+
+    // Without a HEAD the body is still checked against the GET's CRC-64: a flipped byte on the
+    // first GET is caught and the read repeated; nothing wrong reaches the file.
+    let json = r#"{"seed": 1, "rules": [{"match": {"operations": ["GetObject"]}, "limit": 1,
+        "fault": {"kind": "corrupt_bytes", "offsets": [1000]}}]}"#;
+    env.emu
+        .faults()
+        .install(ossguard_emulator::faults::FaultConfig::parse(json).unwrap())
+        .unwrap();
+    std::fs::remove_file(&dst).unwrap();
+    env.c
+        .download_file(env.bucket, "h/grew", &dst, &opts)
+        .await
+        .unwrap();
+    assert_eq!(env.emu.faults().stats().injected, 1);
+    assert_eq!(sha(&std::fs::read(&dst).unwrap()), sha(&bytes));
+}

@@ -210,6 +210,7 @@ impl Shared {
             } => {
                 let path = local_path(root, &src.rel)?;
                 let key = format!("{prefix}{}", src.rel);
+                topts.download_size_hint = Some(src.size);
                 self.client
                     .download_file(bucket, &key, &path, &topts)
                     .await

@@ -51,7 +51,8 @@ enum Item {
     Download {
         url: OssUrl,
         path: PathBuf,
-        size: u64,
+        /// As listed (recursive copies); unknown for a single object.
+        size: Option<u64>,
     },
     /// Server-side copy ([`ossguard::Client::copy_large`]: CopyObject, or UploadPartCopy parts
     /// for large objects).
@@ -150,7 +151,7 @@ pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<u8, CliError> {
                 Item::Download {
                     url: u,
                     path,
-                    size: 0,
+                    size: None,
                 },
                 ctx,
                 &opts,
@@ -211,13 +212,16 @@ async fn transfer_item(
             let out = transfer::upload_file(client, path, &url.bucket, &url.key, opts).await?;
             Ok((size, Some(out.etag)))
         }
-        Item::Download { url, path, .. } => {
+        Item::Download { url, path, size } => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 tokio::fs::create_dir_all(parent).await.map_err(|e| {
                     CliError::local(format!("cannot create {}", parent.display()), e)
                 })?;
             }
-            let meta = transfer::download_file(client, &url.bucket, &url.key, path, opts).await?;
+            // A listed object's size lets a small one come in one GET, without a HEAD.
+            let mut opts = opts.clone();
+            opts.download_size_hint = *size;
+            let meta = transfer::download_file(client, &url.bucket, &url.key, path, &opts).await?;
             Ok((meta.size, Some(meta.etag)))
         }
         Item::Copy {
@@ -413,7 +417,7 @@ async fn list_download(u: &OssUrl, root: &Path, ctx: &Ctx) -> Result<Vec<Planned
             Some(p) => out.push(Ok(Item::Download {
                 url,
                 path: root.join(p),
-                size: o.size,
+                size: Some(o.size),
             })),
         }
     }
@@ -468,7 +472,8 @@ async fn item_size(item: &Item) -> u64 {
             .await
             .map(|m| m.len())
             .unwrap_or(0),
-        Item::Download { size, .. } | Item::Copy { size, .. } => *size,
+        Item::Download { size, .. } => size.unwrap_or(0),
+        Item::Copy { size, .. } => *size,
         _ => 0,
     }
 }

@@ -35,7 +35,8 @@ impl Client {
     /// in ranged GETs, up to [`TransferOptions::concurrency`] at once. Either way the bytes go to
     /// `<path>.ossguard-tmp` first and are renamed into place only once complete and verified
     /// (CRC-64); `path` is never left half-written. Returns the object's metadata (from the HEAD
-    /// that starts the download). See the [module documentation](crate::transfer).
+    /// that starts the download, or from the GET when
+    /// [`TransferOptions::download_size_hint`] let it skip the HEAD). See the [module documentation](crate::transfer).
     pub async fn download_file(
         &self,
         bucket: &str,
@@ -56,13 +57,25 @@ impl Client {
             )?),
             false => None,
         };
+        // A listing already said the object is small: one GET, no HEAD.
+        if let Some(listed) = opts
+            .download_size_hint
+            .filter(|&s| s < opts.multipart_threshold)
+        {
+            if let Some(f) = &cp_file {
+                discard(self, f, bucket, key, Some(&temp)).await?;
+            }
+            return self
+                .download_whole(bucket, key, &dest, &temp, Known::Listed(listed), opts)
+                .await;
+        }
         let head = self.head_object(bucket, key).await?;
         if head.size == 0 || head.size < opts.multipart_threshold {
             if let Some(f) = &cp_file {
                 discard(self, f, bucket, key, Some(&temp)).await?;
             }
             return self
-                .download_whole(bucket, key, &dest, &temp, head, opts)
+                .download_whole(bucket, key, &dest, &temp, Known::Head(head), opts)
                 .await;
         }
         RangedDownload {
@@ -100,23 +113,33 @@ impl Client {
         key: &str,
         dest: &Path,
         temp: &Path,
-        head: ObjectMeta,
+        known: Known,
         opts: &TransferOptions,
     ) -> Result<ObjectMeta, Error> {
-        let mut tracker = Tracker::new(opts.progress.clone(), head.size, 1);
+        let (head, size_hint) = match known {
+            Known::Head(head) => {
+                let size = head.size;
+                (Some(head), size)
+            }
+            Known::Listed(size) => (None, size),
+        };
+        let mut tracker = Tracker::new(opts.progress.clone(), size_hint, 1);
         tracker.report();
         let mut guard = RemoveGuard::new(temp, true);
+        // Pinned to the HEAD's version; without a HEAD the GET's own headers describe the
+        // version it returns (one response: one version).
         let get = GetObjectOptions {
-            if_match: if_match(&head),
+            if_match: head.as_ref().and_then(if_match),
             ..Default::default()
         };
         // A CRC-64 mismatch shows only at the end of the body, after the pipeline's attempt
         // loop: the whole read is repeated here (it is transient, DESIGN.md §3).
         let attempts = self.inner.endpoint.policy.retry.max_attempts.max(1);
         let mut attempt = 0;
-        let (file, n) = loop {
+        let (file, n, meta) = loop {
             attempt += 1;
             let out = self.get_object(bucket, key, get.clone()).await?;
+            let meta = out.meta;
             let file = tokio::fs::File::create(temp)
                 .await
                 .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
@@ -144,7 +167,7 @@ impl Client {
             received?;
             written?;
             match corrupt {
-                None => break (file, n),
+                None => break (file, n, meta),
                 // Already counted by the body that caught it.
                 Some(e) => {
                     if attempt >= attempts {
@@ -153,14 +176,23 @@ impl Client {
                 }
             }
         };
-        if n != head.size {
-            return Err(short_body(n, head.size));
+        let meta = head.unwrap_or(meta);
+        if n != meta.size {
+            return Err(short_body(n, meta.size));
         }
         finish_file(file, temp, dest).await?;
         guard.disarm();
         tracker.part_done(n);
-        Ok(head)
+        Ok(meta)
     }
+}
+
+/// What a single-GET download knows of the object before its GET.
+enum Known {
+    /// A HEAD's answer: the GET is pinned to its ETag.
+    Head(ObjectMeta),
+    /// Only the size a listing gave ([`TransferOptions::download_size_hint`]).
+    Listed(u64),
 }
 
 /// Absolute destination path; the parent is created and resolved (symlinks) so that one file has

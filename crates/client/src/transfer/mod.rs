@@ -142,6 +142,14 @@ pub struct TransferOptions {
     /// that ETag without a HEAD first (one request per object instead of two; the copy's CRC-64
     /// cannot be compared with the source's then). Default `None`.
     pub copy_hint: Option<CopyHint>,
+    /// The object's size as a listing gave it, for [`Client::download_file`]: below
+    /// [`multipart_threshold`](Self::multipart_threshold) the download skips its HEAD and
+    /// streams one GET, whose own headers give the metadata and the CRC-64 it is checked
+    /// against (one request per object instead of two). A stale hint costs only parallelism:
+    /// the GET returns whatever version the object is now, whole. Default `None`.
+    ///
+    /// [`Client::download_file`]: crate::Client::download_file
+    pub download_size_hint: Option<u64>,
 }
 
 /// What a listing already says about a copy source (see [`TransferOptions::copy_hint`]).
@@ -168,6 +176,7 @@ impl Default for TransferOptions {
             stream_len: None,
             copy_threshold: DEFAULT_COPY_THRESHOLD,
             copy_hint: None,
+            download_size_hint: None,
         }
     }
 }
@@ -185,6 +194,7 @@ impl std::fmt::Debug for TransferOptions {
             .field("stream_len", &self.stream_len)
             .field("copy_threshold", &self.copy_threshold)
             .field("copy_hint", &self.copy_hint)
+            .field("download_size_hint", &self.download_size_hint)
             .finish()
     }
 }
