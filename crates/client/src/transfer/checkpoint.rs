@@ -79,6 +79,14 @@ pub(crate) struct Checkpoint {
     pub parts: Vec<PartMeta>,
 }
 
+impl Checkpoint {
+    /// This state with `done` as its finished parts, for a write.
+    pub fn snapshot(&mut self, done: &std::collections::BTreeMap<u32, PartMeta>) -> Checkpoint {
+        self.parts = done.values().cloned().collect();
+        self.clone()
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     body: Checkpoint,

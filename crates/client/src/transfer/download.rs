@@ -36,7 +36,8 @@ impl Client {
     /// `<path>.ossguard-tmp` first and are renamed into place only once complete and verified
     /// (CRC-64); `path` is never left half-written. Returns the object's metadata (from the HEAD
     /// that starts the download, or from the GET when
-    /// [`TransferOptions::download_size_hint`] let it skip the HEAD). See the [module documentation](crate::transfer).
+    /// [`TransferOptions::download_size_hint`] let it skip the HEAD). See the
+    /// [module documentation](crate::transfer).
     pub async fn download_file(
         &self,
         bucket: &str,
@@ -338,10 +339,6 @@ impl RangedDownload<'_> {
         let mut failure: Option<Error> = None;
         let mut fatal = false;
         let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
-        let snapshot = |cp: &mut Checkpoint, done: &BTreeMap<u32, PartMeta>| {
-            cp.parts = done.values().cloned().collect();
-            cp.clone()
-        };
         loop {
             while failure.is_none() && set.len() < opts.parallelism() {
                 let Some(n) = todo.next() else { break };
@@ -352,17 +349,17 @@ impl RangedDownload<'_> {
                 }));
             }
             if let (Some(w), false) = (&mut writer, fatal) {
-                w.start(|| snapshot(&mut cp, &done));
+                w.start(|| cp.snapshot(&done));
             }
             let joined = tokio::select! {
                 joined = set.join_next() => joined,
                 written = checkpoint_writer::written(&mut writer) => {
                     match written {
-                        Ok(recorded) => recorded.into_iter().for_each(|len| tracker.part_done(len)),
+                        Ok(recorded) => tracker.parts_done(recorded),
                         Err(e) => {
-                        failure.get_or_insert(e);
-                        fatal = true;
-                        set.abort_all();
+                            failure.get_or_insert(e);
+                            fatal = true;
+                            set.abort_all();
                         }
                     }
                     continue;
@@ -405,8 +402,8 @@ impl RangedDownload<'_> {
         }
         // The finished parts on disk before an error returns, so the rerun resumes them.
         if let (Some(w), false) = (&mut writer, fatal) {
-            match w.flush(|| snapshot(&mut cp, &done)).await {
-                Ok(recorded) => recorded.into_iter().for_each(|len| tracker.part_done(len)),
+            match w.flush(|| cp.snapshot(&done)).await {
+                Ok(recorded) => tracker.parts_done(recorded),
                 Err(e) => {
                     failure.get_or_insert(e);
                     fatal = true;

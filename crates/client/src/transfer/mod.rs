@@ -327,6 +327,11 @@ impl Tracker {
         self.add_silently(bytes);
         self.report();
     }
+
+    /// [`part_done`](Self::part_done) for each size, in order.
+    fn parts_done(&mut self, sizes: Vec<u64>) {
+        sizes.into_iter().for_each(|bytes| self.part_done(bytes));
+    }
 }
 
 /// A local I/O error with context.

@@ -230,10 +230,6 @@ impl MultipartUpload<'_> {
         let mut set: JoinSet<(u32, Result<PartMeta, Error>)> = JoinSet::new();
         let mut stop: Option<Stop> = None;
         let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
-        let snapshot = |cp: &mut Checkpoint, done: &BTreeMap<u32, PartMeta>| {
-            cp.parts = done.values().cloned().collect();
-            cp.clone()
-        };
         loop {
             while stop.is_none() && set.len() < opts.parallelism() {
                 let Some(n) = todo.next() else { break };
@@ -246,16 +242,16 @@ impl MultipartUpload<'_> {
                 }));
             }
             if let (Some(w), false) = (&mut writer, matches!(stop, Some(Stop::Fatal(_)))) {
-                w.start(|| snapshot(&mut cp, &done));
+                w.start(|| cp.snapshot(&done));
             }
             let joined = tokio::select! {
                 joined = set.join_next() => joined,
                 written = checkpoint_writer::written(&mut writer) => {
                     match written {
-                        Ok(recorded) => recorded.into_iter().for_each(|len| tracker.part_done(len)),
+                        Ok(recorded) => tracker.parts_done(recorded),
                         Err(e) => {
-                        stop = Some(Stop::Fatal(e));
-                        set.abort_all();
+                            stop = Some(Stop::Fatal(e));
+                            set.abort_all();
                         }
                     }
                     continue;
@@ -290,8 +286,8 @@ impl MultipartUpload<'_> {
         // Every finished part on disk before Complete (a rerun after a lost Complete answer
         // recognises the object by them) or before an error returns (the rerun resumes them).
         if let (Some(w), false) = (&mut writer, matches!(stop, Some(Stop::Fatal(_)))) {
-            match w.flush(|| snapshot(&mut cp, &done)).await {
-                Ok(recorded) => recorded.into_iter().for_each(|len| tracker.part_done(len)),
+            match w.flush(|| cp.snapshot(&done)).await {
+                Ok(recorded) => tracker.parts_done(recorded),
                 Err(e) => {
                     stop = Some(Stop::Fatal(e));
                 }
