@@ -68,11 +68,12 @@ impl Store {
                     headers: headers.normalized(),
                 },
                 data_file: file_name(data.path()),
+                segments: Vec::new(),
                 upload_id: None,
             };
             let key = key.to_owned();
             let hold = CommitHold {
-                new_data: Some(data),
+                new_data: vec![data],
                 key_lock: Some(key_lock),
             };
             return self
@@ -156,7 +157,7 @@ impl Store {
         record.info.last_modified_ms = self.now_ms();
         let key = current.info.key.clone();
         let hold = CommitHold {
-            new_data: None,
+            new_data: Vec::new(),
             key_lock: Some(key_lock),
         };
         self.commit_object_blocking(bucket, record, hold, move |now| {

@@ -1,8 +1,9 @@
 //! Streaming bytes in and out of data files, never holding a whole object in memory.
 
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -11,7 +12,7 @@ use ossguard_proto::crc64::Crc64;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf, Take};
 
 use super::durable::remove_quietly;
-use super::state::PartRecord;
+use super::read_pins::ReadPin;
 
 const CHUNK: usize = 256 * 1024;
 
@@ -108,11 +109,18 @@ pub async fn write_new_data<R: AsyncRead + Unpin + ?Sized>(
     })
 }
 
-/// An object's bytes in a requested range: an [`AsyncRead`] over a file opened when the read
-/// started, so a concurrent overwrite or delete cannot change what it yields.
+/// An object's bytes in a requested range: an [`AsyncRead`] over the version that was current
+/// when the read started, so a concurrent overwrite or delete cannot change what it yields (a
+/// one-file object through the descriptor opened then, a segmented one through read pins).
 #[derive(Debug)]
 pub struct ObjectBody {
-    inner: Take<tokio::fs::File>,
+    inner: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    File(Take<tokio::fs::File>),
+    Segments(Segments),
 }
 
 impl ObjectBody {
@@ -120,13 +128,42 @@ impl ObjectBody {
     pub(crate) fn new(mut file: File, start: u64, len: u64) -> io::Result<Self> {
         file.seek(SeekFrom::Start(start))?;
         Ok(Self {
-            inner: tokio::fs::File::from_std(file).take(len),
+            inner: Source::File(tokio::fs::File::from_std(file).take(len)),
         })
+    }
+
+    /// Reads `len` bytes from `start` of the object made of `files` (paths and lengths, in
+    /// order), which `pin` keeps on disk; each file is opened when the read reaches it.
+    pub(crate) fn segmented(
+        files: Vec<(PathBuf, u64)>,
+        pin: ReadPin,
+        start: u64,
+        len: u64,
+    ) -> Self {
+        let mut starts = Vec::with_capacity(files.len());
+        let mut at = 0u64;
+        for (_, size) in &files {
+            starts.push(at);
+            at += size;
+        }
+        Self {
+            inner: Source::Segments(Segments {
+                files,
+                starts,
+                _pin: pin,
+                pos: start,
+                end: start + len,
+                state: SegmentState::Between,
+            }),
+        }
     }
 
     /// Bytes not yet read.
     pub fn remaining(&self) -> u64 {
-        self.inner.limit()
+        match &self.inner {
+            Source::File(f) => f.limit(),
+            Source::Segments(s) => s.end - s.pos,
+        }
     }
 
     /// The same version's bytes from offset `start` of the object, `len` of them: lets a caller
@@ -135,11 +172,20 @@ impl ObjectBody {
     /// version's size.
     pub async fn narrow(self, start: u64, len: u64) -> io::Result<Self> {
         use tokio::io::AsyncSeekExt;
-        let mut file = self.inner.into_inner();
-        file.seek(SeekFrom::Start(start)).await?;
-        Ok(Self {
-            inner: file.take(len),
-        })
+        let inner = match self.inner {
+            Source::File(f) => {
+                let mut file = f.into_inner();
+                file.seek(SeekFrom::Start(start)).await?;
+                Source::File(file.take(len))
+            }
+            Source::Segments(mut s) => {
+                s.pos = start;
+                s.end = start + len;
+                s.state = SegmentState::Between;
+                Source::Segments(s)
+            }
+        };
+        Ok(Self { inner })
     }
 }
 
@@ -149,7 +195,82 @@ impl AsyncRead for ObjectBody {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        match &mut self.inner {
+            Source::File(f) => Pin::new(f).poll_read(cx, buf),
+            Source::Segments(s) => s.poll_read(cx, buf),
+        }
+    }
+}
+
+/// Reader over a segmented object: one open file at a time.
+#[derive(Debug)]
+struct Segments {
+    files: Vec<(PathBuf, u64)>,
+    /// Object offset where each file starts.
+    starts: Vec<u64>,
+    _pin: ReadPin,
+    /// Object offset of the next byte to yield, and where to stop.
+    pos: u64,
+    end: u64,
+    state: SegmentState,
+}
+
+#[derive(Debug)]
+enum SegmentState {
+    /// No file open: the next read opens the one holding `pos`.
+    Between,
+    Opening(tokio::task::JoinHandle<io::Result<File>>, u64),
+    Reading(Take<tokio::fs::File>),
+}
+
+impl Segments {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            match &mut self.state {
+                SegmentState::Between => {
+                    if self.pos >= self.end {
+                        return Poll::Ready(Ok(()));
+                    }
+                    let index = self.starts.partition_point(|&s| s <= self.pos) - 1;
+                    let (path, size) = self.files[index].clone();
+                    let offset = self.pos - self.starts[index];
+                    let len = (size - offset).min(self.end - self.pos);
+                    let open = tokio::task::spawn_blocking(move || {
+                        let mut file = File::open(path)?;
+                        file.seek(SeekFrom::Start(offset))?;
+                        Ok(file)
+                    });
+                    self.state = SegmentState::Opening(open, len);
+                }
+                SegmentState::Opening(open, len) => {
+                    let file = match std::task::ready!(Pin::new(open).poll(cx)) {
+                        Ok(Ok(file)) => file,
+                        Ok(Err(e)) => return Poll::Ready(Err(e)),
+                        Err(e) => return Poll::Ready(Err(io::Error::other(e))),
+                    };
+                    self.state = SegmentState::Reading(tokio::fs::File::from_std(file).take(*len));
+                }
+                SegmentState::Reading(file) => {
+                    let before = buf.filled().len();
+                    std::task::ready!(Pin::new(&mut *file).poll_read(cx, buf))?;
+                    let n = (buf.filled().len() - before) as u64;
+                    if n > 0 {
+                        self.pos += n;
+                        return Poll::Ready(Ok(()));
+                    }
+                    if file.limit() > 0 {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "a segment's data file is shorter than its record",
+                        )));
+                    }
+                    self.state = SegmentState::Between;
+                }
+            }
+        }
     }
 }
 
@@ -226,35 +347,27 @@ fn copy_sparse(src: File, len: u64, out: &mut File) -> io::Result<u64> {
     }
 }
 
-/// Writes the parts one after another into the new file `dest` (kernel copy where possible;
-/// the holes of sparse parts stay holes).
-pub(crate) fn concat_parts(
-    upload_dir: &Path,
-    parts: &[PartRecord],
-    dest: &Path,
-    sync: bool,
-) -> io::Result<()> {
+/// Writes the first `len` bytes of each file, one after another, into the new file `dest`
+/// (kernel copy where possible; the holes of sparse files stay holes).
+pub(crate) fn concat_files(files: &[(PathBuf, u64)], dest: &Path, sync: bool) -> io::Result<()> {
     let result = (|| {
         let mut out = OpenOptions::new().write(true).create_new(true).open(dest)?;
-        for part in parts {
-            let src = File::open(upload_dir.join(&part.data_file))?;
+        for (path, len) in files {
+            let src = File::open(path)?;
             let copied = if is_sparse(&src)? {
-                copy_sparse(src, part.info.size, &mut out)?
+                copy_sparse(src, *len, &mut out)?
             } else {
-                io::copy(&mut src.take(part.info.size), &mut out)?
+                io::copy(&mut src.take(*len), &mut out)?
             };
-            if copied != part.info.size {
+            if copied != *len {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "part {} data is shorter than recorded",
-                        part.info.part_number
-                    ),
+                    format!("{} is shorter than recorded", path.display()),
                 ));
             }
         }
         // A hole at the very end leaves the cursor past the written length.
-        let total: u64 = parts.iter().map(|p| p.info.size).sum();
+        let total: u64 = files.iter().map(|(_, len)| len).sum();
         if out.metadata()?.len() != total {
             out.set_len(total)?;
         }
@@ -312,23 +425,13 @@ mod tests {
         // Concatenated with an ordinary part, holes and all.
         let dense: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 + 1).collect();
         std::fs::write(dir.path().join("dense.data"), &dense).unwrap();
-        let part = |n: u32, file: &str, size: usize| PartRecord {
-            info: super::super::types::PartInfo {
-                part_number: n,
-                etag: String::new(),
-                size: size as u64,
-                crc64: 0,
-                last_modified_ms: 0,
-            },
-            data_file: file.to_owned(),
-        };
+        let part = |file: &str, size: usize| (dir.path().join(file), size as u64);
         let dest = dir.path().join("whole.data");
-        concat_parts(
-            dir.path(),
+        concat_files(
             &[
-                part(1, "sparse.data", data.len()),
-                part(2, "dense.data", dense.len()),
-                part(3, "sparse.data", data.len()),
+                part("sparse.data", data.len()),
+                part("dense.data", dense.len()),
+                part("sparse.data", data.len()),
             ],
             &dest,
             false,

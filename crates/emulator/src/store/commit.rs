@@ -13,11 +13,11 @@ use super::state::{Bucket, BucketState, ObjectRecord};
 use super::types::ObjectInfo;
 use super::{blocking, Result, Store, StoreError};
 
-/// What a commit carries until it is done: the new data file (removed unless committed) and the
+/// What a commit carries until it is done: the new data files (removed unless committed) and the
 /// key lock of a read-modify-write (released only after the commit).
 #[derive(Debug, Default)]
 pub(crate) struct CommitHold {
-    pub new_data: Option<PendingFile>,
+    pub new_data: Vec<PendingFile>,
     pub key_lock: Option<OwnedMutexGuard<()>>,
 }
 
@@ -48,7 +48,7 @@ impl Store {
         let dir = layout.objects_dir(&bucket.name);
         let key = record.info.key.clone();
         let info = record.info.clone();
-        let new_data_file = record.data_file.clone();
+        let new_files: Vec<String> = record.data_files().map(str::to_owned).collect();
         let bytes = serde_json::to_vec_pretty(&record)?;
         let (replaced, durable) = commit_file(
             bucket,
@@ -60,15 +60,18 @@ impl Store {
             |state| state.objects.insert(key.clone(), record),
         )?;
         let CommitHold { new_data, key_lock } = hold;
-        if let Some(data) = new_data {
+        for data in new_data {
             data.keep();
         }
         durable?;
         // Only now may the old version go: had the rename not been durable, a crash could bring
         // back the old record without its data.
         if let Some(old) = replaced {
-            if old.data_file != new_data_file {
-                remove_quietly(&dir.join(old.data_file));
+            for file in old
+                .data_files()
+                .filter(|f| !new_files.iter().any(|n| n == f))
+            {
+                self.remove_data(&dir.join(file));
             }
         }
         drop(key_lock); // explicit: the read-modify-write ends here, not earlier

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 
 pub const FORMAT_FILE: &str = "store.json";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: object records may list segments (multipart objects completed without a copy).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this build opens (and upgrades in place).
+pub const MIN_FORMAT_VERSION: u32 = 1;
 pub const BUCKET_FILE: &str = "bucket.json";
 pub const UPLOAD_FILE: &str = "upload.json";
 

@@ -6,13 +6,14 @@
 //!
 //! ```text
 //! <data_dir>/
-//!   store.json                      {"format":1}
+//!   store.json                      {"format":2} (format 1 stores are upgraded at open)
 //!   tmp/                            staging (new buckets, new uploads) and trash; emptied at open
 //!   buckets/<bucket>/
 //!     bucket.json                   BucketInfo, replaced atomically
 //!     objects/
-//!       <sha256(key)>.json          object record: ObjectInfo + data file name (commit point)
-//!       <random>.data               object bytes, referenced by exactly one record
+//!       <sha256(key)>.json          object record: ObjectInfo + data file name(s) (commit point)
+//!       <random>.data               object bytes, referenced by exactly one record (an object
+//!                                   completed from parts: one hard-linked part file each)
 //!       <random>.tmp                in-flight record writes
 //!     uploads/<upload id>/
 //!       upload.json                 key, metadata, initiation time
@@ -47,6 +48,7 @@ mod list;
 mod multipart;
 mod names;
 mod object;
+mod read_pins;
 mod recovery;
 mod state;
 mod types;
@@ -65,6 +67,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use layout::Layout;
+use read_pins::ReadPins;
 use state::Bucket;
 use tokio::sync::OwnedMutexGuard;
 
@@ -113,6 +116,7 @@ struct Inner {
     default_location: String,
     buckets: RwLock<BTreeMap<String, Arc<Bucket>>>,
     key_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
+    read_pins: Arc<ReadPins>,
     recovery: RecoveryReport,
 }
 
@@ -144,6 +148,7 @@ impl Store {
                 key_locks: (0..KEY_LOCK_STRIPES)
                     .map(|_| Arc::new(tokio::sync::Mutex::new(())))
                     .collect(),
+                read_pins: Arc::default(),
                 recovery,
             }),
         })
@@ -161,6 +166,11 @@ impl Store {
 
     fn layout(&self) -> &Layout {
         &self.inner.layout
+    }
+
+    /// Removes a data file no record refers to any more (once its last reader is done).
+    fn remove_data(&self, path: &Path) {
+        self.inner.read_pins.remove(path);
     }
 
     fn now_ms(&self) -> u64 {

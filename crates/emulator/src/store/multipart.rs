@@ -2,19 +2,22 @@
 //!
 //! Each upload is a folder under `uploads/`, created by renaming a staged folder (so it exists
 //! fully or not at all). Parts commit like objects: data file, then a `part-<n>.json` record.
-//! Complete concatenates the parts into one new data file and commits the object record; the
-//! upload leaves the index first so no part can change underneath.
+//! Complete hard-links the parts' files into `objects/` and commits an object record listing
+//! them as segments (no byte is copied, as on OSS); the upload leaves the index first so no part
+//! can change underneath. Links, not renames: a crash before the commit must leave the upload
+//! whole.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::ops::Range;
+use std::path::Path;
 
 use md5::{Digest, Md5};
 use ossguard_proto::crc64::combine_parts;
 use tokio::io::AsyncRead;
 
-use super::body::{concat_parts, md5_etag, write_new_data};
+use super::body::{md5_etag, write_new_data};
 use super::commit::{commit_file, CommitHold};
 use super::durable::{
     fresh_path, move_aside, purge, remove_quietly, sync_dir, write_new_file, PendingFile,
@@ -23,7 +26,7 @@ use super::durable::{
 use super::layout::{is_upload_id, part_record_name, UPLOAD_FILE};
 use super::names::{random_id, validate_key};
 use super::object::file_name;
-use super::state::{Bucket, BucketState, ObjectRecord, PartRecord, UploadState};
+use super::state::{Bucket, BucketState, ObjectRecord, PartRecord, Segment, UploadState};
 use super::types::{ObjectHeaders, ObjectInfo, ObjectType, PartInfo, UploadInfo};
 use super::{blocking, Result, Store, StoreError};
 
@@ -276,11 +279,9 @@ impl Store {
                 (state.uploads.remove(&upload_id).expect("found"), chosen)
             };
             let upload_dir = layout.upload_dir(&b.name, &upload_id);
-            let data = PendingFile::new(fresh_path(&layout.objects_dir(&b.name), DATA_SUFFIX));
-            let data_file = file_name(data.path());
-            let result = concat_parts(&upload_dir, &chosen, data.path(), layout.sync)
+            let result = link_parts(&upload_dir, &layout.objects_dir(&b.name), &chosen)
                 .map_err(StoreError::from)
-                .and_then(|()| {
+                .and_then(|(new_data, segments)| {
                     let record = ObjectRecord {
                         info: ObjectInfo {
                             key: key.clone(),
@@ -294,13 +295,16 @@ impl Store {
                             object_type: ObjectType::Multipart,
                             headers: upload.info.headers.clone(),
                         },
-                        data_file,
+                        data_file: file_name(new_data[0].path()),
+                        segments,
                         upload_id: Some(upload_id.clone()),
                     };
                     let hold = CommitHold {
-                        new_data: Some(data),
+                        new_data,
                         key_lock: None,
                     };
+                    // The commit fsyncs the objects folder before its rename, which makes the
+                    // links durable; the part bytes were made durable by UploadPart.
                     this.commit_object_blocking(&b, record, hold, |_| Ok(()))
                 });
             match result {
@@ -324,6 +328,31 @@ impl Store {
         })
         .await
     }
+}
+
+/// Hard-links the chosen parts' files into `objects_dir` under fresh names: the completed
+/// object's segments (none for a one-part object, which is then a plain one-file object). The
+/// links go when the returned files are dropped uncommitted.
+fn link_parts(
+    upload_dir: &Path,
+    objects_dir: &Path,
+    parts: &[PartRecord],
+) -> io::Result<(Vec<PendingFile>, Vec<Segment>)> {
+    let mut linked = Vec::with_capacity(parts.len());
+    let mut segments = Vec::with_capacity(parts.len());
+    for part in parts {
+        let data = PendingFile::new(fresh_path(objects_dir, DATA_SUFFIX));
+        fs::hard_link(upload_dir.join(&part.data_file), data.path())?;
+        segments.push(Segment {
+            file: file_name(data.path()),
+            size: part.info.size,
+        });
+        linked.push(data);
+    }
+    if segments.len() == 1 {
+        segments.clear();
+    }
+    Ok((linked, segments))
 }
 
 /// The upload `upload_id` of `key`, or `NoSuchUpload`.

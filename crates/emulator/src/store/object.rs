@@ -3,18 +3,19 @@
 use std::fs::{self, File};
 use std::io;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use tokio::io::AsyncRead;
 
-use super::body::{copy_prefix, md5_etag, write_new_data, ObjectBody};
+use super::body::{concat_files, copy_prefix, md5_etag, write_new_data, ObjectBody};
 use super::commit::{explain_io, CommitHold};
-use super::durable::{fresh_path, remove_quietly, sync_dir, PendingFile, DATA_SUFFIX};
+use super::durable::{fresh_path, sync_dir, PendingFile, DATA_SUFFIX};
 use super::names::{record_file_name, validate_key};
-use super::state::ObjectRecord;
+use super::read_pins::ReadPin;
+use super::state::{ObjectRecord, Segment};
 use super::types::{CopyOptions, MetadataDirective, ObjectAcl, ObjectInfo, ObjectType, PutOptions};
 use super::{blocking, Result, Store, StoreError};
 
@@ -80,11 +81,12 @@ impl Store {
                 headers: options.headers.normalized(),
             },
             data_file: file_name(data.path()),
+            segments: Vec::new(),
             upload_id: None,
         };
         let forbid = options.forbid_overwrite;
         let hold = CommitHold {
-            new_data: Some(data),
+            new_data: vec![data],
             key_lock: None,
         };
         self.commit_object(b, record, hold, move |current| {
@@ -105,19 +107,29 @@ impl Store {
         let b = self.bucket(bucket)?;
         let dir = self.layout().objects_dir(&b.name);
         let key = key.to_owned();
+        let pins = self.inner.read_pins.clone();
         blocking(move || {
-            // Open under the lock: the version cannot be replaced and unlinked in between, and
-            // the open descriptor keeps its bytes readable after any later overwrite.
-            let (info, file) = {
+            // Open (or pin) under the lock: the version cannot be replaced and unlinked in
+            // between, and the open descriptor (or the pin) keeps its bytes readable after any
+            // later overwrite.
+            let (info, data) = {
                 let state = b.lock();
                 let record = state
                     .objects
                     .get(&key)
                     .ok_or_else(|| StoreError::NoSuchKey(key.clone()))?;
-                (
-                    record.info.clone(),
-                    File::open(dir.join(&record.data_file))?,
-                )
+                let data = if record.segments.is_empty() {
+                    Data::File(File::open(dir.join(&record.data_file))?)
+                } else {
+                    let files: Vec<(PathBuf, u64)> = record
+                        .segments
+                        .iter()
+                        .map(|s| (dir.join(&s.file), s.size))
+                        .collect();
+                    let pin = pins.pin(files.iter().map(|(p, _)| p.clone()).collect());
+                    Data::Segments(files, pin)
+                };
+                (record.info.clone(), data)
             };
             let size = info.size;
             let range = match range {
@@ -131,7 +143,11 @@ impl Store {
                     })
                 }
             };
-            let body = ObjectBody::new(file, range.start, range.end - range.start)?;
+            let len = range.end - range.start;
+            let body = match data {
+                Data::File(file) => ObjectBody::new(file, range.start, len)?,
+                Data::Segments(files, pin) => ObjectBody::segmented(files, pin, range.start, len),
+            };
             Ok(GetObjectOutput { info, range, body })
         })
         .await
@@ -153,9 +169,10 @@ impl Store {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         validate_key(key)?;
         let b = self.bucket(bucket)?;
-        let layout = self.layout().clone();
+        let this = self.clone();
         let key = key.to_owned();
         blocking(move || {
+            let layout = this.layout();
             let dir = layout.objects_dir(&b.name);
             let removed = {
                 let mut state = b.lock();
@@ -170,7 +187,9 @@ impl Store {
             };
             sync_dir(&dir, layout.sync)?;
             if let Some(old) = removed {
-                remove_quietly(&dir.join(old.data_file));
+                for file in old.data_files() {
+                    this.remove_data(&dir.join(file));
+                }
             }
             Ok(())
         })
@@ -202,8 +221,8 @@ impl Store {
         blocking(move || {
             let layout = this.layout();
             let src_dir = layout.objects_dir(&src.name);
-            let data = PendingFile::new(fresh_path(&layout.objects_dir(&dst.name), DATA_SUFFIX));
-            let (mut info, to_copy) = {
+            let dst_dir = layout.objects_dir(&dst.name);
+            let (mut info, plan) = {
                 let state = src.lock();
                 let record = state
                     .objects
@@ -225,25 +244,50 @@ impl Store {
                         });
                     }
                 }
-                let src_path = src_dir.join(&record.data_file);
-                let linked = record.info.object_type != ObjectType::Appendable
-                    && fs::hard_link(&src_path, data.path()).is_ok();
-                let to_copy = if linked {
-                    None
+                let plan = if record.info.object_type == ObjectType::Appendable {
+                    CopyPlan::Bytes(File::open(src_dir.join(&record.data_file))?)
                 } else {
-                    Some(File::open(&src_path)?)
+                    match link_all(&src_dir, &dst_dir, &record.extents()) {
+                        Some(linked) => CopyPlan::Linked(linked),
+                        None if record.segments.is_empty() => {
+                            CopyPlan::Bytes(File::open(src_dir.join(&record.data_file))?)
+                        }
+                        None => {
+                            let files: Vec<(PathBuf, u64)> = record
+                                .segments
+                                .iter()
+                                .map(|s| (src_dir.join(&s.file), s.size))
+                                .collect();
+                            let pin = this
+                                .inner
+                                .read_pins
+                                .pin(files.iter().map(|(p, _)| p.clone()).collect());
+                            CopyPlan::Concat(files, pin)
+                        }
+                    }
                 };
-                (record.info.clone(), to_copy)
+                (record.info.clone(), plan)
             };
-            if let Some(file) = to_copy {
-                let md5 = copy_prefix(file, info.size, data.path(), layout.sync)
-                    .map_err(|e| explain_io(&dst, e))?;
-                if info.object_type == ObjectType::Appendable {
-                    info.object_type = ObjectType::Normal;
-                    info.etag = md5_etag(&md5);
-                    info.content_md5 = Some(md5_base64(&md5));
+            let (new_data, segments) = match plan {
+                CopyPlan::Linked(linked) => linked,
+                CopyPlan::Bytes(file) => {
+                    let data = PendingFile::new(fresh_path(&dst_dir, DATA_SUFFIX));
+                    let md5 = copy_prefix(file, info.size, data.path(), layout.sync)
+                        .map_err(|e| explain_io(&dst, e))?;
+                    if info.object_type == ObjectType::Appendable {
+                        info.object_type = ObjectType::Normal;
+                        info.etag = md5_etag(&md5);
+                        info.content_md5 = Some(md5_base64(&md5));
+                    }
+                    (vec![data], Vec::new())
                 }
-            }
+                CopyPlan::Concat(files, _pin) => {
+                    let data = PendingFile::new(fresh_path(&dst_dir, DATA_SUFFIX));
+                    concat_files(&files, data.path(), layout.sync)
+                        .map_err(|e| explain_io(&dst, e))?;
+                    (vec![data], Vec::new())
+                }
+            };
             info.key = dst_key;
             info.last_modified_ms = now;
             if let MetadataDirective::Replace(headers) = options.metadata {
@@ -257,12 +301,13 @@ impl Store {
             }
             let record = ObjectRecord {
                 info,
-                data_file: file_name(data.path()),
+                data_file: file_name(new_data[0].path()),
+                segments,
                 upload_id: None,
             };
             let forbid = options.forbid_overwrite;
             let hold = CommitHold {
-                new_data: Some(data),
+                new_data,
                 key_lock: None,
             };
             this.commit_object_blocking(&dst, record, hold, move |current| {
@@ -300,7 +345,7 @@ impl Store {
                     b.clone(),
                     record,
                     CommitHold {
-                        new_data: None,
+                        new_data: Vec::new(),
                         key_lock: Some(key_lock),
                     },
                     move |current| {
@@ -321,6 +366,46 @@ impl Store {
             "object kept changing while setting its ACL; retry",
         )))
     }
+}
+
+/// How a copy gets its bytes.
+enum CopyPlan {
+    /// Hard links to the source's files (and the segment list, empty for one file).
+    Linked((Vec<PendingFile>, Vec<Segment>)),
+    /// A byte copy of this open file's prefix (appendable sources, or a failed link).
+    Bytes(File),
+    /// A concatenation of the pinned segment files (a segmented source whose links failed).
+    Concat(Vec<(PathBuf, u64)>, ReadPin),
+}
+
+/// Hard-links each of `extents` from `src_dir` under a fresh name in `dst_dir`; `None` (and
+/// nothing left behind) if any link fails, e.g. on a file's link limit.
+fn link_all(
+    src_dir: &Path,
+    dst_dir: &Path,
+    extents: &[Segment],
+) -> Option<(Vec<PendingFile>, Vec<Segment>)> {
+    let mut linked = Vec::with_capacity(extents.len());
+    let mut segments = Vec::with_capacity(extents.len());
+    for extent in extents {
+        let data = PendingFile::new(fresh_path(dst_dir, DATA_SUFFIX));
+        fs::hard_link(src_dir.join(&extent.file), data.path()).ok()?;
+        segments.push(Segment {
+            file: file_name(data.path()),
+            size: extent.size,
+        });
+        linked.push(data);
+    }
+    if segments.len() == 1 {
+        segments.clear(); // one file: a plain object
+    }
+    Some((linked, segments))
+}
+
+/// What a read opens under the lock.
+enum Data {
+    File(File),
+    Segments(Vec<(PathBuf, u64)>, ReadPin),
 }
 
 fn check_overwrite(forbid: bool, current: Option<&ObjectRecord>) -> Result<()> {

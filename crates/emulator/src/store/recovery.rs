@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::durable::{sync_dir, write_new_file, DATA_SUFFIX, TEMP_SUFFIX};
 use super::layout::{
     is_upload_id, parse_part_record_name, Layout, BUCKET_FILE, FORMAT_FILE, FORMAT_VERSION,
-    UPLOAD_FILE,
+    MIN_FORMAT_VERSION, UPLOAD_FILE,
 };
 use super::names::{record_file_name, validate_bucket_name};
 use super::state::{Bucket, BucketState, ObjectRecord, PartRecord, UploadState};
@@ -78,15 +78,24 @@ fn check_format(layout: &Layout) -> Result<()> {
     let path = layout.root().join(FORMAT_FILE);
     if path.exists() {
         let marker: FormatMarker = read_json(&path)?;
-        if marker.format != FORMAT_VERSION {
+        if marker.format == FORMAT_VERSION {
+            return Ok(());
+        }
+        if !(MIN_FORMAT_VERSION..FORMAT_VERSION).contains(&marker.format) {
             return Err(invalid(
                 &path,
                 &format!(
-                    "store format {} (this build reads {FORMAT_VERSION})",
+                    "store format {} (this build reads {MIN_FORMAT_VERSION} to {FORMAT_VERSION})",
                     marker.format
                 ),
             ));
         }
+        // An older store is a valid newer one; mark it so older builds refuse it from now on
+        // (they would misread segmented objects).
+        let tmp = path.with_extension("json.tmp");
+        write_json_marker(&tmp, layout.sync)?;
+        fs::rename(&tmp, &path)?;
+        sync_dir(layout.root(), layout.sync)?;
         return Ok(());
     }
     if fs::read_dir(layout.root())?.next().is_some() {
@@ -95,11 +104,17 @@ fn check_format(layout: &Layout) -> Result<()> {
             "missing: the data folder is not empty and not an ossguard store",
         ));
     }
+    write_json_marker(&path, layout.sync)?;
+    sync_dir(layout.root(), layout.sync)?;
+    Ok(())
+}
+
+fn write_json_marker(path: &Path, sync: bool) -> Result<()> {
+    let _ = fs::remove_file(path); // a leftover of an interrupted upgrade
     let bytes = serde_json::to_vec(&FormatMarker {
         format: FORMAT_VERSION,
     })?;
-    write_new_file(&path, &bytes, layout.sync)?;
-    sync_dir(layout.root(), layout.sync)?;
+    write_new_file(path, &bytes, sync)?;
     Ok(())
 }
 
@@ -113,15 +128,22 @@ fn load_objects(dir: &Path, report: &mut RecoveryReport) -> Result<BTreeMap<Stri
         if record_file_name(&record.info.key) != name {
             return Err(invalid(&path, "record does not belong to the key it holds"));
         }
-        check_data_name(&path, &record.data_file)?;
-        if !data_is_complete(&dir.join(&record.data_file), record.info.size) {
+        for file in record.data_files() {
+            check_data_name(&path, file)?;
+        }
+        check_segments(&path, &record)?;
+        let complete = record
+            .extents()
+            .iter()
+            .all(|e| data_is_complete(&dir.join(&e.file), e.size));
+        if !complete {
             fs::remove_file(&path)?;
             report.broken_records_removed += 1;
             continue;
         }
         objects.insert(record.info.key.clone(), record);
     }
-    let referenced: HashSet<&str> = objects.values().map(|r| r.data_file.as_str()).collect();
+    let referenced: HashSet<&str> = objects.values().flat_map(|r| r.data_files()).collect();
     let orphans: Vec<String> = data
         .into_iter()
         .filter(|d| !referenced.contains(d.as_str()))
@@ -221,6 +243,18 @@ fn remove_all(dir: &Path, names: &[String]) -> usize {
 fn data_is_complete(path: &Path, size: u64) -> bool {
     // Appendable data may be longer (an append that never committed); never shorter.
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() >= size)
+}
+
+/// A segmented record's segments must start with its data file and add up to its size.
+fn check_segments(path: &Path, record: &ObjectRecord) -> Result<()> {
+    if record.segments.is_empty() {
+        return Ok(());
+    }
+    let total: u64 = record.segments.iter().map(|s| s.size).sum();
+    if record.segments[0].file != record.data_file || total != record.info.size {
+        return Err(invalid(path, "segments disagree with the record's size"));
+    }
+    Ok(())
 }
 
 /// A record's data file name becomes a path: it must be one of ours (`<32 hex>.data`).

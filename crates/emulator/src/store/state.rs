@@ -7,16 +7,52 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{BucketInfo, ObjectInfo, PartInfo, UploadInfo};
 
-/// `objects/<sha256(key)>.json`: the object's metadata and which data file holds its bytes.
+/// `objects/<sha256(key)>.json`: the object's metadata and which data files hold its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRecord {
     pub info: ObjectInfo,
-    /// `<random>.data` in the same `objects/` folder.
+    /// `<random>.data` in the same `objects/` folder (the first of `segments` if there are any).
     pub data_file: String,
+    /// Empty for an object held in one file. An object completed from several parts keeps the
+    /// parts' files (hard-linked into `objects/`) instead of a concatenated copy, so Complete
+    /// costs a link per part, not a rewrite of every byte: then these are its files in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
     /// Set on objects made by CompleteMultipartUpload, so recovery can drop the upload folder if
     /// a crash came between the object's commit and the folder's removal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+}
+
+/// One file of a segmented object and how many of the object's bytes it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub file: String,
+    pub size: u64,
+}
+
+impl ObjectRecord {
+    /// The object's bytes as `(data file, length)` runs in order: one run unless segmented.
+    pub fn extents(&self) -> Vec<Segment> {
+        if self.segments.is_empty() {
+            vec![Segment {
+                file: self.data_file.clone(),
+                size: self.info.size,
+            }]
+        } else {
+            self.segments.clone()
+        }
+    }
+
+    /// Every data file the record refers to.
+    pub fn data_files(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.data_file.as_str()).chain(
+            self.segments
+                .iter()
+                .map(|s| s.file.as_str())
+                .filter(move |f| *f != self.data_file),
+        )
+    }
 }
 
 /// `uploads/<id>/part-<n>.json`.

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ossguard_emulator::store::{
-    ListObjectsParams, ObjectHeaders, ObjectType, PutOptions, RecoveryReport, Store,
+    ListObjectsParams, ObjectHeaders, ObjectType, PutOptions, RecoveryReport, Store, MIN_PART_SIZE,
 };
 use ossguard_proto::crc64;
 
@@ -41,6 +41,15 @@ fn hot_bytes(v: u64) -> Vec<u8> {
 /// The log is a prefix of one endless deterministic stream, whatever got appended when.
 fn log_byte(offset: u64) -> u8 {
     (offset.wrapping_mul(2_654_435_761) >> 11) as u8
+}
+
+/// The bytes of multipart object `key`: two parts, the first of the minimum part size.
+fn mp_parts(key: &str) -> [Vec<u8>; 2] {
+    let seed = key.len() as u64 * 7919 + key.bytes().map(u64::from).sum::<u64>();
+    [
+        content(seed, MIN_PART_SIZE as usize),
+        content(seed + 1, 3000 + (seed % 5000) as usize),
+    ]
 }
 
 fn log_bytes(range: std::ops::Range<u64>) -> Vec<u8> {
@@ -120,7 +129,24 @@ fn crash_writer_child() {
                         .unwrap();
                     println!("HOT {hot}");
                 }
-                _ => {}
+                _ => {
+                    let key = format!("c{cycle}/mp-{i:05}");
+                    let up = store
+                        .initiate_multipart(BUCKET_NAME, &key, ObjectHeaders::default())
+                        .await
+                        .unwrap();
+                    for (n, part) in mp_parts(&key).iter().enumerate() {
+                        store
+                            .upload_part(BUCKET_NAME, &key, &up.upload_id, n as u32 + 1, &part[..])
+                            .await
+                            .unwrap();
+                    }
+                    store
+                        .complete_multipart_all(BUCKET_NAME, &key, &up.upload_id)
+                        .await
+                        .unwrap();
+                    println!("MP {key}");
+                }
             }
         }
     });
@@ -129,6 +155,7 @@ fn crash_writer_child() {
 #[derive(Default, Debug)]
 struct Acknowledged {
     puts: Vec<String>,
+    multiparts: Vec<String>,
     log_len: u64,
     hot: Option<u64>,
 }
@@ -173,6 +200,8 @@ fn run_and_kill(
         }
         if let Some(n) = line.strip_prefix("APPEND ") {
             acked.log_len = n.parse().unwrap();
+        } else if let Some(key) = line.strip_prefix("MP ") {
+            acked.multiparts.push(key.to_owned());
         } else if let Some(v) = line.strip_prefix("HOT ") {
             acked.hot = Some(v.parse().unwrap());
         }
@@ -226,6 +255,9 @@ async fn verify(dir: &Path, acked: &Acknowledged) -> RecoveryReport {
         if info.key.contains("/obj-") {
             assert_eq!(bytes, object_bytes(&info.key), "{}", info.key);
         }
+        if info.key.contains("/mp-") {
+            assert!(bytes == mp_parts(&info.key).concat(), "{}", info.key);
+        }
     }
     // Every acknowledged put is there.
     for key in &acked.puts {
@@ -233,6 +265,13 @@ async fn verify(dir: &Path, acked: &Acknowledged) -> RecoveryReport {
             .await
             .unwrap_or_else(|e| panic!("{key}: {e}"));
         assert_eq!(bytes, object_bytes(key), "{key}");
+    }
+    // Every acknowledged multipart object is there, whole.
+    for key in &acked.multiparts {
+        let bytes = read_all(&store, BUCKET_NAME, key)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert!(bytes == mp_parts(key).concat(), "{key}");
     }
     // The log holds at least every acknowledged append, and is a prefix of the stream.
     if acked.log_len > 0 {
@@ -252,9 +291,41 @@ async fn verify(dir: &Path, acked: &Acknowledged) -> RecoveryReport {
         assert!(got >= v, "hot version {got} older than acknowledged {v}");
         assert_eq!(hot, hot_bytes(got));
     }
-    // Recovery left nothing behind: one data file per object, no temp files.
-    let data_files = files_ending(dir, ".data").len();
-    assert_eq!(data_files, listing.objects.len());
+    // Recovery left nothing behind: one data file per object or per segment of a multipart
+    // object (its ETag ends in the part count), one per part of an upload still open, no temp
+    // files.
+    let segments: usize = listing
+        .objects
+        .iter()
+        .map(|o| match o.object_type {
+            ObjectType::Multipart => o
+                .etag
+                .trim_matches('"')
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap(),
+            _ => 1,
+        })
+        .sum();
+    let bucket_dir = dir.join("buckets").join(BUCKET_NAME);
+    assert_eq!(
+        files_ending(&bucket_dir.join("objects"), ".data").len(),
+        segments
+    );
+    let mut open_parts = 0;
+    for upload in store.list_uploads(BUCKET_NAME, "").await.unwrap() {
+        open_parts += store
+            .list_parts(BUCKET_NAME, &upload.key, &upload.upload_id)
+            .await
+            .unwrap()
+            .len();
+    }
+    assert_eq!(
+        files_ending(&bucket_dir.join("uploads"), ".data").len(),
+        open_parts
+    );
     assert!(files_ending(dir, ".tmp").is_empty());
     assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
     store.recovery_report().clone()
@@ -290,6 +361,7 @@ fn killed_writer_leaves_only_complete_objects() {
         cleaned += report.temp_files_removed + report.orphan_data_removed;
     }
     assert!(acked.puts.len() >= 98);
+    assert!(acked.multiparts.len() >= 30, "{}", acked.multiparts.len());
     // The kills land mid-write nearly always; if none did in four cycles, the test did not
     // exercise recovery and should say so rather than pass quietly.
     assert!(

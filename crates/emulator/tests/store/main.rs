@@ -9,3 +9,4 @@ mod keys;
 mod listing;
 mod multipart;
 mod objects;
+mod segments;

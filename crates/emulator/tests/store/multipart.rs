@@ -122,7 +122,8 @@ async fn three_parts_happy_path() {
         Err(StoreError::NoSuchUpload(_))
     ));
     assert_eq!(upload_dirs(&tmp), 0);
-    assert_eq!(files_ending(&data_dir(&tmp), ".data").len(), 1);
+    // Completed without a copy: the object keeps its three part files (hard links).
+    assert_eq!(files_ending(&data_dir(&tmp), ".data").len(), 3);
     drop(store);
     let store = Store::open(data_dir(&tmp)).await.unwrap();
     assert_eq!(read_all(&store, BUCKET, "video.mp4").await.unwrap(), whole);
@@ -262,8 +263,8 @@ async fn complete_errors_leave_the_upload_usable() {
     );
     assert_eq!(
         files_ending(&data_dir(&tmp), ".data").len(),
-        1,
-        "unused part 1 removed too"
+        2,
+        "the object's two part files; unused part 1 removed"
     );
 }
 
