@@ -267,6 +267,34 @@ async fn list_parts(ctx: &Ctx) -> Result<Response, ApiError> {
     }))
 }
 
+/// The uploads (sorted by key, then initiation) after the markers. A marker naming an upload
+/// resumes right after it in that order; else, as OSS documents, keys after `key-marker` and,
+/// for `key-marker` itself, upload ids after `upload-id-marker` (which needs a key marker).
+fn after_markers<'u>(
+    uploads: &'u [crate::store::UploadInfo],
+    key_marker: &str,
+    id_marker: &str,
+) -> Vec<&'u crate::store::UploadInfo> {
+    if key_marker.is_empty() {
+        return uploads.iter().collect();
+    }
+    if let Some(i) = uploads
+        .iter()
+        .position(|u| u.key == key_marker && u.upload_id == id_marker)
+    {
+        return uploads[i + 1..].iter().collect();
+    }
+    uploads
+        .iter()
+        .filter(|u| {
+            u.key.as_str() > key_marker
+                || (u.key == key_marker
+                    && !id_marker.is_empty()
+                    && u.upload_id.as_str() > id_marker)
+        })
+        .collect()
+}
+
 async fn list_uploads(ctx: &Ctx) -> Result<Response, ApiError> {
     let bucket = ctx.bucket()?;
     let prefix = ctx.query("prefix").unwrap_or("").to_owned();
@@ -279,38 +307,40 @@ async fn list_uploads(ctx: &Ctx) -> Result<Response, ApiError> {
         .unwrap_or(1000)
         .clamp(1, 1000);
     let uploads = ctx.st.store.list_uploads(bucket, &prefix).await?;
-    let after = |u: &&crate::store::UploadInfo| {
-        u.key.as_str() > key_marker.as_str()
-            || (u.key == key_marker
-                && !id_marker.is_empty()
-                && u.upload_id.as_str() > id_marker.as_str())
-    };
     let mut page = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
     let mut truncated = false;
-    for u in uploads.iter().filter(after) {
+    // The last upload this page covers (listed, or folded into a common prefix): the next
+    // page's markers, so a prefix's uploads are never listed twice.
+    let mut last = None;
+    for u in after_markers(&uploads, &key_marker, &id_marker) {
+        let rolled = match delimiter.is_empty() {
+            true => None,
+            false => u.key[prefix.len()..]
+                .find(&delimiter)
+                .map(|i| u.key[..prefix.len() + i + delimiter.len()].to_owned()),
+        };
+        if rolled.as_ref().is_some_and(|p| prefixes.contains(p)) {
+            last = Some(u);
+            continue;
+        }
         if page.len() + prefixes.len() >= max {
             truncated = true;
             break;
         }
-        if !delimiter.is_empty() {
-            if let Some(i) = u.key[prefix.len()..].find(&delimiter) {
-                let p = u.key[..prefix.len() + i + delimiter.len()].to_owned();
-                if !prefixes.contains(&p) {
-                    prefixes.push(p);
-                }
-                continue;
-            }
+        match rolled {
+            Some(p) => prefixes.push(p),
+            None => page.push(u),
         }
-        page.push(u);
+        last = Some(u);
     }
     let url = url_mode(ctx);
     Ok(response::xml(&ListMultipartUploadsResult {
         bucket: bucket.to_owned(),
         key_marker: enc(url, &key_marker),
         upload_id_marker: id_marker.clone(),
-        next_key_marker: page.last().map(|u| enc(url, &u.key)).unwrap_or_default(),
-        next_upload_id_marker: page.last().map(|u| u.upload_id.clone()).unwrap_or_default(),
+        next_key_marker: last.map(|u| enc(url, &u.key)).unwrap_or_default(),
+        next_upload_id_marker: last.map(|u| u.upload_id.clone()).unwrap_or_default(),
         delimiter: enc(url, &delimiter),
         prefix: enc(url, &prefix),
         max_uploads: max as u32,
