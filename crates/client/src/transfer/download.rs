@@ -18,6 +18,7 @@ use super::checkpoint::{
     blocking, sync_parent, Checkpoint, CheckpointFile, Direction, Loaded, Source, VERSION,
 };
 use super::checkpoint_writer;
+use super::write_behind::WriteBehind;
 use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
@@ -339,6 +340,7 @@ impl RangedDownload<'_> {
         let mut failure: Option<Error> = None;
         let mut fatal = false;
         let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
+        let mut write_behind = WriteBehind::open(&self.temp).await;
         loop {
             while failure.is_none() && set.len() < opts.parallelism() {
                 let Some(n) = todo.next() else { break };
@@ -371,6 +373,7 @@ impl RangedDownload<'_> {
             match joined {
                 Ok((n, Ok(crc))) => {
                     let len = plan.range(n).1;
+                    write_behind.part_written(len);
                     done.insert(
                         n,
                         PartMeta {
@@ -433,6 +436,7 @@ impl RangedDownload<'_> {
                 }
             }
         }
+        write_behind.settle().await;
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .open(&self.temp)

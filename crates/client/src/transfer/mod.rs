@@ -69,6 +69,7 @@ mod copy;
 mod download;
 mod stream;
 mod upload;
+mod write_behind;
 
 pub use copy::CopyOutput;
 pub use download::TEMP_SUFFIX;
