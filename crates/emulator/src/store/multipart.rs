@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::ops::Range;
-use std::path::Path;
 
 use md5::{Digest, Md5};
 use ossguard_proto::crc64::combine_parts;
@@ -25,7 +24,7 @@ use super::durable::{
 };
 use super::layout::{is_upload_id, part_record_name, UPLOAD_FILE};
 use super::names::{random_id, validate_key};
-use super::object::file_name;
+use super::object::{file_name, link_extents};
 use super::state::{Bucket, BucketState, ObjectRecord, PartRecord, Segment, UploadState};
 use super::types::{ObjectHeaders, ObjectInfo, ObjectType, PartInfo, UploadInfo};
 use super::{blocking, Result, Store, StoreError};
@@ -279,7 +278,16 @@ impl Store {
                 (state.uploads.remove(&upload_id).expect("found"), chosen)
             };
             let upload_dir = layout.upload_dir(&b.name, &upload_id);
-            let result = link_parts(&upload_dir, &layout.objects_dir(&b.name), &chosen)
+            let extents: Vec<Segment> = chosen
+                .iter()
+                .map(|p| Segment {
+                    file: p.data_file.clone(),
+                    size: p.info.size,
+                })
+                .collect();
+            // The object's segments are the part files themselves (a one-part object is a
+            // plain one-file object).
+            let result = link_extents(&upload_dir, &layout.objects_dir(&b.name), &extents)
                 .map_err(StoreError::from)
                 .and_then(|(new_data, segments)| {
                     let record = ObjectRecord {
@@ -328,31 +336,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// Hard-links the chosen parts' files into `objects_dir` under fresh names: the completed
-/// object's segments (none for a one-part object, which is then a plain one-file object). The
-/// links go when the returned files are dropped uncommitted.
-fn link_parts(
-    upload_dir: &Path,
-    objects_dir: &Path,
-    parts: &[PartRecord],
-) -> io::Result<(Vec<PendingFile>, Vec<Segment>)> {
-    let mut linked = Vec::with_capacity(parts.len());
-    let mut segments = Vec::with_capacity(parts.len());
-    for part in parts {
-        let data = PendingFile::new(fresh_path(objects_dir, DATA_SUFFIX));
-        fs::hard_link(upload_dir.join(&part.data_file), data.path())?;
-        segments.push(Segment {
-            file: file_name(data.path()),
-            size: part.info.size,
-        });
-        linked.push(data);
-    }
-    if segments.len() == 1 {
-        segments.clear();
-    }
-    Ok((linked, segments))
 }
 
 /// The upload `upload_id` of `key`, or `NoSuchUpload`.

@@ -247,7 +247,7 @@ impl Store {
                 let plan = if record.info.object_type == ObjectType::Appendable {
                     CopyPlan::Bytes(File::open(src_dir.join(&record.data_file))?)
                 } else {
-                    match link_all(&src_dir, &dst_dir, &record.extents()) {
+                    match link_extents(&src_dir, &dst_dir, &record.extents()).ok() {
                         Some(linked) => CopyPlan::Linked(linked),
                         None if record.segments.is_empty() => {
                             CopyPlan::Bytes(File::open(src_dir.join(&record.data_file))?)
@@ -378,18 +378,19 @@ enum CopyPlan {
     Concat(Vec<(PathBuf, u64)>, ReadPin),
 }
 
-/// Hard-links each of `extents` from `src_dir` under a fresh name in `dst_dir`; `None` (and
-/// nothing left behind) if any link fails, e.g. on a file's link limit.
-fn link_all(
+/// Hard-links each of `extents` from `src_dir` under a fresh name in `dst_dir`: the new
+/// object's files and its segment list (empty for one file, which is then a plain object).
+/// Whatever was linked goes again if a link fails or the files are dropped uncommitted.
+pub(crate) fn link_extents(
     src_dir: &Path,
     dst_dir: &Path,
     extents: &[Segment],
-) -> Option<(Vec<PendingFile>, Vec<Segment>)> {
+) -> io::Result<(Vec<PendingFile>, Vec<Segment>)> {
     let mut linked = Vec::with_capacity(extents.len());
     let mut segments = Vec::with_capacity(extents.len());
     for extent in extents {
         let data = PendingFile::new(fresh_path(dst_dir, DATA_SUFFIX));
-        fs::hard_link(src_dir.join(&extent.file), data.path()).ok()?;
+        fs::hard_link(src_dir.join(&extent.file), data.path())?;
         segments.push(Segment {
             file: file_name(data.path()),
             size: extent.size,
@@ -397,9 +398,9 @@ fn link_all(
         linked.push(data);
     }
     if segments.len() == 1 {
-        segments.clear(); // one file: a plain object
+        segments.clear();
     }
-    Some((linked, segments))
+    Ok((linked, segments))
 }
 
 /// What a read opens under the lock.
