@@ -27,7 +27,9 @@ impl WriteBehind {
 
     pub async fn open(path: &Path) -> Self {
         let path = path.to_owned();
-        let file = tokio::task::spawn_blocking(move || std::fs::File::open(path))
+        // Writable: some systems (Windows) flush only through a handle with write access.
+        let open = move || std::fs::OpenOptions::new().write(true).open(path);
+        let file = tokio::task::spawn_blocking(open)
             .await
             .ok()
             .and_then(Result::ok)

@@ -12,7 +12,7 @@ use ossguard_proto::crc64::Crc64;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf, Take};
 
 use super::durable::remove_quietly;
-use super::read_pins::ReadPin;
+use super::read_pins::PinnedSegments;
 
 const CHUNK: usize = 256 * 1024;
 
@@ -132,25 +132,19 @@ impl ObjectBody {
         })
     }
 
-    /// Reads `len` bytes from `start` of the object made of `files` (paths and lengths, in
-    /// order), which `pin` keeps on disk; each file is opened when the read reaches it.
-    pub(crate) fn segmented(
-        files: Vec<(PathBuf, u64)>,
-        pin: ReadPin,
-        start: u64,
-        len: u64,
-    ) -> Self {
-        let mut starts = Vec::with_capacity(files.len());
+    /// Reads `len` bytes from `start` of the object made of `segments`; each file is opened
+    /// when the read reaches it.
+    pub(crate) fn segmented(segments: PinnedSegments, start: u64, len: u64) -> Self {
+        let mut starts = Vec::with_capacity(segments.files.len());
         let mut at = 0u64;
-        for (_, size) in &files {
+        for (_, size) in &segments.files {
             starts.push(at);
             at += size;
         }
         Self {
             inner: Source::Segments(Segments {
-                files,
+                segments,
                 starts,
-                _pin: pin,
                 pos: start,
                 end: start + len,
                 state: SegmentState::Between,
@@ -205,10 +199,9 @@ impl AsyncRead for ObjectBody {
 /// Reader over a segmented object: one open file at a time.
 #[derive(Debug)]
 struct Segments {
-    files: Vec<(PathBuf, u64)>,
+    segments: PinnedSegments,
     /// Object offset where each file starts.
     starts: Vec<u64>,
-    _pin: ReadPin,
     /// Object offset of the next byte to yield, and where to stop.
     pos: u64,
     end: u64,
@@ -235,7 +228,7 @@ impl Segments {
                         return Poll::Ready(Ok(()));
                     }
                     let index = self.starts.partition_point(|&s| s <= self.pos) - 1;
-                    let (path, size) = self.files[index].clone();
+                    let (path, size) = self.segments.files[index].clone();
                     let offset = self.pos - self.starts[index];
                     let len = (size - offset).min(self.end - self.pos);
                     let open = tokio::task::spawn_blocking(move || {

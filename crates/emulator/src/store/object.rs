@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::io;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use super::body::{concat_files, copy_prefix, md5_etag, write_new_data, ObjectBod
 use super::commit::{explain_io, CommitHold};
 use super::durable::{fresh_path, sync_dir, PendingFile, DATA_SUFFIX};
 use super::names::{record_file_name, validate_key};
-use super::read_pins::ReadPin;
+use super::read_pins::PinnedSegments;
 use super::state::{ObjectRecord, Segment};
 use super::types::{CopyOptions, MetadataDirective, ObjectAcl, ObjectInfo, ObjectType, PutOptions};
 use super::{blocking, Result, Store, StoreError};
@@ -121,13 +121,7 @@ impl Store {
                 let data = if record.segments.is_empty() {
                     Data::File(File::open(dir.join(&record.data_file))?)
                 } else {
-                    let files: Vec<(PathBuf, u64)> = record
-                        .segments
-                        .iter()
-                        .map(|s| (dir.join(&s.file), s.size))
-                        .collect();
-                    let pin = pins.pin(files.iter().map(|(p, _)| p.clone()).collect());
-                    Data::Segments(files, pin)
+                    Data::Segments(pins.pin_segments(&dir, &record.segments))
                 };
                 (record.info.clone(), data)
             };
@@ -146,7 +140,7 @@ impl Store {
             let len = range.end - range.start;
             let body = match data {
                 Data::File(file) => ObjectBody::new(file, range.start, len)?,
-                Data::Segments(files, pin) => ObjectBody::segmented(files, pin, range.start, len),
+                Data::Segments(segments) => ObjectBody::segmented(segments, range.start, len),
             };
             Ok(GetObjectOutput { info, range, body })
         })
@@ -252,18 +246,11 @@ impl Store {
                         None if record.segments.is_empty() => {
                             CopyPlan::Bytes(File::open(src_dir.join(&record.data_file))?)
                         }
-                        None => {
-                            let files: Vec<(PathBuf, u64)> = record
-                                .segments
-                                .iter()
-                                .map(|s| (src_dir.join(&s.file), s.size))
-                                .collect();
-                            let pin = this
-                                .inner
+                        None => CopyPlan::Concat(
+                            this.inner
                                 .read_pins
-                                .pin(files.iter().map(|(p, _)| p.clone()).collect());
-                            CopyPlan::Concat(files, pin)
-                        }
+                                .pin_segments(&src_dir, &record.segments),
+                        ),
                     }
                 };
                 (record.info.clone(), plan)
@@ -281,9 +268,9 @@ impl Store {
                     }
                     (vec![data], Vec::new())
                 }
-                CopyPlan::Concat(files, _pin) => {
+                CopyPlan::Concat(segments) => {
                     let data = PendingFile::new(fresh_path(&dst_dir, DATA_SUFFIX));
-                    concat_files(&files, data.path(), layout.sync)
+                    concat_files(&segments.files, data.path(), layout.sync)
                         .map_err(|e| explain_io(&dst, e))?;
                     (vec![data], Vec::new())
                 }
@@ -375,7 +362,7 @@ enum CopyPlan {
     /// A byte copy of this open file's prefix (appendable sources, or a failed link).
     Bytes(File),
     /// A concatenation of the pinned segment files (a segmented source whose links failed).
-    Concat(Vec<(PathBuf, u64)>, ReadPin),
+    Concat(PinnedSegments),
 }
 
 /// Hard-links each of `extents` from `src_dir` under a fresh name in `dst_dir`: the new
@@ -406,7 +393,7 @@ pub(crate) fn link_extents(
 /// What a read opens under the lock.
 enum Data {
     File(File),
-    Segments(Vec<(PathBuf, u64)>, ReadPin),
+    Segments(PinnedSegments),
 }
 
 fn check_overwrite(forbid: bool, current: Option<&ObjectRecord>) -> Result<()> {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::durable::remove_quietly;
+use super::state::Segment;
 
 #[derive(Debug, Default)]
 pub(crate) struct ReadPins {
@@ -50,6 +51,17 @@ impl ReadPins {
         }
     }
 
+    /// The `segments` of an object in `dir`, as paths with their lengths, kept on disk for as
+    /// long as the result lives.
+    pub fn pin_segments(self: &Arc<Self>, dir: &Path, segments: &[Segment]) -> PinnedSegments {
+        let files: Vec<(PathBuf, u64)> = segments
+            .iter()
+            .map(|s| (dir.join(&s.file), s.size))
+            .collect();
+        let pin = self.pin(files.iter().map(|(path, _)| path.clone()).collect());
+        PinnedSegments { files, _pin: pin }
+    }
+
     /// Removes `path` now, or when its last reader lets go.
     pub fn remove(&self, path: &Path) {
         let mut files = self.files();
@@ -58,6 +70,13 @@ impl ReadPins {
             None => remove_quietly(path),
         }
     }
+}
+
+/// A segmented object's files (path, length, in order) and the pin that keeps them.
+#[derive(Debug)]
+pub(crate) struct PinnedSegments {
+    pub files: Vec<(PathBuf, u64)>,
+    _pin: ReadPin,
 }
 
 /// Files a reader is using; see [`ReadPins`].

@@ -252,7 +252,10 @@ fn check_segments(path: &Path, record: &ObjectRecord) -> Result<()> {
     }
     let total: u64 = record.segments.iter().map(|s| s.size).sum();
     if record.segments[0].file != record.data_file || total != record.info.size {
-        return Err(invalid(path, "segments disagree with the record's size"));
+        return Err(invalid(
+            path,
+            "segments disagree with the record (first file or total size)",
+        ));
     }
     Ok(())
 }
