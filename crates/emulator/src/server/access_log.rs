@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use ossguard_proto::{AddressingStyle, Operation, Request};
 
 use super::AppState;
-use crate::store::{PutOptions, Store};
+use crate::store::{PutOptions, Store, StoreError};
 
 /// How often buffered lines are written out.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+/// Names tried for one batch before it is dropped (each taken name is a delivered log).
+const MAX_NAME_TRIES: usize = 10_000;
 /// Lines per bucket that force an early write.
 const MAX_BUFFERED: usize = 1000;
 
@@ -152,27 +154,37 @@ impl AccessLog {
                     "[year]-[month]-[day]-[hour]-[minute]-[second]"
                 ))
                 .unwrap_or_default();
-            let n = self.seq.fetch_add(1, Ordering::Relaxed);
-            let key = format!("{}{source}{stamp}-{n:04}", batch.target_prefix);
             let mut body = batch.lines.join("\n");
             body.push('\n');
-            let options = PutOptions {
-                headers: crate::store::ObjectHeaders {
-                    content_type: Some("text/plain".into()),
+            let body: Arc<[u8]> = body.into_bytes().into();
+            // The counter restarts with the process, so a restarted server can meet a name of
+            // its predecessor's within the same second: never overwrite a delivered log (OSS
+            // ends its log names with a unique string for the same reason); take the next.
+            for _ in 0..MAX_NAME_TRIES {
+                let n = self.seq.fetch_add(1, Ordering::Relaxed);
+                let key = format!("{}{source}{stamp}-{n:04}", batch.target_prefix);
+                let options = PutOptions {
+                    headers: crate::store::ObjectHeaders {
+                        content_type: Some("text/plain".into()),
+                        ..Default::default()
+                    },
+                    forbid_overwrite: true,
                     ..Default::default()
-                },
-                ..Default::default()
-            };
-            // A missing target bucket loses this batch, as OSS drops logs it cannot deliver.
-            let _ = self
-                .store
-                .put_object(
-                    &batch.target_bucket,
-                    &key,
-                    std::io::Cursor::new(body.into_bytes()),
-                    options,
-                )
-                .await;
+                };
+                let put = self
+                    .store
+                    .put_object(
+                        &batch.target_bucket,
+                        &key,
+                        std::io::Cursor::new(body.clone()),
+                        options,
+                    )
+                    .await;
+                // A missing target bucket loses this batch, as OSS drops logs it cannot deliver.
+                if !matches!(put, Err(StoreError::FileAlreadyExists(_))) {
+                    break;
+                }
+            }
         }
     }
 
@@ -182,5 +194,59 @@ impl AccessLog {
             tokio::time::sleep(FLUSH_EVERY).await;
             self.flush().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn batch(log: &AccessLog, line: &str) {
+        log.pending.lock().unwrap().insert(
+            "site".into(),
+            Pending {
+                target_bucket: "logs".into(),
+                target_prefix: "access/".into(),
+                lines: vec![line.into()],
+            },
+        );
+    }
+
+    /// A restarted server counts its log names from 0 again: within the same second it meets
+    /// its predecessor's names, and must not overwrite those logs.
+    #[tokio::test]
+    async fn a_restarted_server_never_overwrites_delivered_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        store
+            .create_bucket("logs", Default::default())
+            .await
+            .unwrap();
+        let mut lines = Vec::new();
+        for process in 0..3 {
+            let log = AccessLog::new(store.clone()); // a fresh counter, as after a restart
+            batch(&log, &format!("line of process {process}"));
+            log.flush().await;
+        }
+        let listed = store
+            .list_objects("logs", &Default::default())
+            .await
+            .unwrap();
+        for o in &listed.objects {
+            let mut out = store.get_object("logs", &o.key, None).await.unwrap();
+            let mut text = String::new();
+            out.body.read_to_string(&mut text).await.unwrap();
+            lines.extend(text.lines().map(str::to_owned));
+        }
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "line of process 0",
+                "line of process 1",
+                "line of process 2"
+            ]
+        );
     }
 }
