@@ -43,8 +43,9 @@ fn policy() -> Policy {
         probe_interval: Duration::from_secs(1),
         ..BreakerConfig::default()
     });
-    // Hedged reads: a read slower than the p99 of its peers gets a second copy, first answer
-    // wins; at most 5 % of reads are hedged (each hedge also costs a budget token).
+    // Hedged reads: a read slower than the p99 of its peers (at most 3 × their p90, so stalls
+    // cannot drag the delay up) gets a second copy, first answer wins; at most 5 % of reads
+    // are hedged (each hedge also costs a budget token).
     p.hedge = Some(HedgeConfig {
         quantile: 0.99,
         max_share: 0.05,

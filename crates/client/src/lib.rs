@@ -79,8 +79,9 @@
 //! # Policies
 //!
 //! [`Policy::default()`] is the resilient client of DESIGN.md §4: 4 attempts with full-jitter
-//! backoff, a retry budget, an adaptive circuit breaker, hedged reads at the p99, a 30 s
-//! deadline per metadata operation and an idle/throughput guard on data bodies.
+//! backoff, a retry budget, an adaptive circuit breaker, hedged reads at the p99 (at most
+//! 3 × the p90), a 30 s deadline per metadata operation and an idle/throughput guard on data
+//! bodies.
 //! [`Policy::none()`] is the naive client most SDKs are (one attempt). Start from the default
 //! and change what your workload needs; the parts are the sans-IO configs of [`resilience`].
 //!

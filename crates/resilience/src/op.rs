@@ -63,11 +63,15 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(cfg: EndpointConfig, seed: u64) -> Self {
-        let tracker = || LatencyTracker::new(10_000, &[0.99, 0.999]);
+        let hedge = cfg.hedge.map(HedgePolicy::new);
+        // The first-byte timeout's p99.9 and whatever the hedge delay needs.
+        let mut qs = vec![0.999];
+        qs.extend(hedge.iter().flat_map(|h| h.quantiles()));
+        let tracker = || LatencyTracker::new(10_000, &qs);
         Self {
             breaker: cfg.breaker.map(Breaker::new),
             budget: RetryBudget::new(cfg.budget),
-            hedge: cfg.hedge.map(HedgePolicy::new),
+            hedge,
             ttfb: [tracker(), tracker()],
             rng: SplitMix64::new(seed),
             cfg,
@@ -425,6 +429,29 @@ mod tests {
             run(&mut fresh, PUT, Duration::from_millis(1));
         }
         assert_eq!(hedge_delay(&mut fresh, HEAD), Some(Duration::from_secs(2)));
+    }
+
+    /// The tracker serves whatever quantiles the hedge is configured with (it used to track
+    /// only the p99, so a p95 hedge stayed at its initial delay for good).
+    #[test]
+    fn a_configured_hedge_quantile_is_tracked() {
+        let mut ep = Endpoint::new(
+            EndpointConfig {
+                hedge: Some(HedgeConfig {
+                    quantile: 0.95,
+                    ..HedgeConfig::default()
+                }),
+                ..endpoint().cfg
+            },
+            1,
+        );
+        // p95 10 ms, p99 100 ms.
+        for i in 0..1000u64 {
+            let ms = if i % 100 < 95 { 10 } else { 100 };
+            run(&mut ep, GET, Duration::from_millis(ms));
+        }
+        let d = hedge_delay(&mut ep, GET).unwrap();
+        assert!(d < Duration::from_millis(20), "{d:?}");
     }
 
     /// Issue 9: big uploads fed the first-byte tracker and pushed the GET hedge delay up.
