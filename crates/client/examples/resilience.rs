@@ -44,11 +44,11 @@ fn policy() -> Policy {
         ..BreakerConfig::default()
     });
     // Hedged reads: a read slower than the p99 of its peers (at most 3 × their p90, so stalls
-    // cannot drag the delay up) gets a second copy, first answer wins; at most 5 % of reads
+    // cannot drag the delay up) gets a second copy, first answer wins; at most 10 % of reads
     // are hedged (each hedge also costs a budget token).
     p.hedge = Some(HedgeConfig {
         quantile: 0.99,
-        max_share: 0.05,
+        max_share: 0.1,
         ..HedgeConfig::default()
     });
     // Timeouts. `deadline`: a whole metadata operation, all attempts and backoff included.

@@ -768,7 +768,7 @@ mod whole_operation {
         c.put_object(bucket, key, Body::from(data), Default::default())
             .await
             .unwrap();
-        // Hedges are earned: 5 % of hedgeable reads (one hedge token per 20).
+        // Hedges are earned: 10 % of hedgeable reads (one hedge token per 10); 20 reads earn 2.
         for _ in 0..20 {
             c.head_object(bucket, key).await.unwrap();
         }

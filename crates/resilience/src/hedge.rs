@@ -1,6 +1,6 @@
 //! Hedged reads ("The Tail at Scale"): when an idempotent read has not answered after the
 //! service's p99, send one duplicate and take whichever answers first. Hedges are capped at a
-//! share of requests (each request earns `max_share` of a hedge token), paid from the retry
+//! share of requests (10 %; each request earns `max_share` of a hedge token), paid from the retry
 //! budget, and never sent while the breaker is not closed.
 //!
 //! The delay is the p99 but never more than 3 × the p90. A p99 alone is dragged up by the very
@@ -23,12 +23,15 @@ pub struct HedgeConfig {
     pub ceiling_quantile: f64,
     /// `f64::INFINITY`: no ceiling (the p99 alone).
     pub ceiling_multiple: f64,
-    /// Samples needed before the quantile is trusted.
+    /// Samples needed before the quantiles are trusted (the ceiling's p90 makes a small
+    /// sample safe: its p99 is its largest value, the p90 its 7th).
     pub min_samples: u64,
     /// Delay until then.
     pub initial_delay: Duration,
     pub min_delay: Duration,
-    /// Hedges per request at most (0.05 = 5 %).
+    /// Hedges per request at most (0.1 = 10 %). Matches the ceiling's p90: a cap below the
+    /// share of outliers the delay is built to tolerate leaves some of them unhedged, and once
+    /// those pass 1 % of requests they are the p99.
     pub max_share: f64,
     /// Retry-budget tokens one hedge costs.
     pub budget_cost: u32,
@@ -40,10 +43,10 @@ impl Default for HedgeConfig {
             quantile: 0.99,
             ceiling_quantile: 0.9,
             ceiling_multiple: 3.0,
-            min_samples: 200,
+            min_samples: 64,
             initial_delay: Duration::from_secs(2),
             min_delay: Duration::from_millis(5),
-            max_share: 0.05,
+            max_share: 0.1,
             budget_cost: 1,
         }
     }
