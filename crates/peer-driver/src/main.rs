@@ -105,8 +105,7 @@ where
     out
 }
 
-async fn run(spec: &Value) -> Result<Value, String> {
-    let c = client()?;
+async fn run(spec: &Value, c: &Client) -> Result<Value, String> {
     let bucket = s(spec, "bucket");
     let size = n(spec, "size", 4096) as usize;
     let err = |e: ossguard::Error| e.to_string();
@@ -209,8 +208,18 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut out = match run(&spec).await {
-        Ok(v) => v,
+    let mut out = match client() {
+        Ok(c) => {
+            let mut out = match run(&spec, &c).await {
+                Ok(v) => v,
+                Err(e) => json!({"ok": false, "error": e}),
+            };
+            // What the pipeline sent for it: hedges and retries cost the server requests.
+            let st = c.stats();
+            out["client"] = json!({"operations": st.operations, "attempts": st.attempts,
+                "retries": st.retries, "hedges": st.hedges});
+            out
+        }
         Err(e) => json!({"ok": false, "error": e}),
     };
     out["peer"] = json!("ossguard-lib");
