@@ -2,7 +2,7 @@
 //! the SDK drivers (`benches/peers/README.md`): `argv[1]` = a JSON spec, ONE JSON line out; env
 //! `OSS_ENDPOINT`, `OSS_REGION`, `OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`.
 //!
-//! The CLI row of the harness measures a process per workload (LIST, then HEAD + GET per key
+//! The CLI row of the harness measures a process per workload (LIST, then one GET per key
 //! into files); this row measures what a Rust program linking the library gets, like the other
 //! drivers: `Policy::default()`, bodies in memory (CRC-64 checked), whole files through
 //! `upload_file` / `download_file` at `TransferOptions::default()`.
