@@ -342,10 +342,10 @@ impl Client {
         let sent = self
             .execute(Operation::GetObject, req, Body::empty())
             .await?;
-        let h = sent.response.headers().clone();
-        let meta = ObjectMeta::from_headers(&h);
+        let h = sent.response.headers();
+        let meta = ObjectMeta::from_headers(h);
         let content_range = if sent.response.status().as_u16() == 206 {
-            header(&h, "content-range").and_then(|v| parse_content_range(&v))
+            header(h, "content-range").and_then(|v| parse_content_range(&v))
         } else {
             None
         };
