@@ -8,6 +8,10 @@
 //! unhedged, their stall times become the p99, the hedge fires too late to help, and that state
 //! keeps itself going (measured: 5 % of GETs stalled 3 s gave a p99 of 3 s). The p90 moves only
 //! when more than 10 % of requests are slow, and then slowness is the service's normal.
+//!
+//! Hedges that keep losing stop paying their way: when fewer than a quarter of the last 16
+//! hedges won (a brownout: every request is slow, the earlier-sent primary answers first), the
+//! share falls to `losing_share` until hedges win again.
 
 use std::time::Duration;
 
@@ -33,6 +37,8 @@ pub struct HedgeConfig {
     /// share of outliers the delay is built to tolerate leaves some of them unhedged, and once
     /// those pass 1 % of requests they are the p99.
     pub max_share: f64,
+    /// The share while hedges keep losing (see the module docs).
+    pub losing_share: f64,
     /// Retry-budget tokens one hedge costs.
     pub budget_cost: u32,
 }
@@ -47,20 +53,32 @@ impl Default for HedgeConfig {
             initial_delay: Duration::from_secs(2),
             min_delay: Duration::from_millis(5),
             max_share: 0.1,
+            losing_share: 0.01,
             budget_cost: 1,
         }
     }
 }
 
+/// Outcomes of the last hedges judged.
+const JUDGED: u32 = 16;
+
 #[derive(Debug, Clone)]
 pub struct HedgePolicy {
     cfg: HedgeConfig,
     tokens: f64,
+    /// The last [`JUDGED`] hedge outcomes, newest in bit 0 (1 = won).
+    outcomes: u16,
+    judged: u32,
 }
 
 impl HedgePolicy {
     pub fn new(cfg: HedgeConfig) -> Self {
-        Self { cfg, tokens: 0.0 }
+        Self {
+            cfg,
+            tokens: 0.0,
+            outcomes: 0,
+            judged: 0,
+        }
     }
 
     pub fn config(&self) -> &HedgeConfig {
@@ -69,7 +87,26 @@ impl HedgePolicy {
 
     /// Every hedgeable request earns its share of a hedge.
     pub fn on_request(&mut self) {
-        self.tokens = (self.tokens + self.cfg.max_share).min(10.0);
+        let share = match self.losing() {
+            true => self.cfg.losing_share.min(self.cfg.max_share),
+            false => self.cfg.max_share,
+        };
+        self.tokens = (self.tokens + share).min(10.0);
+    }
+
+    /// A hedge ended: `won` when its answer was the one used.
+    pub fn on_hedge_result(&mut self, won: bool) {
+        self.outcomes = (self.outcomes << 1) | u16::from(won);
+        self.judged = (self.judged + 1).min(JUDGED);
+    }
+
+    /// Fewer than a quarter of the last hedges won (judged once 8 have ended).
+    pub fn losing(&self) -> bool {
+        let recent = match self.judged {
+            JUDGED => self.outcomes,
+            n => self.outcomes & ((1u16 << n) - 1),
+        };
+        self.judged >= 8 && recent.count_ones() * 4 < self.judged
     }
 
     /// The quantiles [`HedgePolicy::delay`] asks its tracker for.
@@ -142,5 +179,37 @@ mod tests {
         // Past 10 % slow, slowness is the service's normal: the ceiling lets go.
         let slow = tracker_with_stalls(0.2);
         assert!(capped.delay(&slow) >= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn hedges_that_keep_losing_earn_the_losing_share_until_they_win_again() {
+        let mut h = HedgePolicy::new(HedgeConfig::default());
+        let earned = |h: &mut HedgePolicy| {
+            let before = h.tokens;
+            h.on_request();
+            h.tokens - before
+        };
+        // Seven losses are not enough to judge.
+        for _ in 0..7 {
+            h.on_hedge_result(false);
+        }
+        assert!(!h.losing());
+        h.on_hedge_result(false);
+        assert!(h.losing());
+        assert!((earned(&mut h) - 0.01).abs() < 1e-9);
+        // Four wins among the last 16 (a quarter) end it.
+        for _ in 0..4 {
+            h.on_hedge_result(true);
+        }
+        for _ in 0..4 {
+            h.on_hedge_result(false);
+        }
+        assert!(!h.losing(), "{:016b}", h.outcomes);
+        assert!((earned(&mut h) - 0.1).abs() < 1e-9);
+        // Only the last 16 count: eight more losses push the wins out of view.
+        for _ in 0..9 {
+            h.on_hedge_result(false);
+        }
+        assert!(h.losing(), "{:016b}", h.outcomes);
     }
 }

@@ -258,6 +258,14 @@ impl Op {
             .is_some_and(|h| h.try_hedge(state, &mut ep.budget))
     }
 
+    /// A hedge ended: `won` when its answer was the one used (hedges that keep losing are
+    /// sent less often).
+    pub fn hedge_result(&mut self, ep: &mut Endpoint, won: bool) {
+        if let Some(h) = ep.hedge.as_mut() {
+            h.on_hedge_result(won);
+        }
+    }
+
     /// An upload went silent after handing out its whole body (draining buffers, or a server
     /// that stopped reading — the client cannot tell): may a duplicate race it on a fresh
     /// connection? It costs a timeout retry's budget, no hedge token.

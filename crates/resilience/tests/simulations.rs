@@ -425,9 +425,11 @@ fn get_through_driver(
                 hedges += 1;
                 let second = draw();
                 let end = h + second;
-                if end <= bound && best.is_none_or(|(e, _)| end < e) {
+                let won = end <= bound && best.is_none_or(|(e, _)| end < e);
+                if won {
                     best = Some((end, second));
                 }
+                op.hedge_result(ep, won);
             }
         }
         match best {
@@ -545,4 +547,58 @@ fn hedge_delay_is_not_dragged_up_by_the_stalls_it_hedges() {
     for hedges in [fixed.2, cold.2] {
         assert!(hedges <= 0.07, "{hedges}");
     }
+}
+
+/// DESIGN F5: a brownout (+200 ms on every request) must not flood the service with hedges.
+/// Every read is slow, so every read outlasts a delay learned before it, and the earlier-sent
+/// primary answers first: each hedge is pure cost. Once most recent hedges lose, the share
+/// drops from 10 % to 1 % until hedges win again — and stalls, where hedges win, keep theirs.
+#[test]
+fn losing_hedges_back_off_in_a_brownout() {
+    let run = |hedge: HedgeConfig| {
+        let mut ep = Endpoint::new(
+            EndpointConfig {
+                retry: RetryConfig::default(),
+                budget: BudgetConfig::default(),
+                breaker: Some(BreakerConfig::default()),
+                hedge: Some(hedge),
+                first_byte: AdaptiveTimeout {
+                    floor: Duration::from_secs(1),
+                    initial: Duration::from_secs(10),
+                    margin: 2.0,
+                    min_samples: 1000,
+                },
+            },
+            7,
+        );
+        let mut rng = SplitMix64::new(9);
+        let mut now = Duration::ZERO;
+        let mut brownout_hedges = 0;
+        // A long-lived client (a full latency window) meets a brownout: until more than 10 %
+        // of its window is slow (over 1,000 reads here), its p90 still says "fast".
+        for i in 0..22_000 {
+            let slow = if i >= 20_000 {
+                MS * 200
+            } else {
+                Duration::ZERO
+            };
+            let mut draw = || slow + lognormal(&mut rng, MS * 2, 0.4);
+            let (l, h) = get_through_driver(&mut ep, now, &mut draw);
+            if i >= 20_000 {
+                brownout_hedges += h;
+            }
+            now += l;
+        }
+        f64::from(brownout_hedges) / 2_000.0
+    };
+    let always = run(HedgeConfig {
+        losing_share: 0.1,
+        ..HedgeConfig::default()
+    });
+    let backs_off = run(HedgeConfig::default());
+    println!(
+        "hedges per GET in a brownout: {always:.3} without the back-off, {backs_off:.3} with it"
+    );
+    assert!(always >= 0.05, "{always}");
+    assert!(backs_off <= 0.02, "{backs_off}");
 }

@@ -577,6 +577,9 @@ impl Client {
             },
         };
         ep.metrics.hedge(op, hedge_won);
+        if hedge_after.is_some() {
+            run.op.hedge_result(&mut ep.lock(), hedge_won);
+        }
         result
     }
 
