@@ -392,6 +392,26 @@ fn hedging_cuts_the_tail_for_few_extra_requests() {
     assert!(share <= 0.05);
 }
 
+/// An endpoint with the client's default policies (`Policy::default()`'s first-byte timeout)
+/// and the given hedge rules.
+fn client_endpoint(hedge: HedgeConfig) -> Endpoint {
+    Endpoint::new(
+        EndpointConfig {
+            retry: RetryConfig::default(),
+            budget: BudgetConfig::default(),
+            breaker: Some(BreakerConfig::default()),
+            hedge: Some(hedge),
+            first_byte: AdaptiveTimeout {
+                floor: Duration::from_secs(1),
+                initial: Duration::from_secs(10),
+                margin: 2.0,
+                min_samples: 1000,
+            },
+        },
+        7,
+    )
+}
+
 /// One GET through the whole sans-IO driver ([`Op`] on an [`Endpoint`]), as the client runs
 /// it: a first-byte timeout, one hedge after the hedge delay when a token allows, retries after
 /// timeouts. `draw` gives one attempt's time to first byte. Returns the operation's latency
@@ -461,21 +481,7 @@ fn stalls_through_driver(
     phases: &[(usize, f64)],
     measured: usize,
 ) -> (Duration, f64, f64) {
-    let mut ep = Endpoint::new(
-        EndpointConfig {
-            retry: RetryConfig::default(),
-            budget: BudgetConfig::default(),
-            breaker: Some(BreakerConfig::default()),
-            hedge: Some(hedge),
-            first_byte: AdaptiveTimeout {
-                floor: Duration::from_secs(1),
-                initial: Duration::from_secs(10),
-                margin: 2.0,
-                min_samples: 1000,
-            },
-        },
-        7,
-    );
+    let mut ep = client_endpoint(hedge);
     let mut rng = SplitMix64::new(8);
     let mut now = Duration::ZERO;
     let (mut latencies, mut hedged) = (Vec::new(), Vec::new());
@@ -556,21 +562,7 @@ fn hedge_delay_is_not_dragged_up_by_the_stalls_it_hedges() {
 #[test]
 fn losing_hedges_back_off_in_a_brownout() {
     let run = |hedge: HedgeConfig| {
-        let mut ep = Endpoint::new(
-            EndpointConfig {
-                retry: RetryConfig::default(),
-                budget: BudgetConfig::default(),
-                breaker: Some(BreakerConfig::default()),
-                hedge: Some(hedge),
-                first_byte: AdaptiveTimeout {
-                    floor: Duration::from_secs(1),
-                    initial: Duration::from_secs(10),
-                    margin: 2.0,
-                    min_samples: 1000,
-                },
-            },
-            7,
-        );
+        let mut ep = client_endpoint(hedge);
         let mut rng = SplitMix64::new(9);
         let mut now = Duration::ZERO;
         let mut brownout_hedges = 0;
