@@ -869,6 +869,43 @@ mod whole_operation {
         emu.shutdown().await.unwrap();
     }
 
+    /// A brownout (every GET 100 ms slow, hedges included): each hedge loses to the primary
+    /// sent before it. The pipeline reports the losses, so the hedge policy backs off to its
+    /// losing share — without that wiring every one of the 80 GETs would hedge.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn losing_hedges_back_off_in_a_brownout() {
+        use futures_util::StreamExt;
+        let (emu, _d) = start().await;
+        let mut p = Policy::default();
+        p.hedge = Some(HedgeConfig {
+            // A delay learned before the brownout, kept: every GET outlasts it.
+            initial_delay: Duration::from_millis(20),
+            min_samples: u64::MAX,
+            // Every request earns a whole hedge while hedges win.
+            max_share: 1.0,
+            ..HedgeConfig::default()
+        });
+        let c = client(&emu, p);
+        seed(&c, "brownout", "k", vec![5u8; 1000]).await;
+        faults(
+            &emu,
+            r#"{"rules": [{"match": {"operations": ["GetObject"]}, "fault": {"kind": "latency", "delay_ms": 100}}]}"#,
+        );
+        let done: Vec<_> = futures_util::stream::iter(0..80)
+            .map(|_| get(&c, "brownout", "k"))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        assert!(done
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|b| b[..] == [5u8; 1000])));
+        let hedges = c.stats().hedges;
+        // The first 8 are sent before any result is known, the bank (10) drains, then ~1 %.
+        assert!((8..40).contains(&hedges), "{hedges} hedges for 80 GETs");
+        emu.faults().clear();
+        emu.shutdown().await.unwrap();
+    }
+
     /// An operation that attempted, failed with a 500, and is then refused by the breaker
     /// reports the 500 (old main: `CircuitOpen`), the refusal as context.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,7 @@ pub struct HedgeConfig {
     pub quantile: f64,
     /// …but never more than `ceiling_multiple` × this (lower, outlier-proof) quantile.
     pub ceiling_quantile: f64,
-    /// `f64::INFINITY`: no ceiling (the p99 alone).
+    /// `f64::INFINITY`: no ceiling (the p99 alone); values below 1 count as 1.
     pub ceiling_multiple: f64,
     /// Samples needed before the quantiles are trusted (the ceiling's p90 makes a small
     /// sample safe: its p99 is its largest value, the p90 its 7th).
@@ -100,13 +100,10 @@ impl HedgePolicy {
         self.judged = (self.judged + 1).min(JUDGED);
     }
 
-    /// Fewer than a quarter of the last hedges won (judged once 8 have ended).
+    /// Fewer than a quarter of the last hedges won (judged once 8 have ended). Bits above
+    /// `judged` are still the initial zeros, so counting all 16 counts the judged ones.
     pub fn losing(&self) -> bool {
-        let recent = match self.judged {
-            JUDGED => self.outcomes,
-            n => self.outcomes & ((1u16 << n) - 1),
-        };
-        self.judged >= 8 && recent.count_ones() * 4 < self.judged
+        self.judged >= 8 && self.outcomes.count_ones() * 4 < self.judged
     }
 
     /// The quantiles [`HedgePolicy::delay`] asks its tracker for.
