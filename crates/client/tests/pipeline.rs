@@ -876,15 +876,17 @@ mod whole_operation {
     async fn losing_hedges_back_off_in_a_brownout() {
         use futures_util::StreamExt;
         let (emu, _d) = start().await;
-        let mut p = Policy::default();
-        p.hedge = Some(HedgeConfig {
-            // A delay learned before the brownout, kept: every GET outlasts it.
-            initial_delay: Duration::from_millis(20),
-            min_samples: u64::MAX,
-            // Every request earns a whole hedge while hedges win.
-            max_share: 1.0,
-            ..HedgeConfig::default()
-        });
+        let p = Policy {
+            hedge: Some(HedgeConfig {
+                // A delay learned before the brownout, kept: every GET outlasts it.
+                initial_delay: Duration::from_millis(20),
+                min_samples: u64::MAX,
+                // Every request earns a whole hedge while hedges win.
+                max_share: 1.0,
+                ..HedgeConfig::default()
+            }),
+            ..Policy::default()
+        };
         let c = client(&emu, p);
         seed(&c, "brownout", "k", vec![5u8; 1000]).await;
         faults(
