@@ -18,6 +18,7 @@ use super::checkpoint::{
     blocking, sync_parent, Checkpoint, CheckpointFile, Direction, Loaded, Source, VERSION,
 };
 use super::checkpoint_writer;
+use super::part_writer::PartWriter;
 use super::write_behind::WriteBehind;
 use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions};
 use crate::client::Client;
@@ -145,7 +146,7 @@ impl Client {
             let file = tokio::fs::File::create(temp)
                 .await
                 .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
-            let mut writer = PartWriter::open(temp, 0).await?;
+            let mut writer = PartWriter::open(temp, 0, false).await?;
             let mut body = out.body;
             let mut n = 0u64;
             let mut corrupt = None;
@@ -494,7 +495,7 @@ impl PartJob {
             )
             .in_op("GetObject"));
         }
-        let mut file = PartWriter::open(&self.temp, off).await?;
+        let mut file = PartWriter::open(&self.temp, off, true).await?;
         let mut body = out.body;
         let mut n = 0u64;
         let received = async {
@@ -519,92 +520,6 @@ impl PartJob {
         }
         file.finish().await?;
         Ok(body.crc64())
-    }
-}
-
-/// Writes one part's bytes at their offset of the temporary file in batches of
-/// [`PartWriter::BATCH`]: one positional write on the blocking pool per batch, overlapped with
-/// receiving the next. (`tokio::fs::File` hands every network chunk of a few KiB to the
-/// blocking pool: ~15,000 thread hand-offs per GiB, which made a single-stream download wait on
-/// its own writes.)
-struct PartWriter {
-    /// `None` while a batch is being written (the blocking task owns it).
-    file: Option<std::fs::File>,
-    path: PathBuf,
-    buf: bytes::BytesMut,
-    writing: Option<tokio::task::JoinHandle<(std::fs::File, std::io::Result<()>)>>,
-}
-
-impl PartWriter {
-    const BATCH: usize = 1 << 20;
-
-    async fn open(path: &Path, at: u64) -> Result<Self, Error> {
-        let p = path.to_owned();
-        let file = blocking(move || {
-            let ctx = |e| io_err(format!("opening {}", p.display()), e);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&p)
-                .map_err(ctx)?;
-            f.seek(SeekFrom::Start(at)).map_err(ctx)?;
-            Ok(f)
-        })
-        .await?;
-        Ok(Self {
-            file: Some(file),
-            path: path.to_owned(),
-            buf: bytes::BytesMut::with_capacity(Self::BATCH),
-            writing: None,
-        })
-    }
-
-    async fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        self.buf.extend_from_slice(chunk);
-        if self.buf.len() >= Self::BATCH {
-            self.flush_batch().await?;
-        }
-        Ok(())
-    }
-
-    /// Waits for the batch being written, then starts writing the one collected (batches are
-    /// written in order through one handle, so the file position advances by itself).
-    async fn flush_batch(&mut self) -> Result<(), Error> {
-        self.wait().await?;
-        let batch = self.buf.split().freeze();
-        self.buf.reserve(Self::BATCH);
-        let Some(mut file) = self.file.take() else {
-            return Err(io_err(
-                format!("writing {}", self.path.display()),
-                std::io::Error::other("an earlier write failed"),
-            ));
-        };
-        self.writing = Some(tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let r = file.write_all(&batch);
-            (file, r)
-        }));
-        Ok(())
-    }
-
-    async fn wait(&mut self) -> Result<(), Error> {
-        if let Some(w) = self.writing.take() {
-            let (file, r) = w.await.map_err(|e| {
-                io_err(
-                    format!("writing {}", self.path.display()),
-                    std::io::Error::other(e),
-                )
-            })?;
-            self.file = Some(file);
-            r.map_err(|e| io_err(format!("writing {}", self.path.display()), e))?;
-        }
-        Ok(())
-    }
-
-    async fn finish(mut self) -> Result<(), Error> {
-        if !self.buf.is_empty() {
-            self.flush_batch().await?;
-        }
-        self.wait().await
     }
 }
 

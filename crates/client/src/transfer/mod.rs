@@ -67,6 +67,7 @@ pub use checkpoint::fuzz_one as fuzz_checkpoint;
 mod checkpoint_writer;
 mod copy;
 mod download;
+mod part_writer;
 mod stream;
 mod upload;
 mod write_behind;
