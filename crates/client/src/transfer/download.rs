@@ -18,7 +18,7 @@ use super::checkpoint::{
     blocking, sync_parent, Checkpoint, CheckpointFile, Direction, Loaded, Source, VERSION,
 };
 use super::checkpoint_writer;
-use super::part_writer::PartWriter;
+use super::part_writer::{PartWriter, StagingPool};
 use super::write_behind::WriteBehind;
 use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions};
 use crate::client::Client;
@@ -146,7 +146,7 @@ impl Client {
             let file = tokio::fs::File::create(temp)
                 .await
                 .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
-            let mut writer = PartWriter::open(temp, 0, false).await?;
+            let mut writer = PartWriter::open(temp, 0, false, &StagingPool::default()).await?;
             let mut body = out.body;
             let mut n = 0u64;
             let mut corrupt = None;
@@ -334,6 +334,7 @@ impl RangedDownload<'_> {
             if_match: if_match(&self.head),
             temp: self.temp.clone(),
             size,
+            staging: StagingPool::default(),
         });
         let todo: Vec<u32> = (1..=plan.parts).filter(|n| !done.contains_key(n)).collect();
         let mut todo = todo.into_iter();
@@ -469,6 +470,8 @@ struct PartJob {
     if_match: Option<String>,
     temp: PathBuf,
     size: u64,
+    /// Staging buffers passed from part to part.
+    staging: StagingPool,
 }
 
 impl PartJob {
@@ -495,7 +498,7 @@ impl PartJob {
             )
             .in_op("GetObject"));
         }
-        let mut file = PartWriter::open(&self.temp, off, true).await?;
+        let mut file = PartWriter::open(&self.temp, off, true, &self.staging).await?;
         let mut body = out.body;
         let mut n = 0u64;
         let received = async {

@@ -13,10 +13,14 @@
 //! staging buffer itself. Batches start at 4 KiB-aligned offsets from 4 KiB-aligned memory; the
 //! object's last partial block, and every write on a file system that refuses direct I/O
 //! (`EINVAL`, e.g. tmpfs), go through an ordinary descriptor instead — same bytes, same place.
+//!
+//! The parts of one download share a [`StagingPool`]: a 1 GiB download opens 128 part writers,
+//! and fresh zeroed buffers for each were 5 % of the client's CPU (memset and page faults).
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 
@@ -40,6 +44,30 @@ pub(crate) struct PartWriter {
     /// The other staging buffer, back from its write (`None` while it is being written).
     spare: Option<Staging>,
     writing: Option<JoinHandle<(Files, Staging, io::Result<()>)>>,
+    pool: StagingPool,
+}
+
+/// Staging buffers handed back by finished part writers, for the next ones of the same
+/// download (dropped with the download).
+#[derive(Clone, Default)]
+pub(crate) struct StagingPool(Arc<Mutex<Vec<Staging>>>);
+
+impl StagingPool {
+    /// More than any download keeps in use at once (two per part in flight).
+    const MAX: usize = 64;
+
+    fn take(&self) -> Staging {
+        let reused = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        reused.unwrap_or_else(Staging::new)
+    }
+
+    fn give(&self, mut staging: Staging) {
+        staging.len = 0;
+        let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < Self::MAX {
+            free.push(staging);
+        }
+    }
 }
 
 struct Files {
@@ -79,10 +107,15 @@ impl Staging {
 impl PartWriter {
     pub(crate) const BATCH: usize = 1 << 20;
 
-    /// A writer of the bytes at `at` and on of the (existing) file `path`. `direct` asks for
-    /// direct I/O; it is used only where it can be (Linux, `at` aligned, the file system
-    /// accepts it).
-    pub(crate) async fn open(path: &Path, at: u64, direct: bool) -> Result<Self, Error> {
+    /// A writer of the bytes at `at` and on of the (existing) file `path`, with staging buffers
+    /// from `pool`. `direct` asks for direct I/O; it is used only where it can be (Linux, `at`
+    /// aligned, the file system accepts it).
+    pub(crate) async fn open(
+        path: &Path,
+        at: u64,
+        direct: bool,
+        pool: &StagingPool,
+    ) -> Result<Self, Error> {
         let p = path.to_owned();
         let files = blocking(move || {
             let ctx = |e| io_err(format!("opening {}", p.display()), e);
@@ -100,9 +133,10 @@ impl PartWriter {
             files: Some(files),
             path: path.to_owned(),
             pos: at,
-            filling: Staging::new(),
+            filling: pool.take(),
             spare: None,
             writing: None,
+            pool: pool.clone(),
         })
     }
 
@@ -126,7 +160,7 @@ impl PartWriter {
                 io::Error::other("an earlier write failed"),
             ));
         };
-        let next = self.spare.take().unwrap_or_else(Staging::new);
+        let next = self.spare.take().unwrap_or_else(|| self.pool.take());
         let batch = std::mem::replace(&mut self.filling, next);
         let pos = self.pos;
         self.pos += batch.len as u64;
@@ -161,6 +195,26 @@ impl PartWriter {
             self.flush_batch().await?;
         }
         self.wait().await
+    }
+}
+
+impl Drop for PartWriter {
+    fn drop(&mut self) {
+        // A batch still being written stays with its task and is freed there.
+        let filling = std::mem::replace(
+            &mut self.filling,
+            Staging {
+                mem: Vec::new(),
+                start: 0,
+                len: 0,
+            },
+        );
+        if !filling.mem.is_empty() {
+            self.pool.give(filling);
+        }
+        if let Some(spare) = self.spare.take() {
+            self.pool.give(spare);
+        }
     }
 }
 
@@ -231,8 +285,14 @@ mod tests {
     }
 
     /// Writes `data` at `at` in irregular chunks (never batch-sized) and returns the file.
-    async fn write_through(file: &Path, at: u64, data: &[u8], direct: bool) -> Vec<u8> {
-        let mut w = PartWriter::open(file, at, direct).await.unwrap();
+    async fn write_through(
+        file: &Path,
+        at: u64,
+        data: &[u8],
+        direct: bool,
+        pool: &StagingPool,
+    ) -> Vec<u8> {
+        let mut w = PartWriter::open(file, at, direct, pool).await.unwrap();
         let mut rest = data;
         let mut step = 1;
         while !rest.is_empty() {
@@ -248,6 +308,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_byte_lands_at_its_offset_direct_or_not() {
         let dir = tempfile::tempdir().unwrap();
+        // One pool for every case: later cases write from buffers that held earlier bytes.
+        let pool = StagingPool::default();
         // Aligned start (direct where the file system allows), a tail that is no whole block,
         // and an unaligned start (plain writes only); each on a file of zeros.
         for (at, len, direct) in [
@@ -260,7 +322,7 @@ mod tests {
             let size = at as usize + len + 5_000;
             std::fs::write(&path, vec![0u8; size]).unwrap();
             let data = pattern(len, at as u32);
-            let got = write_through(&path, at, &data, direct).await;
+            let got = write_through(&path, at, &data, direct, &pool).await;
             assert_eq!(got.len(), size, "the file keeps its size");
             assert!(
                 got[..at as usize].iter().all(|&b| b == 0),

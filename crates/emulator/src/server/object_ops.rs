@@ -19,7 +19,6 @@ use ossguard_proto::xml::{
     DeletedObject, Owner,
 };
 use ossguard_proto::Operation;
-use tokio_util::io::ReaderStream;
 
 use super::context::{content_md5, digest_or, Ctx};
 use super::error::ApiError;
@@ -288,10 +287,7 @@ async fn get(ctx: &Ctx, head_only: bool) -> Result<Response, ApiError> {
         let out = ctx.st.store.get_object(bucket, key, r).await?;
         len = out.range.end - out.range.start;
         // The object may have been replaced between HEAD and GET: describe what we send.
-        resp = Response::new(Body::from_stream(ReaderStream::with_capacity(
-            out.body,
-            256 * 1024,
-        )));
+        resp = Response::new(Body::from_stream(out.body.into_chunks().await));
         object_headers(&mut resp, &out.info);
         if let Some((a, b)) = range {
             *resp.status_mut() = http::StatusCode::PARTIAL_CONTENT;

@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 use ossguard_proto::crc64::Crc64;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf, Take};
 
+use super::chunks::{ChunkReader, ChunkSource, ObjectChunks};
 use super::durable::remove_quietly;
 use super::read_pins::PinnedSegments;
 
@@ -119,7 +120,12 @@ pub struct ObjectBody {
 
 #[derive(Debug)]
 enum Source {
-    File(Take<tokio::fs::File>),
+    /// `len` bytes from file offset `start`.
+    File {
+        file: Take<tokio::fs::File>,
+        start: u64,
+        len: u64,
+    },
     Segments(Segments),
 }
 
@@ -128,7 +134,11 @@ impl ObjectBody {
     pub(crate) fn new(mut file: File, start: u64, len: u64) -> io::Result<Self> {
         file.seek(SeekFrom::Start(start))?;
         Ok(Self {
-            inner: Source::File(tokio::fs::File::from_std(file).take(len)),
+            inner: Source::File {
+                file: tokio::fs::File::from_std(file).take(len),
+                start,
+                len,
+            },
         })
     }
 
@@ -155,7 +165,7 @@ impl ObjectBody {
     /// Bytes not yet read.
     pub fn remaining(&self) -> u64 {
         match &self.inner {
-            Source::File(f) => f.limit(),
+            Source::File { file, .. } => file.limit(),
             Source::Segments(s) => s.end - s.pos,
         }
     }
@@ -167,10 +177,14 @@ impl ObjectBody {
     pub async fn narrow(self, start: u64, len: u64) -> io::Result<Self> {
         use tokio::io::AsyncSeekExt;
         let inner = match self.inner {
-            Source::File(f) => {
-                let mut file = f.into_inner();
+            Source::File { file, .. } => {
+                let mut file = file.into_inner();
                 file.seek(SeekFrom::Start(start)).await?;
-                Source::File(file.take(len))
+                Source::File {
+                    file: file.take(len),
+                    start,
+                    len,
+                }
             }
             Source::Segments(mut s) => {
                 s.pos = start;
@@ -181,6 +195,30 @@ impl ObjectBody {
         };
         Ok(Self { inner })
     }
+
+    /// The bytes not yet read, as a stream of owned chunks for a response body (see
+    /// [`ObjectChunks`]: one copy less than `ReaderStream` over this reader, and read-ahead).
+    pub async fn into_chunks(self) -> ObjectChunks {
+        let reader = match self.inner {
+            Source::File { file, start, len } => {
+                let pos = start + (len - file.limit());
+                let end = start + len;
+                // Waits for a read in flight; the reader seeks to `pos` itself.
+                let file = file.into_inner().into_std().await;
+                ChunkReader::new(ChunkSource::File(file), pos, end)
+            }
+            Source::Segments(s) => ChunkReader::new(
+                ChunkSource::Segments {
+                    segments: s.segments,
+                    starts: s.starts,
+                    open: None,
+                },
+                s.pos,
+                s.end,
+            ),
+        };
+        ObjectChunks::new(reader)
+    }
 }
 
 impl AsyncRead for ObjectBody {
@@ -190,7 +228,7 @@ impl AsyncRead for ObjectBody {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match &mut self.inner {
-            Source::File(f) => Pin::new(f).poll_read(cx, buf),
+            Source::File { file, .. } => Pin::new(file).poll_read(cx, buf),
             Source::Segments(s) => s.poll_read(cx, buf),
         }
     }

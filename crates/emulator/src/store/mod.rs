@@ -39,6 +39,7 @@
 mod append;
 mod body;
 mod bucket;
+mod chunks;
 mod clock;
 mod commit;
 mod durable;
@@ -54,6 +55,7 @@ mod state;
 mod types;
 
 pub use body::ObjectBody;
+pub use chunks::ObjectChunks;
 pub use clock::{Clock, SystemClock};
 pub use error::{Result, StoreError};
 pub use multipart::{MAX_PART_NUMBER, MIN_PART_SIZE};
