@@ -187,13 +187,7 @@ impl Body {
                 )));
             }
             Inner::File { path, offset, len } => {
-                use tokio::io::{AsyncReadExt, AsyncSeekExt};
-                let mut f = tokio::fs::File::open(&path).await?;
-                f.seek(std::io::SeekFrom::Start(offset)).await?;
-                Box::pin(tokio_util::io::ReaderStream::with_capacity(
-                    f.take(len),
-                    256 * 1024,
-                ))
+                Box::pin(crate::file_chunks::FileChunks::open(&path, offset, len).await?)
             }
             Inner::Stream { stream, .. } => stream,
         };

@@ -245,6 +245,7 @@ mod config;
 pub mod credentials;
 mod error;
 pub mod fallback;
+mod file_chunks;
 pub mod metrics;
 mod ops;
 pub mod pipeline;

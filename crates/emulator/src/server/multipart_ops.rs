@@ -10,7 +10,7 @@ use ossguard_proto::xml::{
 };
 use ossguard_proto::Operation;
 
-use super::context::{content_md5, digest_or, Ctx};
+use super::context::{content_md5, Ctx};
 use super::error::ApiError;
 use super::object_ops::{check_copy_source_conditions, headers_from_request, parse_copy_source};
 use super::response::{self, iso_ms};
@@ -97,13 +97,12 @@ async fn upload_part(ctx: &mut Ctx) -> Result<Response, ApiError> {
         upload_id(ctx)?.to_owned(),
     );
     let expected = content_md5(ctx)?;
-    let (body, digest_failed) = ctx.body_reader_md5(expected);
+    let body = ctx.body_reader();
     let part = ctx
         .st
         .store
-        .upload_part(&bucket, &key, &id, n, body)
-        .await
-        .map_err(|e| digest_or(&digest_failed, e))?;
+        .upload_part_checked(&bucket, &key, &id, n, body, expected)
+        .await?;
     let mut resp = response::status(200);
     response::header(&mut resp, "etag", &part.etag);
     response::header(
