@@ -110,7 +110,8 @@ impl ChunkReader {
 
 type Pending = JoinHandle<(ChunkReader, io::Result<Option<Bytes>>)>;
 
-/// A [`ChunkReader`] driven on the blocking pool, one chunk ahead of the consumer.
+/// This module's synchronous `ChunkReader` driven on the blocking pool, one chunk ahead of the
+/// consumer.
 #[derive(Debug)]
 pub struct ObjectChunks {
     /// The read in flight; `None` once the range is exhausted or failed.
