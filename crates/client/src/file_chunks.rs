@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 /// (a piece counts as sent when the connection asks for the next).
 pub(crate) const CHUNK: usize = 256 * 1024;
 
-/// Free chunk buffers, at most [`KEEP`] of them (2 MiB each way is the steady state of 4 parts
-/// in flight: a chunk being sent and one read ahead each).
+/// Free chunk buffers, at most [`KEEP`] of them (4 MiB): 4 parts in flight use about 8 at a
+/// time (a chunk being sent and one read ahead each).
 static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 const KEEP: usize = 16;
 
@@ -103,7 +103,7 @@ impl FileChunks {
         .await
         .map_err(io::Error::other)??;
         Ok(Self {
-            pending: Some(read_next(range)),
+            pending: (range.left > 0).then(|| read_next(range)),
         })
     }
 }

@@ -121,7 +121,7 @@ pub struct ObjectChunks {
 impl ObjectChunks {
     pub(crate) fn new(reader: ChunkReader) -> Self {
         Self {
-            pending: Some(read_next(reader)),
+            pending: (!reader.done()).then(|| read_next(reader)),
         }
     }
 }

@@ -105,8 +105,8 @@ impl Store {
 
     /// [`upload_part`](Self::upload_part) that keeps the part only if its bytes hash to
     /// `expected_md5` (a `Content-MD5`), else `InvalidDigest`. The check reuses the MD5 the
-    /// store computes for the ETag: hashing in the HTTP layer as well made MD5 two thirds of
-    /// the server's CPU in a multipart upload.
+    /// store computes for the ETag (hashing in the HTTP layer as well hashed every such part
+    /// twice; MD5 alone is two thirds of the server's CPU in a multipart upload).
     pub async fn upload_part_checked<R>(
         &self,
         bucket: &str,
