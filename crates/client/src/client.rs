@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub config: Config,
     pub transport: Transport,
     pub endpoint: crate::pipeline::state::EndpointState,
+    /// V4 signing keys change once a day (or when the secret rotates): derived once, not per request.
+    pub signing_keys: v4::SigningKeyCache,
 }
 
 impl std::fmt::Debug for Client {
@@ -74,6 +76,7 @@ impl Client {
                 config,
                 transport,
                 endpoint,
+                signing_keys: v4::SigningKeyCache::default(),
             }),
         })
     }
@@ -121,7 +124,10 @@ impl Client {
         let creds = self.config().credentials.credentials().await?;
         let now = self.inner.endpoint.signing_time();
         let r = match self.config().signature {
-            SignatureVersion::V4 => v4::sign(req, &creds, &self.config().region, now, &[]),
+            SignatureVersion::V4 => {
+                let keys = Some(&self.inner.signing_keys);
+                v4::sign_cached(req, &creds, &self.config().region, now, &[], keys)
+            }
             SignatureVersion::V1 => v1::sign(req, &creds, now, v1::DateHeader::Date),
         };
         r.map_err(|e| Error::invalid_input(e.to_string()))

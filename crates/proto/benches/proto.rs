@@ -55,6 +55,22 @@ fn signing(c: &mut Criterion) {
             r
         })
     });
+    let keys = v4::SigningKeyCache::default();
+    c.bench_function("sign/v4_header_key_cached", |b| {
+        b.iter(|| {
+            let mut r = base.clone();
+            v4::sign_cached(
+                &mut r,
+                &creds,
+                "cn-hangzhou",
+                black_box(now),
+                &[],
+                Some(&keys),
+            )
+            .unwrap();
+            r
+        })
+    });
     c.bench_function("sign/v1_header", |b| {
         b.iter(|| {
             let mut r = base.clone();

@@ -14,12 +14,13 @@ const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// URI-encodes every byte except unreserved ones, `%XX` uppercase (`/` encoded too).
 pub fn uri_encode(s: &str) -> String {
-    utf8_percent_encode(s, UNRESERVED).to_string()
+    // Through `Cow`, not `Display`: no formatter, and no second copy of what needs no escape.
+    std::borrow::Cow::from(utf8_percent_encode(s, UNRESERVED)).into_owned()
 }
 
 /// URI-encodes every byte except unreserved ones and `/`.
 pub fn uri_encode_path(s: &str) -> String {
-    utf8_percent_encode(s, UNRESERVED_AND_SLASH).to_string()
+    std::borrow::Cow::from(utf8_percent_encode(s, UNRESERVED_AND_SLASH)).into_owned()
 }
 
 /// Why a percent-encoded component could not be decoded.
