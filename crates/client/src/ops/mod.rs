@@ -31,7 +31,8 @@ pub(crate) fn check_crc(server: Option<u64>, ours: u64, op: &'static str) -> Res
     }
 }
 
-pub(crate) fn validate_key(key: &str) -> Result<(), Error> {
+/// OSS's rules for an object name (also where the name travels in a header, as a copy source).
+pub(crate) fn validate_key_name(key: &str) -> Result<(), Error> {
     if key.is_empty()
         || key.len() > 1023
         || key.contains('\0')
@@ -43,4 +44,47 @@ pub(crate) fn validate_key(key: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// [`validate_key_name`] for a key that goes into the request URL.
+pub(crate) fn validate_key(key: &str) -> Result<(), Error> {
+    validate_key_name(key)?;
+    // OSS allows them, but the URL parser under reqwest removes `.` and `..` segments (even
+    // `%2E`-escaped ones, per the URL standard): the request would name another object than
+    // the one signed. Refuse before sending rather than fail with SignatureDoesNotMatch.
+    if key.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(Error::invalid_input(format!(
+            "object key {key:?} has a '.' or '..' path segment, which HTTP URL normalisation \
+             would turn into another key; rename the object (e.g. replace the segment)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::{validate_key, validate_key_name};
+
+    #[test]
+    fn dot_segments_are_refused_but_dots_in_names_are_not() {
+        for bad in ["a/../b", "./x", "dir/.", "..", "a/./b", ".", "x/.."] {
+            let e = validate_key(bad).unwrap_err().to_string();
+            assert!(e.contains("path segment"), "{bad}: {e}");
+            assert!(
+                validate_key_name(bad).is_ok(),
+                "{bad}: fine as a copy source"
+            );
+        }
+        for good in [
+            "a..b",
+            ".hidden",
+            "dir/.config/x",
+            "...",
+            "a/.../b",
+            "x.",
+            "v1.2/..x",
+        ] {
+            assert!(validate_key(good).is_ok(), "{good}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use ossguard_proto::xml::{
 };
 use ossguard_proto::{Operation, Request};
 
-use super::{check_crc, header, server_crc, validate_key};
+use super::{check_crc, header, server_crc, validate_key, validate_key_name};
 use crate::body::{Body, ByteStream};
 use crate::client::Client;
 use crate::error::Error;
@@ -446,7 +446,7 @@ impl Client {
         key: &str,
         opts: CopyOptions,
     ) -> Result<PutObjectOutput, Error> {
-        validate_key(src_key)?;
+        validate_key_name(src_key)?;
         validate_key(key)?;
         let mut req = Request::new(Method::PUT, Some(bucket), Some(key));
         set(

@@ -15,7 +15,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::ops::multipart::{CompletedPart, PartCopySource, PartMeta};
 use crate::ops::object::{CopyOptions, ObjectMeta, PutObjectOptions};
-use crate::ops::{header, validate_key};
+use crate::ops::{header, validate_key, validate_key_name};
 
 /// What [`Client::copy_large`] made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl Client {
         dst_key: &str,
         opts: &TransferOptions,
     ) -> Result<CopyOutput, Error> {
-        validate_key(src_key)?;
+        validate_key_name(src_key)?;
         validate_key(dst_key)?;
         if src_bucket == dst_bucket && src_key == dst_key {
             return Err(Error::invalid_input(format!(
