@@ -114,6 +114,8 @@ type Pending = JoinHandle<(ChunkReader, io::Result<Option<Bytes>>)>;
 /// consumer.
 #[derive(Debug)]
 pub struct ObjectChunks {
+    /// Bytes already in memory (a small object), yielded before anything else.
+    ready: Option<Bytes>,
     /// The read in flight; `None` once the range is exhausted or failed.
     pending: Option<Pending>,
 }
@@ -121,7 +123,16 @@ pub struct ObjectChunks {
 impl ObjectChunks {
     pub(crate) fn new(reader: ChunkReader) -> Self {
         Self {
+            ready: None,
             pending: (!reader.done()).then(|| read_next(reader)),
+        }
+    }
+
+    /// One chunk already in memory (nothing when it is empty).
+    pub(crate) fn ready(chunk: Bytes) -> Self {
+        Self {
+            ready: (!chunk.is_empty()).then_some(chunk),
+            pending: None,
         }
     }
 }
@@ -137,6 +148,9 @@ impl Stream for ObjectChunks {
     type Item = io::Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(chunk) = self.ready.take() {
+            return Poll::Ready(Some(Ok(chunk)));
+        }
         let Some(pending) = self.pending.as_mut() else {
             return Poll::Ready(None);
         };

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use tokio::io::AsyncRead;
 
-use super::body::{concat_files, copy_prefix, md5_etag, write_new_data, ObjectBody};
+use super::body::{concat_files, copy_prefix, md5_etag, write_new_data, ObjectBody, INLINE_MAX};
 use super::commit::{explain_io, CommitHold};
 use super::durable::{fresh_path, sync_dir, PendingFile, DATA_SUFFIX};
 use super::names::{record_file_name, validate_key};
@@ -139,6 +139,9 @@ impl Store {
             };
             let len = range.end - range.start;
             let body = match data {
+                Data::File(file) if size <= INLINE_MAX => {
+                    ObjectBody::inline(file, size, range.start, len)?
+                }
                 Data::File(file) => ObjectBody::new(file, range.start, len)?,
                 Data::Segments(segments) => ObjectBody::segmented(segments, range.start, len),
             };
