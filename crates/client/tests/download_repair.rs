@@ -92,3 +92,63 @@ async fn persistent_corruption_stops_after_bounded_re_reads() {
     assert_eq!(gets(&emu), (PARTS * 4) as u64);
     assert!(!dest.exists());
 }
+
+/// Single-GET downloads either side of the in-memory limit (256 KiB): a flipped byte in the
+/// first GET is caught by the CRC-64 and read again, the file is the object, no temp is left;
+/// a byte flipped in every GET fails the download and leaves no file.
+#[tokio::test]
+async fn whole_downloads_re_read_a_corrupted_body_on_both_paths() {
+    let (emu, dir, c, _) = setup().await;
+    let opts = TransferOptions {
+        checkpoint_dir: Some(dir.path().join("cp")),
+        ..TransferOptions::default().with_part_size(4 << 20)
+    };
+    for (i, len) in [1usize, 256 * 1024, 256 * 1024 + 1, (1 << 20) + 3]
+        .into_iter()
+        .enumerate()
+    {
+        let data: Vec<u8> = (0..len).map(|j| (j * 13 % 251) as u8).collect();
+        let key = format!("whole-{i}");
+        c.put_object(
+            "dr-bucket",
+            &key,
+            Body::from(data.clone()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        corrupt(
+            &emu,
+            r#"{"limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "corrupt_bytes", "offsets": [0]}}"#,
+        );
+        let dest = dir.path().join(format!("whole-{i}.bin"));
+        c.download_file("dr-bucket", &key, &dest, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
+        assert!(std::fs::read(&dest).unwrap() == data, "{len} bytes");
+        assert_eq!(gets(&emu), 2, "{len} bytes: the corrupted GET and one more");
+        assert!(!dir
+            .path()
+            .join(format!("whole-{i}.bin.ossguard-tmp"))
+            .exists());
+
+        corrupt(
+            &emu,
+            r#"{"match": {"operations": ["GetObject"]}, "fault": {"kind": "corrupt_bytes", "offsets": [0]}}"#,
+        );
+        let failed = dir.path().join(format!("failed-{i}.bin"));
+        let e = c
+            .download_file("dr-bucket", &key, &failed, &opts)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::Integrity { .. }),
+            "{len} bytes: {e}"
+        );
+        assert!(!failed.exists(), "{len} bytes");
+        assert!(!dir
+            .path()
+            .join(format!("failed-{i}.bin.ossguard-tmp"))
+            .exists());
+    }
+}

@@ -385,7 +385,7 @@ pub fn fuzz_one(bytes: &[u8]) {
 }
 
 #[cfg(unix)]
-fn sync_dir(path: &Path) {
+pub(crate) fn sync_dir(path: &Path) {
     if let Some(dir) = path.parent() {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
@@ -394,7 +394,7 @@ fn sync_dir(path: &Path) {
 }
 
 #[cfg(not(unix))]
-fn sync_dir(_: &Path) {}
+pub(crate) fn sync_dir(_: &Path) {}
 
 /// Fsyncs the directory holding `path` (after a rename into it); best effort.
 pub(crate) async fn sync_parent(path: &Path) {
