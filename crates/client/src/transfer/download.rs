@@ -21,6 +21,7 @@ use super::checkpoint_writer;
 use super::part_writer::{PartWriter, StagingPool};
 use super::write_behind::WriteBehind;
 use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions};
+use crate::body::ByteStream;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::ops::multipart::PartMeta;
@@ -139,85 +140,104 @@ impl Client {
         // loop: the whole read is repeated here (it is transient, DESIGN.md §3).
         let attempts = self.inner.endpoint.policy.retry.max_attempts.max(1);
         let mut attempt = 0;
-        let (file, n, meta) = loop {
+        let (received, meta) = loop {
             attempt += 1;
             let out = self.get_object(bucket, key, get.clone()).await?;
-            let meta = out.meta;
-            let mut body = out.body;
-            if meta.size <= SMALL_IN_MEMORY {
-                // Small: the body in memory, then one blocking call writes, syncs and renames
-                // it. The streaming path's staging buffer (1 MiB, zeroed) and second open cost
-                // far more than the bytes of a 4 KiB file.
-                let mut data = Vec::with_capacity(meta.size as usize);
-                let mut corrupt = None;
-                while let Some(chunk) = body.next().await {
-                    match chunk {
-                        Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
-                            corrupt = Some(e);
-                            break;
-                        }
-                        c => data.extend_from_slice(&c?),
-                    }
-                }
-                match corrupt {
-                    Some(e) if attempt >= attempts => return Err(e),
-                    Some(_) => continue,
-                    None => {}
-                }
-                let meta = head.unwrap_or(meta);
-                if data.len() as u64 != meta.size {
-                    return Err(short_body(data.len() as u64, meta.size));
-                }
-                let n = data.len() as u64;
-                write_small_file(temp, dest, data).await?;
-                guard.disarm();
-                tracker.part_done(n);
-                return Ok(meta);
-            }
-            let file = tokio::fs::File::create(temp)
-                .await
-                .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
-            let mut writer = PartWriter::open(temp, 0, false, &StagingPool::default()).await?;
-            let mut n = 0u64;
-            let mut corrupt = None;
-            let received = async {
-                while let Some(chunk) = body.next().await {
-                    let chunk = match chunk {
-                        Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
-                            corrupt = Some(e);
-                            break;
-                        }
-                        c => c?,
-                    };
-                    n += chunk.len() as u64;
-                    writer.write(&chunk).await?;
-                }
-                Ok::<(), Error>(())
-            }
-            .await;
-            // Every write of this attempt lands before the file is truncated for the next.
-            let written = writer.finish().await;
-            received?;
-            written?;
-            match corrupt {
-                None => break (file, n, meta),
+            let received = match out.meta.size <= SMALL_IN_MEMORY {
+                true => into_memory(out.body, out.meta.size).await?,
+                false => into_temp_file(out.body, temp).await?,
+            };
+            match received {
                 // Already counted by the body that caught it.
-                Some(e) => {
-                    if attempt >= attempts {
-                        return Err(e);
-                    }
-                }
+                Received::Corrupt(e) if attempt >= attempts => return Err(e),
+                Received::Corrupt(_) => continue,
+                r => break (r, out.meta),
             }
         };
         let meta = head.unwrap_or(meta);
-        if n != meta.size {
-            return Err(short_body(n, meta.size));
-        }
-        finish_file(file, temp, dest).await?;
+        let n = match received {
+            Received::Memory(data) => {
+                let n = data.len() as u64;
+                if n != meta.size {
+                    return Err(short_body(n, meta.size));
+                }
+                write_small_file(temp, dest, data).await?;
+                n
+            }
+            Received::File(file, n) => {
+                if n != meta.size {
+                    return Err(short_body(n, meta.size));
+                }
+                finish_file(file, temp, dest).await?;
+                n
+            }
+            Received::Corrupt(e) => return Err(e),
+        };
         guard.disarm();
         tracker.part_done(n);
         Ok(meta)
     }
+}
+
+/// One GET's body, as `download_whole` received it.
+enum Received {
+    /// A small body, whole (written by [`write_small_file`]).
+    Memory(Vec<u8>),
+    /// Written to the temporary file (not yet synced): the file and the byte count.
+    File(tokio::fs::File, u64),
+    /// The body's CRC-64 did not match: read it again.
+    Corrupt(Error),
+}
+
+/// A small body into memory. The streaming path's staging buffer (1 MiB, zeroed) and second
+/// open cost far more than the bytes of a 4 KiB file; one blocking call writes it later.
+async fn into_memory(mut body: ByteStream, size: u64) -> Result<Received, Error> {
+    let mut data = Vec::with_capacity(size.min(SMALL_IN_MEMORY) as usize);
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                return Ok(Received::Corrupt(e))
+            }
+            c => data.extend_from_slice(&c?),
+        }
+        if data.len() as u64 > size {
+            break; // more than announced: the caller's length check refuses it
+        }
+    }
+    Ok(Received::Memory(data))
+}
+
+/// A body streamed into `temp` (created or truncated) through a [`PartWriter`].
+async fn into_temp_file(mut body: ByteStream, temp: &Path) -> Result<Received, Error> {
+    let file = tokio::fs::File::create(temp)
+        .await
+        .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
+    let mut writer = PartWriter::open(temp, 0, false, &StagingPool::default()).await?;
+    let mut n = 0u64;
+    let mut corrupt = None;
+    let received = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                    corrupt = Some(e);
+                    break;
+                }
+                c => c?,
+            };
+            n += chunk.len() as u64;
+            writer.write(&chunk).await?;
+        }
+        Ok::<(), Error>(())
+    }
+    .await;
+    // Every write of this attempt lands before the file is truncated for the next.
+    let written = writer.finish().await;
+    received?;
+    written?;
+    Ok(match corrupt {
+        Some(e) => Received::Corrupt(e),
+        None => Received::File(file, n),
+    })
 }
 
 /// What a single-GET download knows of the object before its GET.
