@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
+use ossguard_proto::auth::v4;
 use ossguard_proto::auth::verify::{KeyStore, KnownKey};
 use ossguard_proto::auth::Secret;
 use serde::Serialize;
@@ -66,6 +67,8 @@ pub struct IssuedCredentials {
 #[derive(Debug, Default)]
 pub struct KeyTable {
     entries: RwLock<HashMap<String, Entry>>,
+    /// The last V4 signing key derived (four HMACs per request otherwise).
+    signing_keys: v4::SigningKeyCache,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -156,11 +159,43 @@ impl KeyStore for KeyTable {
             .get(access_key_id)
             .map(|e| e.key.clone())
     }
+
+    fn v4_signing_key(&self, key: &KnownKey, day: &str, region: &str, product: &str) -> [u8; 32] {
+        self.signing_keys.key(&key.secret, day, region, product)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table's cached V4 signing key never lets a request through that the uncached
+    /// derivation would refuse: keys alternating, a wrong secret right after the right one
+    /// was cached, the next day.
+    #[test]
+    fn cached_signing_keys_verify_like_fresh_ones() {
+        use ossguard_proto::auth::verify::{verify, VerifyOptions};
+        use ossguard_proto::{Credentials, Request};
+        let table = KeyTable::new();
+        table.add_permanent("ak1", "sk1");
+        table.add_permanent("ak2", "sk2");
+        let day = 1_700_000_000;
+        for (ak, sk, secs, ok) in [
+            ("ak1", "sk1", day, true),
+            ("ak2", "sk2", day, true),
+            ("ak1", "sk1", day + 1, true),
+            ("ak1", "sk2", day + 2, false),
+            ("ak1", "wrong", day + 3, false),
+            ("ak2", "sk2", day + 86_400, true),
+            ("ak2", "sk1", day + 86_401, false),
+        ] {
+            let now = ossguard_proto::time::from_unix_seconds(secs);
+            let mut req = Request::new(http::Method::GET, Some("b"), Some("k"));
+            v4::sign(&mut req, &Credentials::new(ak, sk), "cn-hangzhou", now, &[]).unwrap();
+            let got = verify(&req, &table, now, &VerifyOptions::default());
+            assert_eq!(got.is_ok(), ok, "{ak} signed with {sk} at {secs}: {got:?}");
+        }
+    }
 
     #[test]
     fn globs() {

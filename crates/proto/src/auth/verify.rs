@@ -39,6 +39,12 @@ impl KnownKey {
 /// Looks up access keys (the emulator's key table).
 pub trait KeyStore {
     fn lookup(&self, access_key_id: &str) -> Option<KnownKey>;
+
+    /// The V4 signing key of `key` for a day, region and product. A server derives the same
+    /// key for every request of a day: a store may cache it (see [`v4::SigningKeyCache`]).
+    fn v4_signing_key(&self, key: &KnownKey, day: &str, region: &str, product: &str) -> [u8; 32] {
+        v4::signing_key(key.secret.expose(), day, region, product)
+    }
 }
 
 impl<F: Fn(&str) -> Option<KnownKey>> KeyStore for F {
@@ -185,7 +191,7 @@ pub fn verify(
                 check_token(&key, header_token(req).as_deref())?;
                 let creq = v4::canonical_request(req, &additional_headers);
                 let sts = v4::string_to_sign(&ts, &v4::scope(&day, &region, &product), &creq);
-                let k = v4::signing_key(key.secret.expose(), &day, &region, &product);
+                let k = keys.v4_signing_key(&key, &day, &region, &product);
                 if ct_eq(&v4::signature(&k, &sts), &signature) {
                     Ok(principal(access_key_id, Scheme::V4Header))
                 } else {
@@ -395,7 +401,7 @@ fn verify_v4_presign(
         .map(|(k, v)| (k.as_str(), v.as_str()));
     let creq = v4::canonical_request_with_query(req, query, &additional);
     let sts = v4::string_to_sign(ts, &v4::scope(&day, &region, &product), &creq);
-    let k = v4::signing_key(key.secret.expose(), &day, &region, &product);
+    let k = keys.v4_signing_key(&key, &day, &region, &product);
     let sig = req.query_param("x-oss-signature").unwrap_or_default();
     if ct_eq(&v4::signature(&k, &sts), sig) {
         Ok(principal(ak, Scheme::V4Presign))
