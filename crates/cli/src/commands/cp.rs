@@ -213,11 +213,7 @@ async fn transfer_item(
             Ok((size, Some(out.etag)))
         }
         Item::Download { url, path, size } => {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                tokio::fs::create_dir_all(parent).await.map_err(|e| {
-                    CliError::local(format!("cannot create {}", parent.display()), e)
-                })?;
-            }
+            // `download_file` creates the parent directories.
             // A listed object's size lets a small one come in one GET, without a HEAD.
             let mut opts = opts.clone();
             opts.download_size_hint = *size;

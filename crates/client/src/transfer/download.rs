@@ -258,13 +258,16 @@ async fn destination(path: &Path) -> Result<PathBuf, Error> {
             path.display()
         )));
     };
-    tokio::fs::create_dir_all(parent)
-        .await
-        .map_err(|e| io_err(format!("creating {}", parent.display()), e))?;
-    let parent = tokio::fs::canonicalize(parent)
-        .await
-        .unwrap_or_else(|_| parent.to_owned());
-    Ok(parent.join(name))
+    // One blocking call for both: `cp -r` of many small objects pays a blocking-pool round
+    // trip per file system call here.
+    let (parent, name) = (parent.to_owned(), name.to_owned());
+    blocking(move || {
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| io_err(format!("creating {}", parent.display()), e))?;
+        let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
+        Ok(parent.join(name))
+    })
+    .await
 }
 
 fn temp_path(dest: &Path) -> PathBuf {
