@@ -287,7 +287,6 @@ fn short_body(got: u64, want: u64) -> Error {
     )
 }
 
-/// Flushes and fsyncs the temporary file, renames it over `dest`, fsyncs the directory.
 /// Bodies up to this size are downloaded into memory and written in one go (see
 /// `download_whole`); larger ones stream through a [`PartWriter`].
 const SMALL_IN_MEMORY: u64 = 256 * 1024;
@@ -310,6 +309,7 @@ async fn write_small_file(temp: &Path, dest: &Path, data: Vec<u8>) -> Result<(),
     .await
 }
 
+/// Flushes and fsyncs the temporary file, renames it over `dest`, fsyncs the directory.
 async fn finish_file(mut file: tokio::fs::File, temp: &Path, dest: &Path) -> Result<(), Error> {
     let ctx = |e| io_err(format!("writing {}", temp.display()), e);
     file.flush().await.map_err(ctx)?;
