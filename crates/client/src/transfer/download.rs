@@ -155,24 +155,15 @@ impl Client {
             }
         };
         let meta = head.unwrap_or(meta);
-        let n = match received {
-            Received::Memory(data) => {
-                let n = data.len() as u64;
-                if n != meta.size {
-                    return Err(short_body(n, meta.size));
-                }
-                write_small_file(temp, dest, data).await?;
-                n
-            }
-            Received::File(file, n) => {
-                if n != meta.size {
-                    return Err(short_body(n, meta.size));
-                }
-                finish_file(file, temp, dest).await?;
-                n
-            }
-            Received::Corrupt(e) => return Err(e),
-        };
+        let n = received.len();
+        if n != meta.size {
+            return Err(short_body(n, meta.size));
+        }
+        match received {
+            Received::Memory(data) => write_small_file(temp, dest, data).await?,
+            Received::File(file, _) => finish_file(file, temp, dest).await?,
+            Received::Corrupt(e) => return Err(e), // the loop above never breaks with one
+        }
         guard.disarm();
         tracker.part_done(n);
         Ok(meta)
@@ -187,6 +178,17 @@ enum Received {
     File(tokio::fs::File, u64),
     /// The body's CRC-64 did not match: read it again.
     Corrupt(Error),
+}
+
+impl Received {
+    /// Bytes received (none for a corrupt body).
+    fn len(&self) -> u64 {
+        match self {
+            Received::Memory(data) => data.len() as u64,
+            Received::File(_, n) => *n,
+            Received::Corrupt(_) => 0,
+        }
+    }
 }
 
 /// A small body into memory. The streaming path's staging buffer (1 MiB, zeroed) and second

@@ -207,10 +207,7 @@ impl ObjectBody {
         let mut bytes = Vec::with_capacity(object_size as usize);
         (&mut file).take(object_size).read_to_end(&mut bytes)?;
         if (bytes.len() as u64) < object_size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "an object's data file is shorter than its record",
-            ));
+            return Err(shorter_than_record("an object's data file"));
         }
         Ok(Self {
             inner: Source::Inline {
@@ -393,10 +390,7 @@ impl Segments {
                         return Poll::Ready(Ok(()));
                     }
                     if file.limit() > 0 {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "a segment's data file is shorter than its record",
-                        )));
+                        return Poll::Ready(Err(shorter_than_record("a segment's data file")));
                     }
                     self.state = SegmentState::Between;
                 }
@@ -428,10 +422,7 @@ pub(crate) fn copy_prefix(src: File, len: u64, dest: &Path, sync: bool) -> io::R
             copied += n as u64;
         }
         if copied != len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "source data file is shorter than its record",
-            ));
+            return Err(shorter_than_record("source data file"));
         }
         if sync {
             out.sync_all()?;
@@ -511,6 +502,15 @@ pub(crate) fn concat_files(files: &[(PathBuf, u64)], dest: &Path, sync: bool) ->
         remove_quietly(dest);
     }
     result
+}
+
+/// A data file that ended before the length its record promises: an error, never a short
+/// success (a reader would take the missing bytes for the end of the object).
+pub(crate) fn shorter_than_record(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("{what} is shorter than its record"),
+    )
 }
 
 #[cfg(test)]

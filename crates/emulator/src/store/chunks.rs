@@ -98,10 +98,7 @@ impl ChunkReader {
         let mut chunk = Vec::with_capacity(want);
         file.take(want as u64).read_to_end(&mut chunk)?;
         if chunk.len() < want {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "an object's data file is shorter than its record",
-            ));
+            return Err(super::body::shorter_than_record("an object's data file"));
         }
         self.pos += want as u64;
         Ok(Some(Bytes::from(chunk)))
