@@ -382,17 +382,29 @@ impl ByteStream {
         if self.expected_crc.is_some() {
             self.reread_from = self.resume.as_ref().map(|r| r.next_offset);
         }
-        let mut out = bytes::BytesMut::new();
+        // A body that arrives as one chunk (most small objects) is returned as that chunk;
+        // only a second chunk starts a copy.
+        let mut first = Bytes::new();
+        let mut joined: Option<bytes::BytesMut> = None;
         let mut seen = self.restarts;
         while let Some(chunk) = self.next().await {
             let chunk = chunk?;
             if self.restarts != seen {
-                out.clear();
+                (first, joined) = (Bytes::new(), None);
                 seen = self.restarts;
             }
-            out.extend_from_slice(&chunk);
+            match &mut joined {
+                Some(out) => out.extend_from_slice(&chunk),
+                None if first.is_empty() => first = chunk,
+                None => {
+                    let mut out = bytes::BytesMut::with_capacity(first.len() + chunk.len());
+                    out.extend_from_slice(&first);
+                    out.extend_from_slice(&chunk);
+                    joined = Some(out);
+                }
+            }
         }
-        Ok(out.freeze())
+        Ok(joined.map_or(first, bytes::BytesMut::freeze))
     }
 
     /// CRC-64 of the bytes read so far.

@@ -200,11 +200,7 @@ impl Client {
             .await?;
         let started = tokio::time::Instant::now();
         let inner = async {
-            let resp = self
-                .inner
-                .transport
-                .send(self.config(), &req, rbody)
-                .await?;
+            let resp = self.inner.transport.send(self.config(), req, rbody).await?;
             let status = resp.status().as_u16();
             ep.metrics
                 .op(op)

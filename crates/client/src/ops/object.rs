@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED};
 use http::Method;
 use ossguard_proto::ops::copy_source;
 use ossguard_proto::range::{parse_content_range, ByteRange};
@@ -11,7 +12,7 @@ use ossguard_proto::xml::{
 };
 use ossguard_proto::{Operation, Request};
 
-use super::{check_crc, header, server_crc, validate_key, validate_key_name};
+use super::{check_crc, header, names, server_crc, validate_key, validate_key_name};
 use crate::body::{Body, ByteStream};
 use crate::client::Client;
 use crate::error::Error;
@@ -79,9 +80,9 @@ pub struct PutObjectOutput {
 impl PutObjectOutput {
     pub(crate) fn from_headers(h: &http::HeaderMap) -> Self {
         Self {
-            etag: header(h, "etag").unwrap_or_default(),
+            etag: header(h, ETAG).unwrap_or_default(),
             crc64: server_crc(h),
-            request_id: header(h, "x-oss-request-id"),
+            request_id: header(h, names::REQUEST_ID),
         }
     }
 }
@@ -142,20 +143,20 @@ impl ObjectMeta {
             })
             .collect();
         Self {
-            size: header(h, "content-length")
+            size: header(h, CONTENT_LENGTH)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            etag: header(h, "etag").unwrap_or_default(),
-            last_modified: header(h, "last-modified")
+            etag: header(h, ETAG).unwrap_or_default(),
+            last_modified: header(h, LAST_MODIFIED)
                 .and_then(|v| ossguard_proto::time::parse_http_date(&v)),
-            content_type: header(h, "content-type"),
+            content_type: header(h, CONTENT_TYPE),
             crc64: server_crc(h),
-            object_type: header(h, "x-oss-object-type"),
-            storage_class: header(h, "x-oss-storage-class"),
+            object_type: header(h, names::OBJECT_TYPE),
+            storage_class: header(h, names::STORAGE_CLASS),
             metadata,
-            next_append_position: header(h, "x-oss-next-append-position")
+            next_append_position: header(h, names::NEXT_APPEND_POSITION)
                 .and_then(|v| v.parse().ok()),
-            request_id: header(h, "x-oss-request-id"),
+            request_id: header(h, names::REQUEST_ID),
         }
     }
 }
@@ -345,7 +346,7 @@ impl Client {
         let h = sent.response.headers();
         let meta = ObjectMeta::from_headers(h);
         let content_range = if sent.response.status().as_u16() == 206 {
-            header(h, "content-range").and_then(|v| parse_content_range(&v))
+            header(h, CONTENT_RANGE).and_then(|v| parse_content_range(&v))
         } else {
             None
         };
@@ -471,7 +472,7 @@ impl Client {
         Ok(PutObjectOutput {
             etag: res.etag,
             crc64: server_crc(&h),
-            request_id: header(&h, "x-oss-request-id"),
+            request_id: header(&h, names::REQUEST_ID),
         })
     }
 
@@ -490,7 +491,7 @@ impl Client {
         let req = ossguard_proto::ops::append_object(bucket, key, position);
         let sent = self.execute(Operation::AppendObject, req, body).await?;
         let h = sent.response.headers();
-        let next = header(h, "x-oss-next-append-position")
+        let next = header(h, names::NEXT_APPEND_POSITION)
             .and_then(|v| v.parse().ok())
             .unwrap_or(position);
         let crc = server_crc(h);
