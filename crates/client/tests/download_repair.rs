@@ -152,3 +152,41 @@ async fn whole_downloads_re_read_a_corrupted_body_on_both_paths() {
             .exists());
     }
 }
+
+/// Without per-file fsyncs (a batch made durable once with `sync_filesystem`, as `cp -r` and
+/// `sync` do) a download still lands whole on both paths and leaves no temporary file; flushing
+/// a path that does not exist is an error that names it.
+#[tokio::test]
+async fn downloads_without_per_file_fsync_land_whole_and_the_batch_flush_reports_errors() {
+    let (_emu, dir, c, _) = setup().await;
+    let opts = TransferOptions {
+        checkpoint_dir: Some(dir.path().join("cp")),
+        sync_each_file: false,
+        ..TransferOptions::default().with_part_size(4 << 20)
+    };
+    let out = dir.path().join("batch");
+    for len in [1usize, 256 * 1024, 256 * 1024 + 1, (1 << 20) + 3] {
+        let data: Vec<u8> = (0..len).map(|j| (j * 17 % 251) as u8).collect();
+        let key = format!("nosync-{len}");
+        c.put_object(
+            "dr-bucket",
+            &key,
+            Body::from(data.clone()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let dest = out.join(format!("{len}.bin"));
+        c.download_file("dr-bucket", &key, &dest, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
+        assert!(std::fs::read(&dest).unwrap() == data, "{len} bytes");
+        assert!(!out.join(format!("{len}.bin.ossguard-tmp")).exists());
+    }
+    ossguard::transfer::sync_filesystem(&out).await.unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let e = ossguard::transfer::sync_filesystem(&missing)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no-such-dir"), "{e}");
+}

@@ -418,6 +418,15 @@ pub async fn sync(
     opts: &SyncOptions,
 ) -> Result<Summary, SyncError> {
     let pair = Pair::new(src, dst)?;
+    let mut transfer = opts.transfer.clone();
+    // Downloads are made durable once, below, not with two fsyncs per file.
+    let durable_root = match &pair {
+        Pair::Download { root, .. } => {
+            transfer.sync_each_file = false;
+            Some(root.clone())
+        }
+        _ => None,
+    };
     let compare = match opts.checksum {
         true => Compare::Checksum,
         false => Compare::SizeMtime(pair.mtime_rule()),
@@ -425,7 +434,7 @@ pub async fn sync(
     let shared = Arc::new(Shared {
         client: client.clone(),
         pair,
-        transfer: opts.transfer.clone(),
+        transfer,
         events: opts.events.clone(),
         dry_run: opts.dry_run,
     });
@@ -510,6 +519,11 @@ pub async fn sync(
     run.note_unusable(&unusable);
     while let Some(r) = run.tasks.join_next().await {
         run.finish(r);
+    }
+    if let Some(root) = durable_root.filter(|_| run.summary.copied > 0 && !opts.dry_run) {
+        ossguard::transfer::sync_filesystem(&root)
+            .await
+            .map_err(|e| SyncError::io("making the downloads durable", std::io::Error::other(e)))?;
     }
     if let Some(e) = fatal {
         return Err(e);

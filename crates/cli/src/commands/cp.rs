@@ -134,7 +134,12 @@ pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<u8, CliError> {
         (Location::Oss(u), Location::Local(p)) => {
             if a.recursive {
                 let items = list_download(&u, &p, ctx).await?;
-                return run_batch(items, &a, ctx, &opts).await.map(|()| exit::OK);
+                // Durable once at the end (one syncfs), not with two fsyncs per file.
+                opts.sync_each_file = false;
+                let batch = run_batch(items, &a, ctx, &opts).await;
+                let flushed = durable(&p).await; // the files that did arrive, also after failures
+                batch?;
+                return flushed.map(|()| exit::OK);
             }
             if u.key.is_empty() || u.key.ends_with('/') {
                 return Err(CliError::usage(format!(
@@ -190,6 +195,17 @@ pub async fn run(a: CpArgs, ctx: &Ctx) -> Result<u8, CliError> {
             .await
         }
     }
+}
+
+/// Flushes what a `cp -r` download wrote under `root` (if it wrote anything) to disk before the
+/// command reports success.
+async fn durable(root: &Path) -> Result<(), CliError> {
+    if !root.exists() {
+        return Ok(());
+    }
+    ossguard::transfer::sync_filesystem(root)
+        .await
+        .map_err(CliError::from)
 }
 
 fn ends_with_separator(p: &Path) -> bool {

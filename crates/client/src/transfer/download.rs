@@ -160,8 +160,10 @@ impl Client {
             return Err(short_body(n, meta.size));
         }
         match received {
-            Received::Memory(data) => write_small_file(temp, dest, data).await?,
-            Received::File(file, _) => finish_file(file, temp, dest).await?,
+            Received::Memory(data) => {
+                write_small_file(temp, dest, data, opts.sync_each_file).await?
+            }
+            Received::File(file, _) => finish_file(file, temp, dest, opts.sync_each_file).await?,
             Received::Corrupt(e) => return Err(e), // the loop above never breaks with one
         }
         guard.disarm();
@@ -293,34 +295,54 @@ fn short_body(got: u64, want: u64) -> Error {
 /// `download_whole`); larger ones stream through a [`PartWriter`].
 const SMALL_IN_MEMORY: u64 = 256 * 1024;
 
-/// `data` to `temp`, fsynced, renamed onto `dest`, the directory fsynced: one blocking call.
-async fn write_small_file(temp: &Path, dest: &Path, data: Vec<u8>) -> Result<(), Error> {
+/// `data` to `temp`, fsynced, renamed onto `dest`, the directory fsynced (without either fsync
+/// when not `sync`, see [`TransferOptions::sync_each_file`]): one blocking call.
+async fn write_small_file(
+    temp: &Path,
+    dest: &Path,
+    data: Vec<u8>,
+    sync: bool,
+) -> Result<(), Error> {
     let (temp, dest) = (temp.to_owned(), dest.to_owned());
     blocking(move || {
         use std::io::Write;
         let ctx = |e| io_err(format!("writing {}", temp.display()), e);
         let mut file = std::fs::File::create(&temp).map_err(ctx)?;
         file.write_all(&data).map_err(ctx)?;
-        file.sync_all().map_err(ctx)?;
+        if sync {
+            file.sync_all().map_err(ctx)?;
+        }
         drop(file);
         std::fs::rename(&temp, &dest)
             .map_err(|e| io_err(format!("renaming into {}", dest.display()), e))?;
-        sync_dir(&dest);
+        if sync {
+            sync_dir(&dest);
+        }
         Ok(())
     })
     .await
 }
 
-/// Flushes and fsyncs the temporary file, renames it over `dest`, fsyncs the directory.
-async fn finish_file(mut file: tokio::fs::File, temp: &Path, dest: &Path) -> Result<(), Error> {
+/// Flushes and fsyncs the temporary file, renames it over `dest`, fsyncs the directory (without
+/// either fsync when not `sync`).
+async fn finish_file(
+    mut file: tokio::fs::File,
+    temp: &Path,
+    dest: &Path,
+    sync: bool,
+) -> Result<(), Error> {
     let ctx = |e| io_err(format!("writing {}", temp.display()), e);
     file.flush().await.map_err(ctx)?;
-    file.sync_all().await.map_err(ctx)?;
+    if sync {
+        file.sync_all().await.map_err(ctx)?;
+    }
     drop(file);
     tokio::fs::rename(temp, dest)
         .await
         .map_err(|e| io_err(format!("renaming into {}", dest.display()), e))?;
-    sync_parent(dest).await;
+    if sync {
+        sync_parent(dest).await;
+    }
     Ok(())
 }
 
@@ -521,7 +543,7 @@ impl RangedDownload<'_> {
             .open(&self.temp)
             .await
             .map_err(|e| io_err(format!("opening {}", self.temp.display()), e))?;
-        finish_file(file, &self.temp, &self.dest).await?;
+        finish_file(file, &self.temp, &self.dest, true).await?;
         guard.disarm();
         if let Some(f) = &self.cp_file {
             f.remove().await;

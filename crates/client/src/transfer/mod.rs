@@ -75,6 +75,26 @@ mod write_behind;
 pub use copy::CopyOutput;
 pub use download::TEMP_SUFFIX;
 
+/// Writes back everything cached for the file system holding `path` (`syncfs(2)`; on other
+/// systems `sync(2)`) and reports a write-back error the kernel saw since — the end of a batch
+/// downloaded with [`TransferOptions::sync_each_file`] off.
+pub async fn sync_filesystem(path: &std::path::Path) -> Result<(), Error> {
+    let path = path.to_owned();
+    checkpoint::blocking(move || {
+        let ctx = |e| io_err(format!("flushing the file system of {}", path.display()), e);
+        let dir = std::fs::File::open(&path).map_err(ctx)?;
+        #[cfg(target_os = "linux")]
+        rustix::fs::syncfs(&dir).map_err(|e| ctx(e.into()))?;
+        #[cfg(not(target_os = "linux"))]
+        {
+            drop(dir);
+            rustix::fs::sync();
+        }
+        Ok(())
+    })
+    .await
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -152,6 +172,13 @@ pub struct TransferOptions {
     ///
     /// [`Client::download_file`]: crate::Client::download_file
     pub download_size_hint: Option<u64>,
+    /// Downloads in one GET (below [`multipart_threshold`](Self::multipart_threshold)): fsync
+    /// the file and its directory before returning. Default true. `false` only renames the
+    /// finished file into place: a killed process still never leaves a partial file under the
+    /// destination's name (the rename is atomic), but a power cut can lose what the kernel had
+    /// not yet written back. For batches of small files that make themselves durable once, at
+    /// the end, with [`sync_filesystem`] — two fsyncs per 4 KiB file halved `ossguard cp -r`.
+    pub sync_each_file: bool,
 }
 
 /// What a listing already says about a copy source (see [`TransferOptions::copy_hint`]).
@@ -179,6 +206,7 @@ impl Default for TransferOptions {
             copy_threshold: DEFAULT_COPY_THRESHOLD,
             copy_hint: None,
             download_size_hint: None,
+            sync_each_file: true,
         }
     }
 }
