@@ -35,6 +35,17 @@ async fn setup() -> (Emulator, tempfile::TempDir, Client, Vec<u8>) {
     (emu, dir, c, data)
 }
 
+async fn put(c: &Client, key: &str, data: &[u8]) {
+    c.put_object(
+        "dr-bucket",
+        key,
+        Body::from(data.to_vec()),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+}
+
 fn opts(dir: &tempfile::TempDir) -> TransferOptions {
     // One part at a time: the order of the GETs, and so which part is hit, is fixed.
     TransferOptions {
@@ -109,14 +120,7 @@ async fn whole_downloads_re_read_a_corrupted_body_on_both_paths() {
     {
         let data: Vec<u8> = (0..len).map(|j| (j * 13 % 251) as u8).collect();
         let key = format!("whole-{i}");
-        c.put_object(
-            "dr-bucket",
-            &key,
-            Body::from(data.clone()),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+        put(&c, &key, &data).await;
         corrupt(
             &emu,
             r#"{"limit": 1, "match": {"operations": ["GetObject"]}, "fault": {"kind": "corrupt_bytes", "offsets": [0]}}"#,
@@ -168,14 +172,7 @@ async fn downloads_without_per_file_fsync_land_whole_and_the_batch_flush_reports
     for len in [1usize, 256 * 1024, 256 * 1024 + 1, (1 << 20) + 3] {
         let data: Vec<u8> = (0..len).map(|j| (j * 17 % 251) as u8).collect();
         let key = format!("nosync-{len}");
-        c.put_object(
-            "dr-bucket",
-            &key,
-            Body::from(data.clone()),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+        put(&c, &key, &data).await;
         let dest = out.join(format!("{len}.bin"));
         c.download_file("dr-bucket", &key, &dest, &opts)
             .await
