@@ -97,8 +97,9 @@ impl Request {
 #[error("header {0:?} has an invalid name or value")]
 pub struct InvalidHeader(pub String);
 
-/// First value of a header as trimmed text (lossy for non-UTF-8 bytes).
-pub fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+/// First value of a header as trimmed text (lossy for non-UTF-8 bytes). A `HeaderName` is
+/// looked up as it is; a `&str` is parsed and lower-cased first (on every call).
+pub fn header_str(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<String> {
     headers
         .get(name)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())

@@ -7,6 +7,7 @@ pub mod object;
 
 use http::header::{AsHeaderName, HeaderName};
 use http::HeaderMap;
+use ossguard_proto::request::header_str;
 
 use crate::error::{Error, ErrorKind};
 
@@ -24,10 +25,7 @@ pub(crate) mod names {
 
 /// First value of a header as trimmed text (lossy for non-UTF-8 bytes).
 pub(crate) fn header(h: &HeaderMap, name: impl AsHeaderName) -> Option<String> {
-    h.get(name).map(|v| match v.to_str() {
-        Ok(s) => s.trim().to_owned(),
-        Err(_) => String::from_utf8_lossy(v.as_bytes()).trim().to_owned(),
-    })
+    header_str(h, name)
 }
 
 pub(crate) fn server_crc(h: &HeaderMap) -> Option<u64> {
