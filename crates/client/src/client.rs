@@ -186,7 +186,10 @@ impl Client {
     ) -> Result<Answer, Error> {
         let ep = &self.inner.endpoint;
         let mut req = template.clone();
-        if let Some(len) = body.len() {
+        // RFC 9110 §8.6: no Content-Length on a GET or HEAD that carries no content.
+        let bodiless_read =
+            body.is_empty() && matches!(req.method, http::Method::GET | http::Method::HEAD);
+        if let Some(len) = body.len().filter(|_| !bodiless_read) {
             req.set_header("content-length", &len.to_string())
                 .map_err(|e| Error::invalid_input(e.to_string()))?;
         }
