@@ -142,16 +142,22 @@ impl Client {
         req: Request,
         body: Body,
     ) -> Result<Sent, Error> {
-        let mut run = self.begin(op, spec_of(op, &req, &body), &req).await?;
-        let answer = self.drive(&mut run, &req, body, false).await?;
-        match answer.response {
-            Response::Streaming(response) => Ok(Sent {
-                response,
-                sent_crc: answer.sent_crc,
-                run,
-            }),
-            Response::Read { .. } => unreachable!("execute leaves the body unread"),
-        }
+        // Boxed: the pipeline's state lives on the heap, so an operation's future stays small
+        // for callers that hold many in flight or move them into tasks (`get_object`'s: 2,496
+        // → 792 bytes in a release build; no CPU difference measurable on small GETs).
+        Box::pin(async move {
+            let mut run = self.begin(op, spec_of(op, &req, &body), &req).await?;
+            let answer = self.drive(&mut run, &req, body, false).await?;
+            match answer.response {
+                Response::Streaming(response) => Ok(Sent {
+                    response,
+                    sent_crc: answer.sent_crc,
+                    run,
+                }),
+                Response::Read { .. } => unreachable!("execute leaves the body unread"),
+            }
+        })
+        .await
     }
 
     /// Executes and reads a small (XML) body inside each attempt: a body that breaks or stalls
@@ -162,12 +168,16 @@ impl Client {
         req: Request,
         body: Body,
     ) -> Result<(http::HeaderMap, u64, bytes::Bytes), Error> {
-        let mut run = self.begin(op, spec_of(op, &req, &body), &req).await?;
-        let answer = self.drive(&mut run, &req, body, true).await?;
-        match answer.response {
-            Response::Read { headers, body, .. } => Ok((headers, answer.sent_crc, body)),
-            Response::Streaming(r) => Ok((r.headers().clone(), answer.sent_crc, Bytes::new())),
-        }
+        // Boxed like `execute`.
+        Box::pin(async move {
+            let mut run = self.begin(op, spec_of(op, &req, &body), &req).await?;
+            let answer = self.drive(&mut run, &req, body, true).await?;
+            match answer.response {
+                Response::Read { headers, body, .. } => Ok((headers, answer.sent_crc, body)),
+                Response::Streaming(r) => Ok((r.headers().clone(), answer.sent_crc, Bytes::new())),
+            }
+        })
+        .await
     }
 
     /// One attempt of `op`: sign (fresh date every attempt), send, and turn error responses

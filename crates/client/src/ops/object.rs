@@ -242,9 +242,12 @@ impl Client {
             Ok(sent) => sent,
             Err(e) if e.code() == Some("FileAlreadyExists") => {
                 return match own {
-                    Some((b, started)) => self.own_write(bucket, key, b, started, e).await,
+                    // Boxed: a rare path, kept out of every PUT's future.
+                    Some((b, started)) => {
+                        Box::pin(self.own_write(bucket, key, b, started, e)).await
+                    }
                     None => Err(e),
-                }
+                };
             }
             Err(e) => return Err(e),
         };
