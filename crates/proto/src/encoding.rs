@@ -10,7 +10,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// As [`UNRESERVED`] but `/` stays literal (paths).
-const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
+pub(crate) const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// URI-encodes every byte except unreserved ones, `%XX` uppercase (`/` encoded too).
 pub fn uri_encode(s: &str) -> String {

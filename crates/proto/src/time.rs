@@ -21,9 +21,32 @@ pub fn rfc1123(t: SystemTime) -> String {
     httpdate::fmt_http_date(t)
 }
 
-/// `20221228T102741Z` (V4 `x-oss-date`).
+/// `20221228T102741Z` (V4 `x-oss-date`). Written digit by digit: every V4 request formats
+/// one, and `time`'s format-description interpreter took ~10 % of signing a GET.
 pub fn iso8601_basic(t: SystemTime) -> String {
-    odt(t).format(ISO_BASIC).unwrap_or_default()
+    let d = odt(t);
+    let Ok(year @ 0..=9999) = u32::try_from(d.year()) else {
+        return d.format(ISO_BASIC).unwrap_or_default();
+    };
+    let mut out = String::with_capacity(16);
+    let mut two = |n: u8| {
+        out.push(char::from(b'0' + n / 10));
+        out.push(char::from(b'0' + n % 10));
+    };
+    two((year / 100) as u8);
+    two((year % 100) as u8);
+    two(u8::from(d.month()));
+    two(d.day());
+    out.push('T');
+    let mut two = |n: u8| {
+        out.push(char::from(b'0' + n / 10));
+        out.push(char::from(b'0' + n % 10));
+    };
+    two(d.hour());
+    two(d.minute());
+    two(d.second());
+    out.push('Z');
+    out
 }
 
 /// `20221228` (V4 scope day).
@@ -81,6 +104,24 @@ const FAR_FUTURE_SECS: u64 = 1 << 40;
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn iso8601_basic_is_the_format_description_output(secs in 0u64..=253_402_300_799) {
+            let t = super::from_unix_seconds(secs);
+            let want = super::odt(t).format(super::ISO_BASIC).unwrap();
+            prop_assert_eq!(super::iso8601_basic(t), want);
+        }
+    }
+
+    #[test]
+    fn iso8601_basic_pads_every_field() {
+        let t = super::from_unix_seconds(946_688_645); // 2000-01-01 01:04:05
+        assert_eq!(super::iso8601_basic(t), "20000101T010405Z");
+        assert_eq!(super::iso8601_basic(super::UNIX_EPOCH), "19700101T000000Z");
+    }
+
     #[test]
     fn huge_unix_seconds_saturate_instead_of_panicking() {
         let far = super::from_unix_seconds(u64::MAX);

@@ -9,9 +9,15 @@ use std::time::SystemTime;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use http::{HeaderName, HeaderValue};
+use percent_encoding::utf8_percent_encode;
+
 use super::credentials::{Credentials, Secret};
-use crate::encoding::{uri_encode, uri_encode_path};
+use crate::encoding::{uri_encode, UNRESERVED_AND_SLASH};
 use crate::request::{InvalidHeader, Request};
+
+const X_OSS_DATE: HeaderName = HeaderName::from_static("x-oss-date");
+const X_OSS_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-oss-content-sha256");
 
 pub const ALGORITHM: &str = "OSS4-HMAC-SHA256";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -20,15 +26,21 @@ const TERMINATOR: &str = "aliyun_v4_request";
 
 /// `/`, `/bucket/` or `/bucket/key`, percent-encoded with `/` kept.
 pub fn canonical_uri(bucket: Option<&str>, key: Option<&str>) -> String {
-    let mut raw = String::from("/");
+    let mut out = String::with_capacity(64);
+    push_canonical_uri(&mut out, bucket, key);
+    out
+}
+
+fn push_canonical_uri(out: &mut String, bucket: Option<&str>, key: Option<&str>) {
+    out.push('/');
     if let Some(b) = bucket {
-        raw.push_str(b);
-        raw.push('/');
+        // `/` is kept by the encoding, so encoding the parts is encoding the joined path.
+        out.extend(utf8_percent_encode(b, UNRESERVED_AND_SLASH));
+        out.push('/');
         if let Some(k) = key {
-            raw.push_str(k);
+            out.extend(utf8_percent_encode(k, UNRESERVED_AND_SLASH));
         }
     }
-    uri_encode_path(&raw)
 }
 
 /// All query parameters, names and values encoded (`/` too), sorted, `name` alone when empty.
@@ -81,19 +93,22 @@ pub fn canonical_headers(req: &Request, additional: &[String]) -> String {
 }
 
 fn push_canonical_headers(out: &mut String, req: &Request, additional: &[String]) {
-    // Names from `keys()` are unique, so sorting by name sorts the lines.
-    let mut names: Vec<&str> = req
+    // One pass over the map (a lookup by `&str` parses the name again). `iter()` yields a
+    // name's values in order, so a stable sort and `dedup` keep each name's first value.
+    let mut lines: Vec<(&str, &HeaderValue)> = req
         .headers
-        .keys()
-        .map(|n| n.as_str())
-        .filter(|n| is_default_signed(n) || additional.iter().any(|a| a == n))
+        .iter()
+        .map(|(n, v)| (n.as_str(), v))
+        .filter(|(n, _)| is_default_signed(n) || additional.iter().any(|a| a == n))
         .collect();
-    names.sort_unstable();
-    for n in names {
+    lines.sort_by_key(|(n, _)| *n);
+    lines.dedup_by_key(|(n, _)| *n);
+    for (n, v) in lines {
         out.push_str(n);
         out.push(':');
-        if let Some(v) = req.headers.get(n) {
-            out.push_str(String::from_utf8_lossy(v.as_bytes()).trim());
+        match v.to_str() {
+            Ok(text) => out.push_str(text.trim()),
+            Err(_) => out.push_str(String::from_utf8_lossy(v.as_bytes()).trim()),
         }
         out.push('\n');
     }
@@ -107,7 +122,7 @@ where
     let mut out = String::with_capacity(512);
     out.push_str(req.method.as_str());
     out.push('\n');
-    out.push_str(&canonical_uri(req.bucket.as_deref(), req.key.as_deref()));
+    push_canonical_uri(&mut out, req.bucket.as_deref(), req.key.as_deref());
     out.push('\n');
     out.push_str(&canonical_query(query));
     out.push('\n');
@@ -120,7 +135,7 @@ where
         out.push_str(a);
     }
     out.push('\n');
-    match req.headers.get("x-oss-content-sha256") {
+    match req.headers.get(&X_OSS_CONTENT_SHA256) {
         Some(v) => out.push_str(String::from_utf8_lossy(v.as_bytes()).trim()),
         None => out.push_str(UNSIGNED_PAYLOAD),
     }
@@ -244,22 +259,40 @@ pub fn authorization_cached(
 ) -> Option<String> {
     let ts = signed_timestamp(req)?;
     let day = crate::time::scope_day(crate::time::parse_any(&ts)?);
+    Some(authorization_at(
+        req, creds, region, additional, keys, &ts, &day,
+    ))
+}
+
+/// The `Authorization` value for timestamp `ts` (as signed) and its scope `day`.
+fn authorization_at(
+    req: &Request,
+    creds: &Credentials,
+    region: &str,
+    additional: &[&str],
+    keys: Option<&SigningKeyCache>,
+    ts: &str,
+    day: &str,
+) -> String {
     let add = additional_headers(req, additional);
-    let scope = scope(&day, region, PRODUCT);
-    let sts = string_to_sign(&ts, &scope, &canonical_request(req, &add));
+    let scope = scope(day, region, PRODUCT);
+    let sts = string_to_sign(ts, &scope, &canonical_request(req, &add));
     let secret = &creds.access_key_secret;
     let key = match keys {
-        Some(cache) => cache.key(secret, &day, region, PRODUCT),
-        None => signing_key(secret.expose(), &day, region, PRODUCT),
+        Some(cache) => cache.key(secret, day, region, PRODUCT),
+        None => signing_key(secret.expose(), day, region, PRODUCT),
     };
-    let mut out = format!("{ALGORITHM} Credential={}/{scope}", creds.access_key_id);
+    let mut out = String::with_capacity(160 + creds.access_key_id.len() + scope.len());
+    for part in [ALGORITHM, " Credential=", &creds.access_key_id, "/", &scope] {
+        out.push_str(part);
+    }
     if !add.is_empty() {
         out.push_str(",AdditionalHeaders=");
         out.push_str(&add.join(";"));
     }
     out.push_str(",Signature=");
     out.push_str(&signature(&key, &sts));
-    Some(out)
+    out
 }
 
 /// Signs a request in place: `x-oss-date`, `x-oss-content-sha256`, the STS token header and
@@ -283,16 +316,28 @@ pub fn sign_cached(
     additional: &[&str],
     keys: Option<&SigningKeyCache>,
 ) -> Result<(), InvalidHeader> {
-    req.set_header("x-oss-date", &crate::time::iso8601_basic(now))?;
-    if !req.headers.contains_key("x-oss-content-sha256") {
-        req.set_header("x-oss-content-sha256", UNSIGNED_PAYLOAD)?;
+    // The timestamp is formatted once and its day taken from it (reading the header back and
+    // parsing it cost more than the SHA-256 of the canonical request).
+    let ts = crate::time::iso8601_basic(now);
+    let day = match ts.len() {
+        16 => ts[..8].to_owned(),
+        _ => return Err(InvalidHeader("x-oss-date".into())), // a year past 9999
+    };
+    let date = HeaderValue::from_str(&ts).map_err(|_| InvalidHeader("x-oss-date".into()))?;
+    req.headers.insert(X_OSS_DATE, date);
+    if !req.headers.contains_key(&X_OSS_CONTENT_SHA256) {
+        req.headers.insert(
+            X_OSS_CONTENT_SHA256,
+            HeaderValue::from_static(UNSIGNED_PAYLOAD),
+        );
     }
     if let Some(tok) = &creds.security_token {
         req.set_header("x-oss-security-token", tok.expose())?;
     }
-    let auth = authorization_cached(req, creds, region, additional, keys)
-        .ok_or_else(|| InvalidHeader("x-oss-date".into()))?;
-    req.set_header("authorization", &auth)
+    let auth = authorization_at(req, creds, region, additional, keys, &ts, &day);
+    let auth = HeaderValue::try_from(auth).map_err(|_| InvalidHeader("authorization".into()))?;
+    req.headers.insert(http::header::AUTHORIZATION, auth);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -303,6 +348,28 @@ mod tests {
     fn canonical_query_encodes_and_sorts() {
         let q = [("prefix", "dir/"), ("list-type", "2"), ("acl", "")];
         assert_eq!(canonical_query(q), "acl&list-type=2&prefix=dir%2F");
+    }
+
+    #[test]
+    fn canonical_headers_are_sorted_with_each_names_first_value() {
+        let mut req = Request::new(http::Method::GET, Some("b"), Some("k"))
+            .with_header("x-oss-meta-b", " two ")
+            .unwrap()
+            .with_header("content-type", "text/plain")
+            .unwrap()
+            .with_header("range", "bytes=0-1")
+            .unwrap();
+        req.headers
+            .append("x-oss-meta-b", "second".parse().unwrap());
+        req.headers.append("x-oss-meta-a", "one".parse().unwrap());
+        assert_eq!(
+            canonical_headers(&req, &[]),
+            "content-type:text/plain\nx-oss-meta-a:one\nx-oss-meta-b:two\n"
+        );
+        assert_eq!(
+            canonical_headers(&req, &["range".into()]),
+            "content-type:text/plain\nrange:bytes=0-1\nx-oss-meta-a:one\nx-oss-meta-b:two\n"
+        );
     }
 
     #[test]
