@@ -56,52 +56,25 @@ fn signing(c: &mut Criterion) {
         })
     });
     let keys = v4::SigningKeyCache::default();
-    c.bench_function("sign/v4_header_key_cached", |b| {
-        b.iter(|| {
-            let mut r = base.clone();
-            v4::sign_cached(
-                &mut r,
-                &creds,
-                "cn-hangzhou",
-                black_box(now),
-                &[],
-                Some(&keys),
-            )
-            .unwrap();
-            r
-        })
-    });
-    c.bench_function("sign/v1_header", |b| {
-        b.iter(|| {
-            let mut r = base.clone();
-            v1::sign(&mut r, &creds, black_box(now), v1::DateHeader::Date).unwrap();
-            r
-        })
-    });
     // What a small GET signs: no query, no content headers.
     let get = Request::new(Method::GET, Some("peer-bench"), Some("small/000123"));
-    c.bench_function("sign/v4_get_key_cached", |b| {
-        b.iter(|| {
-            let mut r = get.clone();
-            v4::sign_cached(
-                &mut r,
-                &creds,
-                "cn-hangzhou",
-                black_box(now),
-                &[],
-                Some(&keys),
-            )
-            .unwrap();
-            r
-        })
-    });
-    c.bench_function("sign/v1_get", |b| {
-        b.iter(|| {
-            let mut r = get.clone();
-            v1::sign(&mut r, &creds, black_box(now), v1::DateHeader::Date).unwrap();
-            r
-        })
-    });
+    for (what, req) in [("header", &base), ("get", &get)] {
+        c.bench_function(&format!("sign/v4_{what}_key_cached"), |b| {
+            b.iter(|| {
+                let mut r = req.clone();
+                v4::sign_cached(&mut r, &creds, "cn-hangzhou", black_box(now), &[], Some(&keys))
+                    .unwrap();
+                r
+            })
+        });
+        c.bench_function(&format!("sign/v1_{what}"), |b| {
+            b.iter(|| {
+                let mut r = req.clone();
+                v1::sign(&mut r, &creds, black_box(now), v1::DateHeader::Date).unwrap();
+                r
+            })
+        });
+    }
     c.bench_function("sign/clone_only_baseline", |b| {
         b.iter(|| black_box(base.clone()))
     });
