@@ -62,8 +62,15 @@ fn signing(c: &mut Criterion) {
         c.bench_function(&format!("sign/v4_{what}_key_cached"), |b| {
             b.iter(|| {
                 let mut r = req.clone();
-                v4::sign_cached(&mut r, &creds, "cn-hangzhou", black_box(now), &[], Some(&keys))
-                    .unwrap();
+                v4::sign_cached(
+                    &mut r,
+                    &creds,
+                    "cn-hangzhou",
+                    black_box(now),
+                    &[],
+                    Some(&keys),
+                )
+                .unwrap();
                 r
             })
         });
