@@ -379,25 +379,14 @@ impl ByteStream {
             state: Box::new(state),
         }
     }
-}
 
-impl BodyState {
-    fn guard(client: &Client) -> Option<Progress> {
-        let cfg = client.inner.endpoint.policy.progress;
-        (cfg.idle < std::time::Duration::MAX || cfg.min_bytes_per_sec > 0)
-            .then(|| Progress::new(cfg))
-    }
-}
-
-impl ByteStream {
     /// Collects the whole body. When the server sent the object's CRC-64 and the bytes do not
     /// match (flipped in transit), the object is read again — an attempt of the same
     /// operation, within its attempt cap, deadline and budget — since nothing was handed out
     /// yet; the `Integrity` error surfaces only when the attempts run out.
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
-        let st = &mut self.state;
-        if st.expected_crc.is_some() {
-            st.reread_from = st.resume.as_ref().map(|r| r.next_offset);
+        if self.state.expected_crc.is_some() {
+            self.state.reread_from = self.state.resume.as_ref().map(|r| r.next_offset);
         }
         // A body that arrives as one chunk (most small objects) is returned as that chunk;
         // only a second chunk starts a copy.
@@ -431,6 +420,12 @@ impl ByteStream {
 }
 
 impl BodyState {
+    fn guard(client: &Client) -> Option<Progress> {
+        let cfg = client.inner.endpoint.policy.progress;
+        (cfg.idle < std::time::Duration::MAX || cfg.min_bytes_per_sec > 0)
+            .then(|| Progress::new(cfg))
+    }
+
     fn now(&self) -> std::time::Duration {
         self.client.inner.endpoint.now()
     }

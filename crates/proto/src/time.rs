@@ -28,23 +28,23 @@ pub fn iso8601_basic(t: SystemTime) -> String {
     let Ok(year @ 0..=9999) = u32::try_from(d.year()) else {
         return d.format(ISO_BASIC).unwrap_or_default();
     };
+    let fields = [
+        (year / 100) as u8,
+        (year % 100) as u8,
+        u8::from(d.month()),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second(),
+    ];
     let mut out = String::with_capacity(16);
-    let mut two = |n: u8| {
+    for (i, n) in fields.into_iter().enumerate() {
+        if i == 4 {
+            out.push('T');
+        }
         out.push(char::from(b'0' + n / 10));
         out.push(char::from(b'0' + n % 10));
-    };
-    two((year / 100) as u8);
-    two((year % 100) as u8);
-    two(u8::from(d.month()));
-    two(d.day());
-    out.push('T');
-    let mut two = |n: u8| {
-        out.push(char::from(b'0' + n / 10));
-        out.push(char::from(b'0' + n % 10));
-    };
-    two(d.hour());
-    two(d.minute());
-    two(d.second());
+    }
     out.push('Z');
     out
 }

@@ -5,9 +5,8 @@ pub mod list;
 pub mod multipart;
 pub mod object;
 
-use http::header::{AsHeaderName, HeaderName};
+use http::header::HeaderName;
 use http::HeaderMap;
-use ossguard_proto::request::header_str;
 
 use crate::error::{Error, ErrorKind};
 
@@ -24,9 +23,7 @@ pub(crate) mod names {
 }
 
 /// First value of a header as trimmed text (lossy for non-UTF-8 bytes).
-pub(crate) fn header(h: &HeaderMap, name: impl AsHeaderName) -> Option<String> {
-    header_str(h, name)
-}
+pub(crate) use ossguard_proto::request::header_str as header;
 
 pub(crate) fn server_crc(h: &HeaderMap) -> Option<u64> {
     let v = h.get(names::CRC64)?.to_str().ok()?;

@@ -106,10 +106,8 @@ fn push_canonical_headers(out: &mut String, req: &Request, additional: &[String]
     for (n, v) in lines {
         out.push_str(n);
         out.push(':');
-        match v.to_str() {
-            Ok(text) => out.push_str(text.trim()),
-            Err(_) => out.push_str(String::from_utf8_lossy(v.as_bytes()).trim()),
-        }
+        // Borrowed, no copy, when the value is UTF-8 (always, for what we sign).
+        out.push_str(String::from_utf8_lossy(v.as_bytes()).trim());
         out.push('\n');
     }
 }
