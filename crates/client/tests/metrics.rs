@@ -174,9 +174,13 @@ async fn client_counts_match_the_server_and_audit_has_one_line_per_operation() {
         sum(&c, "ossguard_retries_total", &[]),
         audit.written()
     );
-    assert_eq!(
-        attempts, server_requests,
-        "client:\n{text}\nserver:\n{server}"
+    // A hedge that lost may be cancelled before its request reached the server (seen once,
+    // with the machine loaded): the server then counts one request fewer.
+    let hedges = sum(&c, "ossguard_hedges_total", &[]);
+    assert!(
+        attempts - hedges <= server_requests && server_requests <= attempts,
+        "client attempts {attempts} ({hedges} hedges), server requests {server_requests}\n\
+         client:\n{text}\nserver:\n{server}"
     );
     assert!(
         attempts > 300.0 + 1.0,
