@@ -766,6 +766,81 @@ async fn a_listed_small_object_comes_in_one_get_without_a_head() {
 }
 
 #[tokio::test]
+async fn a_listed_small_object_replaces_an_interrupted_download_of_its_destination() {
+    let env = Env::new().await;
+    let big = data(8 * 128 * KIB, 83);
+    env.c
+        .put_object(env.bucket, "h/shrank", big.into(), Default::default())
+        .await
+        .unwrap();
+    let dst = env.path("shrank/x");
+    let tmp = env.path("shrank/x.ossguard-tmp");
+    let mut opts = env.opts(128 * KIB, 1);
+    let stop = stopper(&mut opts, 2);
+    interrupt(
+        env.c.download_file(env.bucket, "h/shrank", &dst, &opts),
+        stop,
+    )
+    .await;
+    settle().await;
+    assert!(tmp.exists() && !dst.exists());
+    assert_eq!(env.checkpoints().len(), 1);
+
+    // Now small, and listed as such: its checkpoint and temporary file go, the bytes land.
+    let small = data(3 * KIB, 84);
+    env.c
+        .put_object(
+            env.bucket,
+            "h/shrank",
+            small.clone().into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let mut opts = env.opts(128 * KIB, 1);
+    opts.download_size_hint = Some(small.len() as u64);
+    env.c
+        .download_file(env.bucket, "h/shrank", &dst, &opts)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&dst).unwrap(), small);
+    assert!(!tmp.exists());
+    assert!(env.checkpoints().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_small_downloads_of_one_destination_at_once_all_land_whole() {
+    let env = Env::new().await;
+    let bytes = data(40 * KIB + 1, 85);
+    env.c
+        .put_object(
+            env.bucket,
+            "h/same",
+            bytes.clone().into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let dst = env.path("same/new/dir/f");
+    let mut opts = env.opts(128 * KIB, 1);
+    opts.download_size_hint = Some(bytes.len() as u64);
+    let all = futures_util::future::join_all(
+        (0..8).map(|_| env.c.download_file(env.bucket, "h/same", &dst, &opts)),
+    )
+    .await;
+    for r in all {
+        assert_eq!(r.unwrap().size, bytes.len() as u64);
+    }
+    assert_eq!(std::fs::read(&dst).unwrap(), bytes);
+    let left: Vec<_> = std::fs::read_dir(env.path("same/new/dir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["f"], "no temporary file is left");
+    assert!(env.checkpoints().is_empty());
+}
+
+#[tokio::test]
 async fn a_stale_size_hint_still_downloads_the_current_object_checked() {
     let env = Env::new().await;
     // Listed small, now 5 parts' worth: one GET streams all of it.

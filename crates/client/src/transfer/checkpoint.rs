@@ -127,6 +127,26 @@ impl CheckpointFile {
         Ok(Self { path, _lock: lock })
     }
 
+    /// Looks for checkpoints of (`direction`, some local path, `bucket`, `key`) without
+    /// creating the directory or taking a lock (see [`CheckpointProbe`]).
+    pub fn probe(
+        opts: &TransferOptions,
+        direction: Direction,
+        bucket: &str,
+        key: &str,
+    ) -> CheckpointProbe {
+        let mut dirs = vec![opts.resolved_checkpoint_dir()];
+        if implicit_dir(opts) {
+            dirs.push(fallback_dir());
+        }
+        CheckpointProbe {
+            dirs,
+            direction,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
     fn path_of(
         opts: &TransferOptions,
         direction: Direction,
@@ -135,6 +155,10 @@ impl CheckpointFile {
         key: &str,
     ) -> Result<PathBuf, Error> {
         let dir = checkpoint_dir(opts)?;
+        Ok(dir.join(Self::file_name(direction, local, bucket, key)))
+    }
+
+    fn file_name(direction: Direction, local: &Path, bucket: &str, key: &str) -> String {
         let mut h = Sha256::new();
         for part in [
             direction.as_str().as_bytes(),
@@ -147,7 +171,7 @@ impl CheckpointFile {
         }
         let digest = h.finalize();
         let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        Ok(dir.join(format!("{}-{name}.json", direction.as_str())))
+        format!("{}-{name}.json", direction.as_str())
     }
 
     pub async fn load(&self) -> Result<Loaded, Error> {
@@ -312,11 +336,8 @@ fn checkpoint_dir(opts: &TransferOptions) -> Result<PathBuf, Error> {
     match std::fs::create_dir_all(&dir) {
         Ok(()) => Ok(dir),
         // Only the implicit home default falls back; an explicit directory must work.
-        Err(_)
-            if opts.checkpoint_dir.is_none()
-                && std::env::var_os(super::CHECKPOINT_DIR_ENV).is_none() =>
-        {
-            let tmp = std::env::temp_dir().join("ossguard-checkpoints");
+        Err(_) if implicit_dir(opts) => {
+            let tmp = fallback_dir();
             std::fs::create_dir_all(&tmp)
                 .map_err(|e| io_err(format!("creating {}", tmp.display()), e))?;
             Ok(tmp)
@@ -326,6 +347,37 @@ fn checkpoint_dir(opts: &TransferOptions) -> Result<PathBuf, Error> {
             e,
         )),
     }
+}
+
+/// Every place [`CheckpointFile::new`] could put a checkpoint of one transfer, for a cheap
+/// "is there one?" before the lock is worth taking.
+#[derive(Debug)]
+pub(crate) struct CheckpointProbe {
+    dirs: Vec<PathBuf>,
+    direction: Direction,
+    bucket: String,
+    key: String,
+}
+
+impl CheckpointProbe {
+    /// Whether a checkpoint for `local` may be on disk (blocking: one stat per place):
+    /// `false` only when none is; an unreadable place counts as "may be".
+    pub fn may_exist(&self, local: &Path) -> bool {
+        let name = CheckpointFile::file_name(self.direction, local, &self.bucket, &self.key);
+        self.dirs
+            .iter()
+            .any(|d| d.join(&name).try_exists().unwrap_or(true))
+    }
+}
+
+/// No directory was given (options or environment): the home default, which may fall back.
+fn implicit_dir(opts: &TransferOptions) -> bool {
+    opts.checkpoint_dir.is_none() && std::env::var_os(super::CHECKPOINT_DIR_ENV).is_none()
+}
+
+/// Where checkpoints go when the home default cannot be created.
+pub(crate) fn fallback_dir() -> PathBuf {
+    std::env::temp_dir().join("ossguard-checkpoints")
 }
 
 fn serialize(cp: &Checkpoint) -> Vec<u8> {

@@ -15,7 +15,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
 use super::checkpoint::{
-    blocking, sync_dir, sync_parent, Checkpoint, CheckpointFile, Direction, Loaded, Source, VERSION,
+    blocking, sync_parent, Checkpoint, CheckpointFile, CheckpointProbe, Direction, Loaded, Source,
+    VERSION,
 };
 use super::checkpoint_writer;
 use super::part_writer::{PartWriter, StagingPool};
@@ -49,6 +50,17 @@ impl Client {
         opts: &TransferOptions,
     ) -> Result<ObjectMeta, Error> {
         validate_key(key)?;
+        // A listing already said the object is small: one GET, no HEAD, and nothing on disk
+        // touched before it (see `Target::Listed`).
+        if let Some(listed) = opts
+            .download_size_hint
+            .filter(|&s| s < opts.multipart_threshold)
+        {
+            let target = Target::Listed(absolute_file(path)?);
+            return self
+                .download_whole(bucket, key, target, Known::Listed(listed), opts)
+                .await;
+        }
         let dest = destination(path).await?;
         let temp = temp_path(&dest);
         let cp_file = match opts.resumable {
@@ -61,25 +73,18 @@ impl Client {
             )?),
             false => None,
         };
-        // A listing already said the object is small: one GET, no HEAD.
-        if let Some(listed) = opts
-            .download_size_hint
-            .filter(|&s| s < opts.multipart_threshold)
-        {
-            if let Some(f) = &cp_file {
-                discard(self, f, bucket, key, Some(&temp)).await?;
-            }
-            return self
-                .download_whole(bucket, key, &dest, &temp, Known::Listed(listed), opts)
-                .await;
-        }
         let head = self.head_object(bucket, key).await?;
         if head.size == 0 || head.size < opts.multipart_threshold {
             if let Some(f) = &cp_file {
                 discard(self, f, bucket, key, Some(&temp)).await?;
             }
+            let target = Target::Resolved(Resolved {
+                dest,
+                temp,
+                _checkpoint: cp_file,
+            });
             return self
-                .download_whole(bucket, key, &dest, &temp, Known::Head(head), opts)
+                .download_whole(bucket, key, target, Known::Head(head), opts)
                 .await;
         }
         RangedDownload {
@@ -115,8 +120,7 @@ impl Client {
         &self,
         bucket: &str,
         key: &str,
-        dest: &Path,
-        temp: &Path,
+        mut target: Target,
         known: Known,
         opts: &TransferOptions,
     ) -> Result<ObjectMeta, Error> {
@@ -129,7 +133,8 @@ impl Client {
         };
         let mut tracker = Tracker::new(opts.progress.clone(), size_hint, 1);
         tracker.report();
-        let mut guard = RemoveGuard::new(temp, true);
+        // Armed once a body streams into the temporary file.
+        let mut guard = None;
         // Pinned to the HEAD's version; without a HEAD the GET's own headers describe the
         // version it returns (one response: one version).
         let get = GetObjectOptions {
@@ -145,7 +150,11 @@ impl Client {
             let out = self.get_object(bucket, key, get.clone()).await?;
             let received = match out.meta.size <= SMALL_IN_MEMORY {
                 true => into_memory(out.body, out.meta.size).await?,
-                false => into_temp_file(out.body, temp).await?,
+                false => {
+                    let temp = &target.resolve(self, bucket, key, opts).await?.temp;
+                    guard.get_or_insert_with(|| RemoveGuard::new(temp, true));
+                    into_temp_file(out.body, temp).await?
+                }
             };
             match received {
                 // Already counted by the body that caught it.
@@ -160,15 +169,98 @@ impl Client {
             return Err(short_body(n, meta.size));
         }
         match received {
-            Received::Memory(data) => {
-                write_small_file(temp, dest, data, opts.sync_each_file).await?
+            Received::Memory(data) => target.write_small(self, bucket, key, data, opts).await?,
+            Received::File(file, _) => {
+                let r = target.resolve(self, bucket, key, opts).await?;
+                finish_file(file, &r.temp, &r.dest, opts.sync_each_file).await?
             }
-            Received::File(file, _) => finish_file(file, temp, dest, opts.sync_each_file).await?,
             Received::Corrupt(e) => return Err(e), // the loop above never breaks with one
         }
-        guard.disarm();
+        if let Some(g) = &mut guard {
+            g.disarm();
+        }
         tracker.part_done(n);
         Ok(meta)
+    }
+}
+
+/// Where a single-GET download puts its bytes.
+enum Target {
+    /// Destination, temporary file and checkpoint lock, settled before the GET.
+    Resolved(Resolved),
+    /// A listed small object's absolute path, nothing on disk touched yet: its bytes come into
+    /// memory and one blocking call ([`write_unless_checkpointed`]) puts them in place, with no
+    /// checkpoint lock, directory creation or path resolution up front. `cp -r` of 10,000
+    /// 4 KiB objects spent most of its time in those (an inode made and deleted per file for
+    /// the lock, two blocking-pool round trips). It resolves like the HEAD path when the body
+    /// turns out large or a checkpoint of this destination exists.
+    Listed(PathBuf),
+}
+
+struct Resolved {
+    dest: PathBuf,
+    temp: PathBuf,
+    /// Held (locked) until the download ends; any earlier checkpoint was discarded.
+    _checkpoint: Option<CheckpointFile>,
+}
+
+impl Target {
+    /// Resolves a listed target the way a HEAD-first download starts: destination, checkpoint
+    /// lock, an earlier checkpoint (and its temporary file) discarded.
+    async fn resolve(
+        &mut self,
+        client: &Client,
+        bucket: &str,
+        key: &str,
+        opts: &TransferOptions,
+    ) -> Result<&Resolved, Error> {
+        if let Target::Listed(path) = self {
+            let dest = destination(path).await?;
+            let temp = temp_path(&dest);
+            let checkpoint = match opts.resumable {
+                true => {
+                    let f = CheckpointFile::new(opts, Direction::Download, &dest, bucket, key)?;
+                    discard(client, &f, bucket, key, Some(&temp)).await?;
+                    Some(f)
+                }
+                false => None,
+            };
+            *self = Target::Resolved(Resolved {
+                dest,
+                temp,
+                _checkpoint: checkpoint,
+            });
+        }
+        match self {
+            Target::Resolved(r) => Ok(r),
+            Target::Listed(_) => unreachable!("resolved above"),
+        }
+    }
+
+    /// Puts a small body in place, atomically (see [`atomic_file`](super::atomic_file)). A
+    /// listed target does it in one blocking call unless a checkpoint of its destination
+    /// exists: then it resolves (discarding that checkpoint under its lock) first.
+    async fn write_small(
+        &mut self,
+        client: &Client,
+        bucket: &str,
+        key: &str,
+        mut data: Vec<u8>,
+        opts: &TransferOptions,
+    ) -> Result<(), Error> {
+        let sync = opts.sync_each_file;
+        if let Target::Listed(path) = self {
+            let path = path.clone();
+            let probe = opts
+                .resumable
+                .then(|| CheckpointFile::probe(opts, Direction::Download, bucket, key));
+            match blocking(move || write_unless_checkpointed(&path, data, sync, probe)).await? {
+                None => return Ok(()),
+                Some(back) => data = back,
+            }
+        }
+        let dest = self.resolve(client, bucket, key, opts).await?.dest.clone();
+        blocking(move || write_small_file(&dest, &data, sync)).await
     }
 }
 
@@ -252,15 +344,24 @@ enum Known {
     Listed(u64),
 }
 
+/// `path` made absolute (no file system access), or an error if it names no file.
+fn absolute_file(path: &Path) -> Result<PathBuf, Error> {
+    let abs = std::path::absolute(path)?;
+    match (abs.parent(), abs.file_name()) {
+        (Some(_), Some(_)) => Ok(abs),
+        _ => Err(Error::invalid_input(format!(
+            "{} does not name a file",
+            path.display()
+        ))),
+    }
+}
+
 /// Absolute destination path; the parent is created and resolved (symlinks) so that one file has
 /// one checkpoint.
 async fn destination(path: &Path) -> Result<PathBuf, Error> {
-    let abs = std::path::absolute(path)?;
+    let abs = absolute_file(path)?;
     let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
-        return Err(Error::invalid_input(format!(
-            "{} does not name a file",
-            path.display()
-        )));
+        unreachable!("absolute_file checked both");
     };
     // One blocking call for both: `cp -r` of many small objects pays a blocking-pool round
     // trip per file system call here.
@@ -295,32 +396,35 @@ fn short_body(got: u64, want: u64) -> Error {
 /// `download_whole`); larger ones stream through a [`PartWriter`].
 const SMALL_IN_MEMORY: u64 = 256 * 1024;
 
-/// `data` to `temp`, fsynced, renamed onto `dest`, the directory fsynced (without either fsync
-/// when not `sync`, see [`TransferOptions::sync_each_file`]): one blocking call.
-async fn write_small_file(
-    temp: &Path,
-    dest: &Path,
+/// `data` to `dest` atomically, fsynced with its directory when `sync` (blocking).
+fn write_small_file(dest: &Path, data: &[u8], sync: bool) -> Result<(), Error> {
+    super::atomic_file::write_atomically(dest, data, sync)
+        .map_err(|e| io_err(format!("writing {}", dest.display()), e))
+}
+
+/// [`write_small_file`] to a listed target's `path` (absolute), unless `probe` finds a checkpoint
+/// of it: the data comes back untouched, for the caller to discard that checkpoint under its
+/// lock first.
+fn write_unless_checkpointed(
+    path: &Path,
     data: Vec<u8>,
     sync: bool,
-) -> Result<(), Error> {
-    let (temp, dest) = (temp.to_owned(), dest.to_owned());
-    blocking(move || {
-        use std::io::Write;
-        let ctx = |e| io_err(format!("writing {}", temp.display()), e);
-        let mut file = std::fs::File::create(&temp).map_err(ctx)?;
-        file.write_all(&data).map_err(ctx)?;
-        if sync {
-            file.sync_all().map_err(ctx)?;
+    probe: Option<CheckpointProbe>,
+) -> Result<Option<Vec<u8>>, Error> {
+    if let Some(probe) = probe {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            unreachable!("absolute_file checked both");
+        };
+        // Checkpoints are named after the canonical path (see `destination`).
+        let canonical = std::fs::canonicalize(parent)
+            .unwrap_or_else(|_| parent.to_owned())
+            .join(name);
+        if probe.may_exist(&canonical) {
+            return Ok(Some(data));
         }
-        drop(file);
-        std::fs::rename(&temp, &dest)
-            .map_err(|e| io_err(format!("renaming into {}", dest.display()), e))?;
-        if sync {
-            sync_dir(&dest);
-        }
-        Ok(())
-    })
-    .await
+    }
+    write_small_file(path, &data, sync)?;
+    Ok(None)
 }
 
 /// Flushes and fsyncs the temporary file, renames it over `dest`, fsyncs the directory (without

@@ -61,6 +61,7 @@
 //! `x-oss-copy-source-if-match`. The copy's CRC-64 is checked against the source's. Copies are
 //! not resumable (they move no local data): on failure or drop the multipart upload is aborted.
 
+mod atomic_file;
 mod checkpoint;
 #[doc(hidden)]
 pub use checkpoint::fuzz_one as fuzz_checkpoint;
@@ -262,7 +263,7 @@ impl TransferOptions {
             .filter(|h| !h.is_empty());
         match home {
             Some(h) => PathBuf::from(h).join(".ossguard").join("checkpoints"),
-            None => std::env::temp_dir().join("ossguard-checkpoints"),
+            None => checkpoint::fallback_dir(),
         }
     }
 
