@@ -468,6 +468,60 @@ async fn modified_source_restarts_cleanly() {
 }
 
 #[tokio::test]
+async fn a_file_now_small_goes_up_whole_and_its_old_upload_is_aborted() {
+    let env = Env::new().await;
+    let src = env.write("shrinking", &data(10 * 128 * KIB, 22));
+    let mut opts = env.opts(128 * KIB, 2);
+    let stop = stopper(&mut opts, 3);
+    interrupt(env.c.upload_file(&src, env.bucket, "m/shrunk", &opts), stop).await;
+    settle().await;
+    assert_eq!(env.open_uploads().await.len(), 1);
+    assert_eq!(env.checkpoints().len(), 1);
+
+    let small = data(5 * KIB, 23);
+    std::fs::write(&src, &small).unwrap();
+    let opts = env.opts(128 * KIB, 2);
+    env.c
+        .upload_file(&src, env.bucket, "m/shrunk", &opts)
+        .await
+        .unwrap();
+    assert_eq!(env.object_sha("m/shrunk").await, sha(&small));
+    assert!(
+        env.open_uploads().await.is_empty(),
+        "the old upload is aborted"
+    );
+    assert!(env.checkpoints().is_empty());
+
+    // With nothing to clear, a small file takes no lock: two at once both succeed.
+    let (a, b) = tokio::join!(
+        env.c.upload_file(&src, env.bucket, "m/shrunk", &opts),
+        env.c.upload_file(&src, env.bucket, "m/shrunk", &opts)
+    );
+    assert_eq!(a.unwrap().etag, b.unwrap().etag);
+    assert!(env.checkpoints().is_empty());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fifo_is_refused_without_waiting_for_a_writer() {
+    let env = Env::new().await;
+    let fifo = env.path("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        env.c
+            .upload_file(&fifo, env.bucket, "m/fifo", &env.opts(128 * KIB, 1)),
+    )
+    .await
+    .expect("upload_file returned");
+    assert!(r.unwrap_err().to_string().contains("not a regular file"));
+}
+
+#[tokio::test]
 async fn modified_object_restarts_download_cleanly() {
     let env = Env::new().await;
     let v1 = data(6 * 128 * KIB, 31);

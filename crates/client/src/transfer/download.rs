@@ -21,7 +21,7 @@ use super::checkpoint::{
 use super::checkpoint_writer;
 use super::part_writer::{PartWriter, StagingPool};
 use super::write_behind::WriteBehind;
-use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions};
+use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions, SMALL_IN_MEMORY};
 use crate::body::ByteStream;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
@@ -391,10 +391,6 @@ fn short_body(got: u64, want: u64) -> Error {
         format!("received {got} bytes, expected {want}"),
     )
 }
-
-/// Bodies up to this size are downloaded into memory and written in one go (see
-/// `download_whole`); larger ones stream through a [`PartWriter`].
-const SMALL_IN_MEMORY: u64 = 256 * 1024;
 
 /// `data` to `dest` atomically, fsynced with its directory when `sync` (blocking).
 fn write_small_file(dest: &Path, data: &[u8], sync: bool) -> Result<(), Error> {

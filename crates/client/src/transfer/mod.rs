@@ -461,6 +461,10 @@ impl Drop for AbortGuard {
     }
 }
 
+/// Files and bodies up to this size move through memory in one piece: a download is written
+/// in one blocking call (see `download_whole`), an upload read in one. Larger ones stream.
+pub(crate) const SMALL_IN_MEMORY: u64 = 256 * 1024;
+
 /// Removes a file when dropped while armed.
 pub(crate) struct RemoveGuard {
     path: PathBuf,

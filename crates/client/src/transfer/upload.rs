@@ -2,18 +2,20 @@
 //! multipart upload whose parts stream from disk.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
 use super::checkpoint::{
-    file_fingerprint, put_options_digest, Checkpoint, CheckpointFile, Direction, Loaded, Source,
-    VERSION,
+    blocking, file_fingerprint, put_options_digest, Checkpoint, CheckpointFile, CheckpointProbe,
+    Direction, Loaded, Source, VERSION,
 };
 use super::checkpoint_writer;
 use super::{
     abort_quietly, discard, io_err, same_etag, AbortGuard, Plan, Tracker, TransferOptions,
+    SMALL_IN_MEMORY,
 };
 use crate::body::Body;
 use crate::client::Client;
@@ -38,17 +40,22 @@ impl Client {
         opts: &TransferOptions,
     ) -> Result<PutObjectOutput, Error> {
         validate_key(key)?;
-        let path = tokio::fs::canonicalize(path)
-            .await
-            .map_err(|e| io_err(format!("opening {}", path.display()), e))?;
-        let meta = tokio::fs::metadata(&path)
-            .await
-            .map_err(|e| io_err(format!("opening {}", path.display()), e))?;
-        if !meta.is_file() {
-            return Err(Error::invalid_input(format!(
-                "{} is not a regular file",
-                path.display()
-            )));
+        let probe = opts
+            .resumable
+            .then(|| CheckpointFile::probe(opts, Direction::Upload, bucket, key));
+        let (given, threshold) = (path.to_owned(), opts.multipart_threshold);
+        let local = blocking(move || Local::inspect(&given, threshold, probe)).await?;
+        let (path, size) = (local.path, local.size);
+        if let Some(data) = local.data {
+            // Small, read whole, no checkpoint to clear: no lock is worth taking (two PUTs
+            // of one file cannot corrupt each other; the last one wins).
+            let mut t = Tracker::new(opts.progress.clone(), size, 1);
+            t.report();
+            let out = self
+                .put_object(bucket, key, Body::from(data), opts.put.clone())
+                .await?;
+            t.part_done(size);
+            return Ok(out);
         }
         let cp_file = match opts.resumable {
             true => Some(CheckpointFile::new(
@@ -60,7 +67,6 @@ impl Client {
             )?),
             false => None,
         };
-        let size = meta.len();
         if size == 0 || size < opts.multipart_threshold {
             // A checkpoint left by an earlier, larger version of this file is of no use now.
             if let Some(f) = &cp_file {
@@ -100,6 +106,54 @@ impl Client {
         };
         let f = CheckpointFile::new(opts, Direction::Upload, &path, bucket, key)?;
         discard(self, &f, bucket, key, None).await
+    }
+}
+
+/// The file to upload, as one blocking call found it.
+struct Local {
+    /// Canonical (checkpoints are named after it).
+    path: PathBuf,
+    size: u64,
+    /// The whole file, when it is small ([`SMALL_IN_MEMORY`], below the multipart
+    /// threshold) and no checkpoint of an earlier upload of it may exist.
+    data: Option<Vec<u8>>,
+}
+
+impl Local {
+    fn inspect(
+        given: &Path,
+        threshold: u64,
+        probe: Option<CheckpointProbe>,
+    ) -> Result<Local, Error> {
+        let ctx = |e| io_err(format!("opening {}", given.display()), e);
+        let path = std::fs::canonicalize(given).map_err(ctx)?;
+        // Stat before opening: opening a FIFO would wait for a writer.
+        let meta = std::fs::metadata(&path).map_err(ctx)?;
+        if !meta.is_file() {
+            return Err(Error::invalid_input(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        let size = meta.len();
+        let small = size < threshold && size <= SMALL_IN_MEMORY;
+        if !small || probe.is_some_and(|p| p.may_exist(&path)) {
+            return Ok(Local {
+                path,
+                size,
+                data: None,
+            });
+        }
+        // Read to the end: a file that changed since the stat goes up as it is now.
+        let mut data = Vec::with_capacity(size as usize);
+        std::fs::File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut data))
+            .map_err(|e| io_err(format!("reading {}", path.display()), e))?;
+        Ok(Local {
+            path,
+            size: data.len() as u64,
+            data: Some(data),
+        })
     }
 }
 
