@@ -80,6 +80,13 @@ impl Env {
         p
     }
 
+    async fn put(&self, key: &str, bytes: &[u8]) -> ossguard::PutObjectOutput {
+        self.c
+            .put_object(self.bucket, key, bytes.to_vec().into(), Default::default())
+            .await
+            .unwrap()
+    }
+
     async fn object_sha(&self, key: &str) -> String {
         let b = self
             .c
@@ -359,15 +366,7 @@ async fn upload_resumes_after_interruption() {
 async fn download_resumes_after_interruption() {
     let env = Env::new().await;
     let bytes = data(20 * 128 * KIB + 3, 12);
-    env.c
-        .put_object(
-            env.bucket,
-            "r/down",
-            bytes.clone().into(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    env.put("r/down", &bytes).await;
     let dst = env.path("nested/dir/down.bin");
     let tmp = env.path("nested/dir/down.bin.ossguard-tmp");
     let mut opts = env.opts(128 * KIB, 3);
@@ -394,15 +393,7 @@ async fn download_resumes_after_interruption() {
 async fn damaged_download_temp_file_is_fetched_again() {
     let env = Env::new().await;
     let bytes = data(8 * 128 * KIB, 13);
-    env.c
-        .put_object(
-            env.bucket,
-            "d/tmp",
-            bytes.clone().into(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    env.put("d/tmp", &bytes).await;
     let dst = env.path("tmp-damage");
     let tmp = env.path("tmp-damage.ossguard-tmp");
     let mut opts = env.opts(128 * KIB, 1);
@@ -525,19 +516,13 @@ async fn a_fifo_is_refused_without_waiting_for_a_writer() {
 async fn modified_object_restarts_download_cleanly() {
     let env = Env::new().await;
     let v1 = data(6 * 128 * KIB, 31);
-    env.c
-        .put_object(env.bucket, "m/down", v1.into(), Default::default())
-        .await
-        .unwrap();
+    env.put("m/down", &v1).await;
     let dst = env.path("m-down");
     let mut opts = env.opts(128 * KIB, 1);
     let stop = stopper(&mut opts, 2);
     interrupt(env.c.download_file(env.bucket, "m/down", &dst, &opts), stop).await;
     let v2 = data(6 * 128 * KIB, 32);
-    env.c
-        .put_object(env.bucket, "m/down", v2.clone().into(), Default::default())
-        .await
-        .unwrap();
+    env.put("m/down", &v2).await;
     let log = recorder(&mut opts);
     env.c
         .download_file(env.bucket, "m/down", &dst, &opts)
@@ -551,10 +536,7 @@ async fn modified_object_restarts_download_cleanly() {
 async fn object_replaced_mid_download_fails_cleanly() {
     let env = Env::new().await;
     let v1 = data(6 * 128 * KIB, 41);
-    env.c
-        .put_object(env.bucket, "m/mid", v1.into(), Default::default())
-        .await
-        .unwrap();
+    env.put("m/mid", &v1).await;
     let dst = env.path("m-mid");
     let mut opts = env.opts(128 * KIB, 1);
     // The third ranged GET is held for 2 s before it runs; the object is replaced once the
@@ -680,10 +662,7 @@ async fn non_resumable_drop_aborts_the_upload() {
     );
 
     // Downloads: the temporary file goes with the dropped future.
-    env.c
-        .put_object(env.bucket, "nr", bytes.into(), Default::default())
-        .await
-        .unwrap();
+    env.put("nr", &bytes).await;
     let dst = env.path("nr-down");
     let stop = stopper(&mut opts, 2);
     interrupt(env.c.download_file(env.bucket, "nr", &dst, &opts), stop).await;
@@ -777,16 +756,7 @@ fn counted(env: &Env) -> Vec<(String, u64)> {
 async fn a_listed_small_object_comes_in_one_get_without_a_head() {
     let env = Env::new().await;
     let bytes = data(100 * KIB + 7, 81);
-    let put = env
-        .c
-        .put_object(
-            env.bucket,
-            "h/small",
-            bytes.clone().into(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let put = env.put("h/small", &bytes).await;
     let dst = env.path("h-small");
     let mut opts = env.opts(128 * KIB, 2);
     opts.download_size_hint = Some(bytes.len() as u64);
@@ -823,10 +793,7 @@ async fn a_listed_small_object_comes_in_one_get_without_a_head() {
 async fn a_listed_small_object_replaces_an_interrupted_download_of_its_destination() {
     let env = Env::new().await;
     let big = data(8 * 128 * KIB, 83);
-    env.c
-        .put_object(env.bucket, "h/shrank", big.into(), Default::default())
-        .await
-        .unwrap();
+    env.put("h/shrank", &big).await;
     let dst = env.path("shrank/x");
     let tmp = env.path("shrank/x.ossguard-tmp");
     let mut opts = env.opts(128 * KIB, 1);
@@ -842,15 +809,7 @@ async fn a_listed_small_object_replaces_an_interrupted_download_of_its_destinati
 
     // Now small, and listed as such: its checkpoint and temporary file go, the bytes land.
     let small = data(3 * KIB, 84);
-    env.c
-        .put_object(
-            env.bucket,
-            "h/shrank",
-            small.clone().into(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    env.put("h/shrank", &small).await;
     let mut opts = env.opts(128 * KIB, 1);
     opts.download_size_hint = Some(small.len() as u64);
     env.c
@@ -866,15 +825,7 @@ async fn a_listed_small_object_replaces_an_interrupted_download_of_its_destinati
 async fn listed_small_downloads_of_one_destination_at_once_all_land_whole() {
     let env = Env::new().await;
     let bytes = data(40 * KIB + 1, 85);
-    env.c
-        .put_object(
-            env.bucket,
-            "h/same",
-            bytes.clone().into(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    env.put("h/same", &bytes).await;
     let dst = env.path("same/new/dir/f");
     let mut opts = env.opts(128 * KIB, 1);
     opts.download_size_hint = Some(bytes.len() as u64);
@@ -899,15 +850,7 @@ async fn a_stale_size_hint_still_downloads_the_current_object_checked() {
     let env = Env::new().await;
     // Listed small, now 5 parts' worth: one GET streams all of it.
     let bytes = data(5 * 128 * KIB + 3, 82);
-    env.c
-        .put_object(
-            env.bucket,
-            "h/grew",
-            bytes.clone().into(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    env.put("h/grew", &bytes).await;
     let dst = env.path("h-grew");
     let mut opts = env.opts(128 * KIB, 4);
     opts.download_size_hint = Some(10);
