@@ -36,9 +36,13 @@ impl Client {
     /// Downloads `bucket/key` to `path` (parent directories are created).
     ///
     /// Objects smaller than [`TransferOptions::multipart_threshold`] come in one GET; larger ones
-    /// in ranged GETs, up to [`TransferOptions::concurrency`] at once. Either way the bytes go to
-    /// `<path>.ossguard-tmp` first and are renamed into place only once complete and verified
-    /// (CRC-64); `path` is never left half-written. Returns the object's metadata (from the HEAD
+    /// in ranged GETs, up to [`TransferOptions::concurrency`] at once. Either way `path` appears
+    /// only complete and verified (CRC-64), never half-written: a streamed body goes to
+    /// `<path>.ossguard-tmp` first and is renamed into place; a small one (up to 256 KiB) is
+    /// checked in memory and written in one go (on Linux through an unnamed file linked as
+    /// `path`). A small object known from a listing
+    /// ([`TransferOptions::download_size_hint`]) takes no checkpoint lock: two downloads of it
+    /// to one `path` at once both succeed, the later one's file stays. Returns the object's metadata (from the HEAD
     /// that starts the download, or from the GET when
     /// [`TransferOptions::download_size_hint`] let it skip the HEAD). See the
     /// [module documentation](crate::transfer).
