@@ -28,21 +28,15 @@ pub(crate) fn write_atomically(path: &Path, data: &[u8], sync: bool) -> io::Resu
 
 /// The portable path: a temporary file of its own, renamed over `path`.
 fn via_temp_name(parent: &Path, path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
-    let temp = unique_temp(path);
-    let written = with_parent(parent, || {
-        std::fs::File::options()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-    })
-    .and_then(|mut file| {
-        file.write_all(data)?;
-        if sync {
-            file.sync_all()?;
-        }
-        Ok(())
-    })
-    .and_then(|()| std::fs::rename(&temp, path));
+    let (temp, file) = with_parent(parent, || {
+        fresh_temp(path, |temp| {
+            std::fs::File::options()
+                .write(true)
+                .create_new(true)
+                .open(temp)
+        })
+    })?;
+    let written = write_file(file, data, sync).and_then(|()| std::fs::rename(&temp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
@@ -50,7 +44,29 @@ fn via_temp_name(parent: &Path, path: &Path, data: &[u8], sync: bool) -> io::Res
     finish(path, sync)
 }
 
-/// A temporary name next to `path` that no other writer uses.
+fn write_file(mut file: std::fs::File, data: &[u8], sync: bool) -> io::Result<()> {
+    file.write_all(data)?;
+    if sync {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// `make(temp)` for a temporary name next to `path` that no other writer uses: retried with
+/// the next name while one exists (a crashed earlier process with the same pid may have left
+/// it). Returns the name with what `make` made.
+fn fresh_temp<T>(path: &Path, make: impl Fn(&Path) -> io::Result<T>) -> io::Result<(PathBuf, T)> {
+    let mut tries = 0;
+    loop {
+        let temp = unique_temp(path);
+        match make(&temp) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
+            r => return r.map(|t| (temp, t)),
+        }
+    }
+}
+
+/// A temporary name next to `path`, unique within this process.
 fn unique_temp(path: &Path) -> PathBuf {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -77,7 +93,9 @@ fn parent_of(path: &Path) -> io::Result<&Path> {
 fn with_parent<T>(parent: &Path, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
     match op() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                io::Error::new(e.kind(), format!("creating {}: {e}", parent.display()))
+            })?;
             op()
         }
         r => r,
@@ -96,19 +114,32 @@ mod unnamed {
     use std::io::{self, Write};
     use std::os::fd::AsRawFd;
     use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use rustix::fs::{AtFlags, Mode, OFlags, CWD};
     use rustix::io::Errno;
 
-    use super::{unique_temp, with_parent};
+    use super::{fresh_temp, with_parent};
 
     /// The unnamed-file path could not be used; nothing was left behind.
     #[derive(Debug)]
     pub struct Fallback;
 
+    /// Cleared when this process finds the path unusable (no `O_TMPFILE` on the file system,
+    /// no /proc): every later file then goes the portable way at once instead of being
+    /// written twice.
+    static USABLE: AtomicBool = AtomicBool::new(true);
+
     /// `data` into an unnamed file in `parent`, linked as `path` (or, if `path` exists, linked
     /// under a unique temporary name and renamed over it).
     pub fn write(parent: &Path, path: &Path, data: &[u8], sync: bool) -> Result<(), Fallback> {
+        if !USABLE.load(Ordering::Relaxed) {
+            return Err(Fallback);
+        }
+        let unusable = || {
+            USABLE.store(false, Ordering::Relaxed);
+            Fallback
+        };
         let open = || {
             rustix::fs::open(
                 parent,
@@ -119,7 +150,11 @@ mod unnamed {
         };
         // Any failure before the link leaves nothing on disk: the portable path then reports
         // the real error (a full disk, a read-only directory) if it has the same trouble.
-        let mut file = std::fs::File::from(with_parent(parent, open).map_err(|_| Fallback)?);
+        let file = with_parent(parent, open).map_err(|e| match Errno::from_io_error(&e) {
+            Some(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => unusable(),
+            _ => Fallback,
+        })?;
+        let mut file = std::fs::File::from(file);
         file.write_all(data).map_err(|_| Fallback)?;
         if sync {
             file.sync_all().map_err(|_| Fallback)?;
@@ -128,13 +163,15 @@ mod unnamed {
         match link(path) {
             Ok(()) => Ok(()),
             Err(Errno::EXIST) => {
-                let temp = unique_temp(path);
-                link(&temp).map_err(|_| Fallback)?;
+                let (temp, ()) =
+                    fresh_temp(path, |t| link(t).map_err(io::Error::from)).map_err(|_| Fallback)?;
                 std::fs::rename(&temp, path).map_err(|_| {
                     let _ = std::fs::remove_file(&temp);
                     Fallback
                 })
             }
+            // No /proc (or no link through it): not worth trying again.
+            Err(Errno::NOENT | Errno::PERM | Errno::XDEV) => Err(unusable()),
             Err(_) => Err(Fallback),
         }
     }
@@ -219,11 +256,20 @@ mod tests {
         }
     }
 
-    /// Where this runs (ext4 or tmpfs under /tmp) the fast path is the one taken.
+    /// Where the file system has `O_TMPFILE` (ext4, xfs, btrfs, tmpfs) the fast path works.
     #[cfg(target_os = "linux")]
     #[test]
     fn the_unnamed_file_path_works_here() {
         let dir = tempfile::tempdir().unwrap();
+        let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::TMPFILE;
+        if let Err(e) = rustix::fs::open(dir.path(), flags, rustix::fs::Mode::from_raw_mode(0o600))
+        {
+            eprintln!(
+                "{}: no O_TMPFILE here ({e}); the portable path is tested",
+                dir.path().display()
+            );
+            return;
+        }
         let path = dir.path().join("f");
         for data in [&b"new"[..], b"replaced"] {
             unnamed::write(dir.path(), &path, data, false).unwrap();
@@ -240,6 +286,52 @@ mod tests {
                 .kind(),
             io::ErrorKind::InvalidInput
         );
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_an_earlier_process_is_stepped_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        // What a crashed process with our pid left: the next names this one would pick.
+        let next = unique_temp(&path);
+        let seq = |p: &Path| -> u64 {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            n.split('-')
+                .nth(1)
+                .unwrap()
+                .split('.')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        for k in 1..=3 {
+            let name = format!("f.{}-{}{TEMP_SUFFIX}", std::process::id(), seq(&next) + k);
+            std::fs::write(dir.path().join(name), b"old").unwrap();
+        }
+        via_temp_name(dir.path(), &path, b"new", false).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(
+            names(dir.path()).len(),
+            4,
+            "the leftovers are someone else's"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_parent_that_cannot_be_created_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A dangling link on the way: the open says "not found", creating the parent fails.
+        std::os::unix::fs::symlink(dir.path().join("gone/deeper"), dir.path().join("link"))
+            .unwrap();
+        for write in both_paths() {
+            let e = write(&dir.path().join("link/sub/x"), b"x", false).unwrap_err();
+            assert!(
+                e.to_string().contains("creating ") && e.to_string().contains("link/sub"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -41,8 +41,10 @@ impl Client {
     /// `<path>.ossguard-tmp` first and is renamed into place; a small one (up to 256 KiB) is
     /// checked in memory and written in one go (on Linux through an unnamed file linked as
     /// `path`). A small object known from a listing
-    /// ([`TransferOptions::download_size_hint`]) takes no checkpoint lock: two downloads of it
-    /// to one `path` at once both succeed, the later one's file stays. Returns the object's metadata (from the HEAD
+    /// ([`TransferOptions::download_size_hint`]) takes no checkpoint lock unless a checkpoint
+    /// of `path` is on disk: two downloads of it to one `path` at once both succeed (the later
+    /// file stays), and neither waits for a ranged download of `path` that has not written its
+    /// checkpoint yet. Small uploads behave alike (see [`upload_file`](Client::upload_file)). Returns the object's metadata (from the HEAD
     /// that starts the download, or from the GET when
     /// [`TransferOptions::download_size_hint`] let it skip the HEAD). See the
     /// [module documentation](crate::transfer).

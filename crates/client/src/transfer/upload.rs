@@ -29,7 +29,9 @@ impl Client {
     ///
     /// Files smaller than [`TransferOptions::multipart_threshold`] (and empty files) go up in one
     /// PutObject; larger ones as a multipart upload with up to
-    /// [`TransferOptions::concurrency`] parts in flight, each read from disk as it is sent. See
+    /// [`TransferOptions::concurrency`] parts in flight, each read from disk as it is sent. A
+    /// file of up to 256 KiB is read whole first and takes no checkpoint lock unless a
+    /// checkpoint of it is on disk (two uploads of it at once: the last PUT wins). See
     /// the [module documentation](crate::transfer) for integrity checks, resuming and what
     /// happens on failure or cancellation.
     pub async fn upload_file(
@@ -144,15 +146,17 @@ impl Local {
                 data: None,
             });
         }
-        // Read to the end: a file that changed since the stat goes up as it is now.
+        // Read to the end: a file that changed since the stat goes up as it is now, unless it
+        // grew past the in-memory bound (then it streams, as a large file would).
         let mut data = Vec::with_capacity(size as usize);
         std::fs::File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut data))
+            .and_then(|f| f.take(SMALL_IN_MEMORY + 1).read_to_end(&mut data))
             .map_err(|e| io_err(format!("reading {}", path.display()), e))?;
+        let grew = data.len() as u64 > SMALL_IN_MEMORY;
         Ok(Local {
             path,
-            size: data.len() as u64,
-            data: Some(data),
+            size: if grew { size } else { data.len() as u64 },
+            data: (!grew).then_some(data),
         })
     }
 }
