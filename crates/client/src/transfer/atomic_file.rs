@@ -20,15 +20,21 @@ use super::download::TEMP_SUFFIX;
 pub(crate) fn write_atomically(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
     let parent = parent_of(path)?;
     #[cfg(target_os = "linux")]
-    if unnamed::write(parent, path, data, sync).is_ok() {
-        return finish(path, sync);
+    let placed = unnamed::write(parent, path, data, sync).is_ok();
+    #[cfg(not(target_os = "linux"))]
+    let placed = false;
+    if !placed {
+        via_temp_name(parent, path, data, sync)?;
     }
-    via_temp_name(parent, path, data, sync)
+    if sync {
+        super::checkpoint::sync_dir(path);
+    }
+    Ok(())
 }
 
 /// The portable path: a temporary file of its own, renamed over `path`.
 fn via_temp_name(parent: &Path, path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
-    let (temp, file) = with_parent(parent, || {
+    let (temp, mut file) = with_parent(parent, || {
         fresh_temp(path, |temp| {
             std::fs::File::options()
                 .write(true)
@@ -36,15 +42,18 @@ fn via_temp_name(parent: &Path, path: &Path, data: &[u8], sync: bool) -> io::Res
                 .open(temp)
         })
     })?;
-    let written = write_file(file, data, sync).and_then(|()| std::fs::rename(&temp, path));
+    let written = write_file(&mut file, data, sync).and_then(|()| {
+        drop(file);
+        std::fs::rename(&temp, path)
+    });
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    written?;
-    finish(path, sync)
+    written
 }
 
-fn write_file(mut file: std::fs::File, data: &[u8], sync: bool) -> io::Result<()> {
+/// `data` into `file`, fsynced when `sync`.
+fn write_file(file: &mut std::fs::File, data: &[u8], sync: bool) -> io::Result<()> {
     file.write_all(data)?;
     if sync {
         file.sync_all()?;
@@ -102,16 +111,9 @@ fn with_parent<T>(parent: &Path, op: impl Fn() -> io::Result<T>) -> io::Result<T
     }
 }
 
-fn finish(path: &Path, sync: bool) -> io::Result<()> {
-    if sync {
-        super::checkpoint::sync_dir(path);
-    }
-    Ok(())
-}
-
 #[cfg(target_os = "linux")]
 mod unnamed {
-    use std::io::{self, Write};
+    use std::io;
     use std::os::fd::AsRawFd;
     use std::path::Path;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,7 +121,7 @@ mod unnamed {
     use rustix::fs::{AtFlags, Mode, OFlags, CWD};
     use rustix::io::Errno;
 
-    use super::{fresh_temp, with_parent};
+    use super::{fresh_temp, with_parent, write_file};
 
     /// The unnamed-file path could not be used; nothing was left behind.
     #[derive(Debug)]
@@ -155,10 +157,7 @@ mod unnamed {
             _ => Fallback,
         })?;
         let mut file = std::fs::File::from(file);
-        file.write_all(data).map_err(|_| Fallback)?;
-        if sync {
-            file.sync_all().map_err(|_| Fallback)?;
-        }
+        write_file(&mut file, data, sync).map_err(|_| Fallback)?;
         let link = |to: &Path| link_unnamed(&file, to);
         match link(path) {
             Ok(()) => Ok(()),

@@ -44,10 +44,11 @@ impl Client {
     /// ([`TransferOptions::download_size_hint`]) takes no checkpoint lock unless a checkpoint
     /// of `path` is on disk: two downloads of it to one `path` at once both succeed (the later
     /// file stays), and neither waits for a ranged download of `path` that has not written its
-    /// checkpoint yet. Small uploads behave alike (see [`upload_file`](Client::upload_file)). Returns the object's metadata (from the HEAD
-    /// that starts the download, or from the GET when
-    /// [`TransferOptions::download_size_hint`] let it skip the HEAD). See the
-    /// [module documentation](crate::transfer).
+    /// checkpoint yet. Small uploads behave alike (see [`upload_file`](Client::upload_file)).
+    ///
+    /// Returns the object's metadata (from the HEAD that starts the download, or from the GET
+    /// when [`TransferOptions::download_size_hint`] let it skip the HEAD). See the [module
+    /// documentation](crate::transfer).
     pub async fn download_file(
         &self,
         bucket: &str,
@@ -366,19 +367,26 @@ fn absolute_file(path: &Path) -> Result<PathBuf, Error> {
 /// one checkpoint.
 async fn destination(path: &Path) -> Result<PathBuf, Error> {
     let abs = absolute_file(path)?;
+    // One blocking call for both: `cp -r` of many small objects pays a blocking-pool round
+    // trip per file system call here.
+    blocking(move || {
+        let parent = abs.parent().expect("absolute_file checked");
+        std::fs::create_dir_all(parent)
+            .map_err(|e| io_err(format!("creating {}", parent.display()), e))?;
+        Ok(canonical(&abs))
+    })
+    .await
+}
+
+/// `abs` (from [`absolute_file`]) with its parent's symlinks resolved, as checkpoints are named
+/// (blocking); the parent as given where it cannot be resolved.
+fn canonical(abs: &Path) -> PathBuf {
     let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
         unreachable!("absolute_file checked both");
     };
-    // One blocking call for both: `cp -r` of many small objects pays a blocking-pool round
-    // trip per file system call here.
-    let (parent, name) = (parent.to_owned(), name.to_owned());
-    blocking(move || {
-        std::fs::create_dir_all(&parent)
-            .map_err(|e| io_err(format!("creating {}", parent.display()), e))?;
-        let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
-        Ok(parent.join(name))
-    })
-    .await
+    std::fs::canonicalize(parent)
+        .unwrap_or_else(|_| parent.to_owned())
+        .join(name)
 }
 
 fn temp_path(dest: &Path) -> PathBuf {
@@ -413,17 +421,8 @@ fn write_unless_checkpointed(
     sync: bool,
     probe: Option<CheckpointProbe>,
 ) -> Result<Option<Vec<u8>>, Error> {
-    if let Some(probe) = probe {
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            unreachable!("absolute_file checked both");
-        };
-        // Checkpoints are named after the canonical path (see `destination`).
-        let canonical = std::fs::canonicalize(parent)
-            .unwrap_or_else(|_| parent.to_owned())
-            .join(name);
-        if probe.may_exist(&canonical) {
-            return Ok(Some(data));
-        }
+    if probe.is_some_and(|p| p.may_exist(&canonical(path))) {
+        return Ok(Some(data));
     }
     write_small_file(path, &data, sync)?;
     Ok(None)

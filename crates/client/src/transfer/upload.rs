@@ -48,18 +48,9 @@ impl Client {
         let (given, threshold) = (path.to_owned(), opts.multipart_threshold);
         let local = blocking(move || Local::inspect(&given, threshold, probe)).await?;
         let (path, size) = (local.path, local.size);
-        if let Some(data) = local.data {
-            // Small, read whole, no checkpoint to clear: no lock is worth taking (two PUTs
-            // of one file cannot corrupt each other; the last one wins).
-            let mut t = Tracker::new(opts.progress.clone(), size, 1);
-            t.report();
-            let out = self
-                .put_object(bucket, key, Body::from(data), opts.put.clone())
-                .await?;
-            t.part_done(size);
-            return Ok(out);
-        }
-        let cp_file = match opts.resumable {
+        // A small file read whole had no checkpoint to clear: no lock is worth taking (two PUTs
+        // of one file cannot corrupt each other; the last one wins).
+        let cp_file = match opts.resumable && local.data.is_none() {
             true => Some(CheckpointFile::new(
                 opts,
                 Direction::Upload,
@@ -76,7 +67,10 @@ impl Client {
             }
             let mut t = Tracker::new(opts.progress.clone(), size, 1);
             t.report();
-            let body = Body::from_file_range(&path, 0, size);
+            let body = match local.data {
+                Some(data) => Body::from(data),
+                None => Body::from_file_range(&path, 0, size),
+            };
             let out = self.put_object(bucket, key, body, opts.put.clone()).await?;
             t.part_done(size);
             return Ok(out);
