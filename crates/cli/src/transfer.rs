@@ -16,7 +16,7 @@ pub fn options(g: &GlobalArgs) -> TransferOptions {
         o = o.with_part_size(p);
     }
     if let Some(n) = g.parallel {
-        o.concurrency = n.into();
+        o = o.with_concurrency(n.into());
     }
     o.checkpoint_dir = g.checkpoint_dir.clone();
     o.resumable = !g.no_resume;

@@ -13,6 +13,7 @@ pub mod hedge;
 pub mod latency;
 pub mod op;
 pub mod progress;
+pub mod ramp;
 pub mod retry;
 pub mod rng;
 

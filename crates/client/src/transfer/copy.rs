@@ -204,6 +204,7 @@ impl Client {
         // Armed for the whole copy: a dropped future aborts the upload in the background.
         let mut guard = AbortGuard::new(self, dst_bucket, dst_key, &upload_id, true);
         let mut tracker = Tracker::new(opts.progress.clone(), size, plan.parts);
+        tracker.set_width(opts.parallelism());
         tracker.report();
 
         let route = Arc::new(Route {

@@ -13,6 +13,7 @@ use ossguard_proto::error::TransportFailure;
 use ossguard_proto::range::ByteRange;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::checkpoint::{
     blocking, sync_parent, Checkpoint, CheckpointFile, CheckpointProbe, Direction, Loaded, Source,
@@ -36,7 +37,8 @@ impl Client {
     /// Downloads `bucket/key` to `path` (parent directories are created).
     ///
     /// Objects smaller than [`TransferOptions::multipart_threshold`] come in one GET; larger ones
-    /// in ranged GETs, up to [`TransferOptions::concurrency`] at once. Either way `path` appears
+    /// in ranged GETs, [`TransferOptions::concurrency`] at once (widening up to
+    /// [`TransferOptions::max_concurrency`] while that pays). Either way `path` appears
     /// only complete and verified (CRC-64), never half-written: a streamed body goes to
     /// `<path>.ossguard-tmp` first and is renamed into place; a small one (up to 256 KiB) is
     /// checked in memory and written in one go (on Linux through an unnamed file linked as
@@ -526,6 +528,7 @@ impl RangedDownload<'_> {
         };
 
         let mut tracker = Tracker::new(opts.progress.clone(), size, plan.parts);
+        tracker.set_width(opts.parallelism());
         for p in done.values() {
             tracker.add_silently(p.size);
         }
@@ -542,18 +545,20 @@ impl RangedDownload<'_> {
         });
         let todo: Vec<u32> = (1..=plan.parts).filter(|n| !done.contains_key(n)).collect();
         let mut todo = todo.into_iter();
-        let mut set: JoinSet<(u32, Result<u64, Error>)> = JoinSet::new();
+        let mut set: JoinSet<(u32, u32, Result<u64, Error>)> = JoinSet::new();
         let mut failure: Option<Error> = None;
         let mut fatal = false;
         let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
         let mut write_behind = WriteBehind::open(&self.temp).await;
+        let (mut ramp, started) = (opts.ramp(), Instant::now());
         loop {
-            while failure.is_none() && set.len() < opts.parallelism() {
+            tracker.set_width(ramp.width());
+            while failure.is_none() && set.len() < ramp.width() {
                 let Some(n) = todo.next() else { break };
                 let (off, len) = plan.range(n);
-                let job = shared.clone();
+                let (job, epoch) = (shared.clone(), ramp.epoch());
                 set.spawn(crate::pipeline::deadline::inherit(async move {
-                    (n, job.fetch(off, len).await)
+                    (n, epoch, job.fetch(off, len).await)
                 }));
             }
             if let (Some(w), false) = (&mut writer, fatal) {
@@ -577,8 +582,9 @@ impl RangedDownload<'_> {
                 break;
             };
             match joined {
-                Ok((n, Ok(crc))) => {
+                Ok((n, epoch, Ok(crc))) => {
                     let len = plan.range(n).1;
+                    ramp.part_done(started.elapsed(), epoch, len);
                     write_behind.part_written(len);
                     done.insert(
                         n,
@@ -595,7 +601,7 @@ impl RangedDownload<'_> {
                         None => tracker.part_done(len),
                     }
                 }
-                Ok((_, Err(e))) => {
+                Ok((_, _, Err(e))) => {
                     // The object changed since the HEAD: this download can never finish.
                     if e.status() == Some(412) {
                         fatal = true;

@@ -100,6 +100,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use checkpoint::Loaded;
+use ossguard_resilience::ramp::Ramp;
 
 use crate::client::Client;
 use crate::error::Error;
@@ -113,8 +114,11 @@ pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 pub const MAX_PARTS: u64 = 10_000;
 /// Default part size (and multipart threshold).
 pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
-/// Default number of parts in flight.
+/// Default number of parts in flight at the start of a file transfer.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Default ceiling of the parts in flight a file transfer widens to (see
+/// [`TransferOptions::max_concurrency`]).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 /// The largest object one CopyObject copies (1 GiB, as OSS documents); larger objects are copied
 /// in UploadPartCopy parts.
 pub const MAX_COPY_OBJECT_SIZE: u64 = 1024 * 1024 * 1024;
@@ -132,8 +136,19 @@ pub struct TransferOptions {
     /// Part size in bytes. Default 8 MiB; raised to 100 KiB at least, and so that a transfer has
     /// at most 10 000 parts.
     pub part_size: u64,
-    /// Parts in flight at once. Default 4 (0 counts as 1).
+    /// Parts in flight at once (at the start, for file transfers that may widen: see
+    /// [`max_concurrency`](Self::max_concurrency)). Default 4 (0 counts as 1).
     pub concurrency: usize,
+    /// [`Client::upload_file`](crate::Client::upload_file) and
+    /// [`Client::download_file`](crate::Client::download_file) only: the most parts in flight
+    /// the transfer widens to. It measures one wave of parts, doubles the width, and keeps the
+    /// wider setting only when throughput grew by at least half of what the added parts would
+    /// bring (see [`resilience::ramp`](crate::resilience::ramp)): where each connection is capped on its own (a
+    /// long path, per-connection shaping) the transfer widens; where the server, the disk or
+    /// one link binds them all it returns to [`concurrency`](Self::concurrency). Default 16;
+    /// at or below `concurrency` the width is fixed. [`with_concurrency`](Self::with_concurrency)
+    /// fixes it too.
+    pub max_concurrency: usize,
     /// Files (objects) smaller than this move in one PutObject (one GET); larger ones, and those
     /// exactly this size, in parts. Default 8 MiB (the default part size).
     pub multipart_threshold: u64,
@@ -198,6 +213,7 @@ impl Default for TransferOptions {
         Self {
             part_size: DEFAULT_PART_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
             multipart_threshold: DEFAULT_PART_SIZE,
             checkpoint_dir: None,
             resumable: true,
@@ -217,6 +233,7 @@ impl std::fmt::Debug for TransferOptions {
         f.debug_struct("TransferOptions")
             .field("part_size", &self.part_size)
             .field("concurrency", &self.concurrency)
+            .field("max_concurrency", &self.max_concurrency)
             .field("multipart_threshold", &self.multipart_threshold)
             .field("checkpoint_dir", &self.checkpoint_dir)
             .field("resumable", &self.resumable)
@@ -238,9 +255,17 @@ impl TransferOptions {
         self
     }
 
-    /// Sets [`concurrency`](Self::concurrency), the parts in flight at once.
+    /// Fixes the parts in flight at `n`: sets [`concurrency`](Self::concurrency) and
+    /// [`max_concurrency`](Self::max_concurrency) both.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n;
+        self.max_concurrency = n;
+        self
+    }
+
+    /// Sets [`max_concurrency`](Self::max_concurrency), the width a file transfer may widen to.
+    pub fn with_max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n;
         self
     }
 
@@ -270,6 +295,11 @@ impl TransferOptions {
     fn parallelism(&self) -> usize {
         self.concurrency.max(1)
     }
+
+    /// The width controller of one file transfer.
+    fn ramp(&self) -> Ramp {
+        Ramp::new(self.parallelism(), self.max_concurrency)
+    }
 }
 
 /// How far a transfer is.
@@ -286,6 +316,9 @@ pub struct Progress {
     pub parts_done: u32,
     /// Parts in all (1 for a transfer below the multipart threshold).
     pub parts_total: u32,
+    /// Parts the transfer keeps in flight now (it may widen: see
+    /// [`TransferOptions::max_concurrency`]).
+    pub width: u32,
 }
 
 /// The part layout of a transfer of `size` bytes.
@@ -338,6 +371,7 @@ impl Tracker {
                 bytes_total,
                 parts_done: 0,
                 parts_total,
+                width: 1,
             },
         }
     }
@@ -352,6 +386,11 @@ impl Tracker {
         if let Some(f) = &self.f {
             f(self.p);
         }
+    }
+
+    /// The width reported from now on.
+    fn set_width(&mut self, width: usize) {
+        self.p.width = u32::try_from(width).unwrap_or(u32::MAX);
     }
 
     fn part_done(&mut self, bytes: u64) {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::checkpoint::{
     blocking, file_fingerprint, put_options_digest, Checkpoint, CheckpointFile, CheckpointProbe,
@@ -29,7 +30,8 @@ impl Client {
     ///
     /// Files smaller than [`TransferOptions::multipart_threshold`] (and empty files) go up in one
     /// PutObject; larger ones as a multipart upload with up to
-    /// [`TransferOptions::concurrency`] parts in flight, each read from disk as it is sent. A
+    /// [`TransferOptions::concurrency`] parts in flight (widening up to
+    /// [`TransferOptions::max_concurrency`] while that pays), each read from disk as it is sent. A
     /// file of up to 256 KiB is read whole first and takes no checkpoint lock unless a
     /// checkpoint of it is on disk (two uploads of it at once: the last PUT wins). See
     /// the [module documentation](crate::transfer) for integrity checks, resuming and what
@@ -266,6 +268,7 @@ impl MultipartUpload<'_> {
         }
 
         let mut tracker = Tracker::new(opts.progress.clone(), size, plan.parts);
+        tracker.set_width(opts.parallelism());
         for p in done.values() {
             tracker.add_silently(p.size);
         }
@@ -279,18 +282,20 @@ impl MultipartUpload<'_> {
         ));
         let todo: Vec<u32> = (1..=plan.parts).filter(|n| !done.contains_key(n)).collect();
         let mut todo = todo.into_iter();
-        let mut set: JoinSet<(u32, Result<PartMeta, Error>)> = JoinSet::new();
+        let mut set: JoinSet<(u32, u32, Result<PartMeta, Error>)> = JoinSet::new();
         let mut stop: Option<Stop> = None;
         let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
+        let (mut ramp, started) = (opts.ramp(), Instant::now());
         loop {
-            while stop.is_none() && set.len() < opts.parallelism() {
+            tracker.set_width(ramp.width());
+            while stop.is_none() && set.len() < ramp.width() {
                 let Some(n) = todo.next() else { break };
                 let (off, len) = plan.range(n);
-                let (c, s) = (client.clone(), shared.clone());
+                let (c, s, epoch) = (client.clone(), shared.clone(), ramp.epoch());
                 set.spawn(crate::pipeline::deadline::inherit(async move {
                     let (b, k, id, path) = &*s;
                     let body = Body::from_file_range(path, off, len);
-                    (n, c.upload_part(b, k, id, n, body).await)
+                    (n, epoch, c.upload_part(b, k, id, n, body).await)
                 }));
             }
             if let (Some(w), false) = (&mut writer, matches!(stop, Some(Stop::Fatal(_)))) {
@@ -313,8 +318,9 @@ impl MultipartUpload<'_> {
                 break;
             };
             match joined {
-                Ok((n, Ok(part))) => {
+                Ok((n, epoch, Ok(part))) => {
                     let len = part.size;
+                    ramp.part_done(started.elapsed(), epoch, len);
                     done.insert(n, part);
                     // Reported once a checkpoint records it (at once without one).
                     match &mut writer {
@@ -322,7 +328,7 @@ impl MultipartUpload<'_> {
                         None => tracker.part_done(len),
                     }
                 }
-                Ok((_, Err(e))) => {
+                Ok((_, _, Err(e))) => {
                     if stop.is_none() {
                         stop = Some(Stop::Part(e));
                     }
