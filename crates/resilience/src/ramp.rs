@@ -10,11 +10,13 @@
 //! if each ran as fast as the old ones ([`Ramp::MIN_GAIN`]). Otherwise it goes back to the last
 //! width that paid and stays there for the rest of the transfer.
 //!
-//! A measurement is one wave in steady state: after a change, completions of parts launched
-//! before it are ignored (they ran at the old width), the first completion of a part launched at
-//! the new width starts the clock, and the next `width` completions end it. Throughput is their
-//! bytes over that time. Sans-IO: the caller passes `now` and each part's [`Ramp::epoch`] at
-//! launch.
+//! A measurement is one wave in steady state. The first: the first `width` completions, timed
+//! from the start (every part of it was launched then). After a change, completions of parts
+//! launched before it are ignored (they ran at the old width, and the new parts started beside
+//! them, out of step), the first completion of a part launched at the new width starts the clock,
+//! and the next `width` completions end it. Throughput is their bytes over that time. Sans-IO:
+//! the caller passes `now`, measured from the launch of the first parts, and each part's
+//! [`Ramp::epoch`] at launch.
 
 use std::time::Duration;
 
@@ -51,6 +53,7 @@ impl Ramp {
     pub const MIN_GAIN: f64 = 0.5;
 
     /// Starts at `start` parts in flight (at least 1); widens up to `max` (at least `start`).
+    /// Time 0 of [`part_done`](Self::part_done)'s `now` is when the first parts are launched.
     pub fn new(start: usize, max: usize) -> Self {
         let width = start.max(1);
         let max = max.max(width);
@@ -59,7 +62,11 @@ impl Ramp {
             max,
             epoch: 0,
             state: if max > width {
-                State::Warming
+                State::Measuring {
+                    since: Duration::ZERO,
+                    parts: 0,
+                    bytes: 0,
+                }
             } else {
                 State::Settled
             },
@@ -235,9 +242,8 @@ mod tests {
     fn completions_of_an_older_epoch_do_not_count() {
         let mut r = Ramp::new(2, 4);
         let t = Duration::from_millis;
-        // Warm-up completion, then one wave of 2 parts in 1 s: 2 MiB/s → widen to 4.
-        r.part_done(t(0), 0, MIB);
-        r.part_done(t(500), 0, MIB);
+        // The first wave, timed from the start: 2 parts in 1 s = 2 MiB/s → widen to 4.
+        r.part_done(t(900), 0, MIB);
         r.part_done(t(1000), 0, MIB);
         assert_eq!((r.width(), r.epoch()), (4, 1));
         // Parts launched at width 2 finishing now say nothing about width 4.
@@ -258,8 +264,7 @@ mod tests {
     fn a_widening_that_brings_too_little_is_undone() {
         let mut r = Ramp::new(2, 8);
         let t = Duration::from_millis;
-        r.part_done(t(0), 0, MIB);
-        r.part_done(t(500), 0, MIB);
+        r.part_done(t(1000), 0, MIB);
         r.part_done(t(1000), 0, MIB); // 2 MiB/s at width 2
         assert_eq!(r.width(), 4);
         r.part_done(t(1000), 1, MIB);
