@@ -1,8 +1,9 @@
 """Peer bench driver for oss2 (Python SDK). Contract: bench_common.py / README.md.
 
 Defaults are oss2's own (retries, pool of 10 connections, CRC-64 on); whole-file helpers are
-resumable_upload / resumable_download with their default threshold, part size and 1 thread
-unless the spec sets "threads" (the tuned row)."""
+resumable_upload / resumable_download with their default thresholds, part sizes and threads
+(upload: 10 MiB parts, 1 thread; download: above 100 MiB, 10 MiB parts, 4 threads) unless the
+spec sets "threads" (the tuned row)."""
 import os
 
 import oss2
