@@ -62,8 +62,9 @@ pub struct GlobalArgs {
     /// Multipart part size for transfers: bytes, or with a K/M/G suffix (8M).
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub part_size: Option<u64>,
-    /// Parts of one file transferred at once, fixed. Default: 4, widening to 16 while each
-    /// widening pays (a link that caps each connection; not where the server or disk binds).
+    /// Parts of one file transferred at once, fixed. Default: 4; a single file transfer widens
+    /// to 16 while each widening pays (a link that caps each connection; not where the server
+    /// or disk binds); streams, server-side copies and batches (-j > 1) stay at 4.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: Option<u16>,
     /// Where resumable transfers keep their checkpoints.

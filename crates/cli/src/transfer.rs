@@ -23,6 +23,16 @@ pub fn options(g: &GlobalArgs) -> TransferOptions {
     o
 }
 
+/// `opts` for `jobs` files at once. With more than one, the files are the parallelism and each
+/// keeps its starting width: a file's ramp would see only its own share of the client's data
+/// slots (16 in all), and could "pay" by taking them from its neighbours.
+pub fn for_jobs(mut opts: TransferOptions, jobs: usize) -> TransferOptions {
+    if jobs > 1 {
+        opts.max_concurrency = opts.concurrency;
+    }
+    opts
+}
+
 pub async fn upload_file(
     client: &Client,
     path: &Path,

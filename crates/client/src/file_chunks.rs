@@ -25,10 +25,11 @@ use tokio::task::JoinHandle;
 /// (a piece counts as sent when the connection asks for the next).
 pub(crate) const CHUNK: usize = 256 * 1024;
 
-/// Free chunk buffers, at most [`KEEP`] of them (4 MiB): 4 parts in flight use about 8 at a
-/// time (a chunk being sent and one read ahead each).
+/// Free chunk buffers, at most [`KEEP`] of them (8 MiB): 16 parts in flight (a transfer's
+/// widest, the client's data slots) use about 32 at a time (a chunk being sent and one read
+/// ahead each).
 static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-const KEEP: usize = 16;
+const KEEP: usize = 32;
 
 fn free_list() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
     FREE.lock().unwrap_or_else(|e| e.into_inner())

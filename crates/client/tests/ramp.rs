@@ -2,7 +2,9 @@
 //! on its own: `ossguard chaos` (in process) between the client and the emulator caps every TCP
 //! connection at 2 MB/s each way. The decision itself (widen, keep, go back) is tested in virtual
 //! time in `ossguard-resilience` (`ramp`); this proves the wiring: the width the transfer
-//! reports through `Progress` grows past its start, and the bytes arrive whole.
+//! reports through `Progress` ends at the ceiling (every doubling paid, which only a
+//! per-connection bound makes it do), `with_concurrency` keeps it fixed, and the bytes arrive
+//! whole.
 
 use std::sync::{Arc, Mutex};
 
@@ -73,9 +75,28 @@ async fn transfers_widen_through_a_per_connection_cap() {
             w
         });
         assert_eq!(widths[0], 4, "{what} starts at the default width");
-        assert!(max > 4, "{what} never widened: {widths:?}");
         assert!(max <= 16, "{what} passed the ceiling: {widths:?}");
+        assert_eq!(
+            widths.last(),
+            Some(&16),
+            "{what} did not keep widening through the cap: {widths:?}"
+        );
     }
+
+    let fixed = Arc::new(Mutex::new(Vec::new()));
+    c.upload_file(
+        &src,
+        "ramp",
+        "fixed",
+        &opts(dir.path(), &fixed).with_concurrency(4),
+    )
+    .await
+    .unwrap();
+    let fixed = fixed.lock().unwrap().clone();
+    assert!(
+        fixed.iter().all(|&w| w == 4),
+        "with_concurrency(4) widened: {fixed:?}"
+    );
     chaos.shutdown().await;
     emu.shutdown().await.unwrap();
 }

@@ -498,6 +498,7 @@ async fn run_batch(
 ) -> Result<(), CliError> {
     let client = ctx.client()?;
     let out: &Output = &ctx.out;
+    let opts = &transfer::for_jobs(opts.clone(), a.jobs.into());
     let mut batch = Batch::default();
     let mut runnable = Vec::new();
     for i in items {

@@ -134,7 +134,7 @@ pub async fn run(a: SyncArgs, ctx: &Ctx) -> Result<u8, CliError> {
         dry_run: a.dry_run,
         jobs: a.jobs.into(),
         filter,
-        transfer: transfer::options(&ctx.global),
+        transfer: transfer::for_jobs(transfer::options(&ctx.global), a.jobs.into()),
         events: Some(events(out, a.dry_run, bar.clone())),
     };
     let started = Instant::now();

@@ -552,7 +552,6 @@ impl RangedDownload<'_> {
         let mut write_behind = WriteBehind::open(&self.temp).await;
         let (mut ramp, started) = (opts.ramp(), Instant::now());
         loop {
-            tracker.set_width(ramp.width());
             while failure.is_none() && set.len() < ramp.width() {
                 let Some(n) = todo.next() else { break };
                 let (off, len) = plan.range(n);
@@ -585,6 +584,7 @@ impl RangedDownload<'_> {
                 Ok((n, epoch, Ok(crc))) => {
                     let len = plan.range(n).1;
                     ramp.part_done(started.elapsed(), epoch, len);
+                    tracker.set_width(ramp.width());
                     write_behind.part_written(len);
                     done.insert(
                         n,

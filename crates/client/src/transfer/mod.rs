@@ -2,7 +2,8 @@
 //!
 //! [`Client::upload_file`](crate::Client::upload_file) and
 //! [`Client::download_file`](crate::Client::download_file) split large transfers into parts that
-//! move in parallel (bounded by [`TransferOptions::concurrency`]) and stream from / to disk: a
+//! move in parallel ([`TransferOptions::concurrency`] at first, widening up to
+//! [`TransferOptions::max_concurrency`] while that pays) and stream from / to disk: a
 //! transfer never holds more than a few network buffers per part in memory, whatever the file size.
 //!
 //! # Integrity
@@ -137,16 +138,19 @@ pub struct TransferOptions {
     /// at most 10 000 parts.
     pub part_size: u64,
     /// Parts in flight at once (at the start, for file transfers that may widen: see
-    /// [`max_concurrency`](Self::max_concurrency)). Default 4 (0 counts as 1).
+    /// [`max_concurrency`](Self::max_concurrency); [`with_concurrency`](Self::with_concurrency)
+    /// fixes the width). Default 4 (0 counts as 1).
     pub concurrency: usize,
     /// [`Client::upload_file`](crate::Client::upload_file) and
     /// [`Client::download_file`](crate::Client::download_file) only: the most parts in flight
     /// the transfer widens to. It measures one wave of parts, doubles the width, and keeps the
-    /// wider setting only when throughput grew by at least half of what the added parts would
-    /// bring (see [`resilience::ramp`](crate::resilience::ramp)): where each connection is capped on its own (a
-    /// long path, per-connection shaping) the transfer widens; where the server, the disk or
-    /// one link binds them all it returns to [`concurrency`](Self::concurrency). Default 16;
-    /// at or below `concurrency` the width is fixed. [`with_concurrency`](Self::with_concurrency)
+    /// wider setting only when throughput grew by at least 1.25× (see
+    /// [`resilience::ramp`](crate::resilience::ramp)): where each connection is capped on its
+    /// own (a long path, per-connection shaping) the transfer widens; where the server, the
+    /// disk or one link binds them all it returns to [`concurrency`](Self::concurrency).
+    /// Default 16 (the client's data slots,
+    /// [`Policy::data_concurrency`](crate::Policy::data_concurrency)); at or below
+    /// `concurrency` the width is fixed. [`with_concurrency`](Self::with_concurrency)
     /// fixes it too.
     pub max_concurrency: usize,
     /// Files (objects) smaller than this move in one PutObject (one GET); larger ones, and those
@@ -302,8 +306,9 @@ impl TransferOptions {
     }
 }
 
-/// How far a transfer is.
+/// How far a transfer is. Built by the transfers only (fields may be added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Bytes moved so far (in finished parts, counted as `parts_done` is), those a resumed
     /// transfer already had included.

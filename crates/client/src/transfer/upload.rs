@@ -287,7 +287,6 @@ impl MultipartUpload<'_> {
         let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
         let (mut ramp, started) = (opts.ramp(), Instant::now());
         loop {
-            tracker.set_width(ramp.width());
             while stop.is_none() && set.len() < ramp.width() {
                 let Some(n) = todo.next() else { break };
                 let (off, len) = plan.range(n);
@@ -321,6 +320,7 @@ impl MultipartUpload<'_> {
                 Ok((n, epoch, Ok(part))) => {
                     let len = part.size;
                     ramp.part_done(started.elapsed(), epoch, len);
+                    tracker.set_width(ramp.width());
                     done.insert(n, part);
                     // Reported once a checkpoint records it (at once without one).
                     match &mut writer {
