@@ -7,8 +7,9 @@
 //! for nothing. [`Ramp`] tells the two apart by trying: it measures the throughput of one wave
 //! of parts at the current width, doubles the width, measures again, and keeps the wider
 //! setting only when the throughput grew by at least a quarter of what the added parts would
-//! bring if each ran as fast as the old ones ([`Ramp::MIN_GAIN`]: a doubling must bring 1.25×). Otherwise it goes back to the last
-//! width that paid and stays there for the rest of the transfer.
+//! bring if each ran as fast as the old ones ([`Ramp::MIN_GAIN`]: a doubling must bring 1.25×).
+//! Otherwise it goes back to the last width that paid and stays there for the rest of the
+//! transfer.
 //!
 //! A measurement is one wave in steady state. The first: the first `width` completions, timed
 //! from the start (every part of it was launched then). After a change, completions of parts

@@ -100,7 +100,7 @@ impl Client {
         }
         let mut threshold = opts.copy_threshold.min(MAX_COPY_OBJECT_SIZE);
         if let Some(hint) = opts.copy_hint.as_ref().filter(|h| h.size <= threshold) {
-            let mut tracker = Tracker::new(opts.progress.clone(), hint.size, 1);
+            let mut tracker = Tracker::new(opts, hint.size, 1);
             tracker.report();
             let copy = CopyOptions {
                 replace_metadata: None,
@@ -130,7 +130,7 @@ impl Client {
         let src = self.copy_source(src_bucket, src_key).await?;
         let size = src.meta.size;
         if size <= threshold || size == 0 {
-            let mut tracker = Tracker::new(opts.progress.clone(), size, 1);
+            let mut tracker = Tracker::new(opts, size, 1);
             tracker.report();
             let copy = CopyOptions {
                 replace_metadata: None,
@@ -203,8 +203,7 @@ impl Client {
             .await?;
         // Armed for the whole copy: a dropped future aborts the upload in the background.
         let mut guard = AbortGuard::new(self, dst_bucket, dst_key, &upload_id, true);
-        let mut tracker = Tracker::new(opts.progress.clone(), size, plan.parts);
-        tracker.set_width(opts.parallelism());
+        let mut tracker = Tracker::new(opts, size, plan.parts);
         tracker.report();
 
         let route = Arc::new(Route {

@@ -13,7 +13,6 @@ use ossguard_proto::error::TransportFailure;
 use ossguard_proto::range::ByteRange;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use super::checkpoint::{
     blocking, sync_parent, Checkpoint, CheckpointFile, CheckpointProbe, Direction, Loaded, Source,
@@ -22,7 +21,9 @@ use super::checkpoint::{
 use super::checkpoint_writer;
 use super::part_writer::{PartWriter, StagingPool};
 use super::write_behind::WriteBehind;
-use super::{discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions, SMALL_IN_MEMORY};
+use super::{
+    discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions, Widening, SMALL_IN_MEMORY,
+};
 use crate::body::ByteStream;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
@@ -140,7 +141,7 @@ impl Client {
             }
             Known::Listed(size) => (None, size),
         };
-        let mut tracker = Tracker::new(opts.progress.clone(), size_hint, 1);
+        let mut tracker = Tracker::new(opts, size_hint, 1);
         tracker.report();
         // Armed once a body streams into the temporary file.
         let mut guard = None;
@@ -527,8 +528,7 @@ impl RangedDownload<'_> {
             parts: done.values().cloned().collect(),
         };
 
-        let mut tracker = Tracker::new(opts.progress.clone(), size, plan.parts);
-        tracker.set_width(opts.parallelism());
+        let mut tracker = Tracker::new(opts, size, plan.parts);
         for p in done.values() {
             tracker.add_silently(p.size);
         }
@@ -550,12 +550,12 @@ impl RangedDownload<'_> {
         let mut fatal = false;
         let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
         let mut write_behind = WriteBehind::open(&self.temp).await;
-        let (mut ramp, started) = (opts.ramp(), Instant::now());
+        let mut widening = Widening::new(opts);
         loop {
-            while failure.is_none() && set.len() < ramp.width() {
+            while failure.is_none() && set.len() < widening.width() {
                 let Some(n) = todo.next() else { break };
                 let (off, len) = plan.range(n);
-                let (job, epoch) = (shared.clone(), ramp.epoch());
+                let (job, epoch) = (shared.clone(), widening.epoch());
                 set.spawn(crate::pipeline::deadline::inherit(async move {
                     (n, epoch, job.fetch(off, len).await)
                 }));
@@ -583,8 +583,7 @@ impl RangedDownload<'_> {
             match joined {
                 Ok((n, epoch, Ok(crc))) => {
                     let len = plan.range(n).1;
-                    ramp.part_done(started.elapsed(), epoch, len);
-                    tracker.set_width(ramp.width());
+                    widening.part_done(epoch, len, &mut tracker);
                     write_behind.part_written(len);
                     done.insert(
                         n,

@@ -299,11 +299,6 @@ impl TransferOptions {
     fn parallelism(&self) -> usize {
         self.concurrency.max(1)
     }
-
-    /// The width controller of one file transfer.
-    fn ramp(&self) -> Ramp {
-        Ramp::new(self.parallelism(), self.max_concurrency)
-    }
 }
 
 /// How far a transfer is. Built by the transfers only (fields may be added).
@@ -368,15 +363,21 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
-    fn new(f: Option<ProgressFn>, bytes_total: u64, parts_total: u32) -> Self {
+    /// Reports to `opts.progress`; the width starts at `opts`' parallelism, or the parts there
+    /// are when fewer (`parts_total` 0: not known yet).
+    fn new(opts: &TransferOptions, bytes_total: u64, parts_total: u32) -> Self {
+        let width = match parts_total {
+            0 => opts.parallelism(),
+            n => opts.parallelism().min(n as usize),
+        };
         Self {
-            f,
+            f: opts.progress.clone(),
             p: Progress {
                 bytes_done: 0,
                 bytes_total,
                 parts_done: 0,
                 parts_total,
-                width: 1,
+                width: u32::try_from(width).unwrap_or(u32::MAX),
             },
         }
     }
@@ -393,11 +394,6 @@ impl Tracker {
         }
     }
 
-    /// The width reported from now on.
-    fn set_width(&mut self, width: usize) {
-        self.p.width = u32::try_from(width).unwrap_or(u32::MAX);
-    }
-
     fn part_done(&mut self, bytes: u64) {
         self.add_silently(bytes);
         self.report();
@@ -406,6 +402,40 @@ impl Tracker {
     /// [`part_done`](Self::part_done) for each size, in order.
     fn parts_done(&mut self, sizes: Vec<u64>) {
         sizes.into_iter().for_each(|bytes| self.part_done(bytes));
+    }
+}
+
+/// The parts a file transfer keeps in flight: its [`Ramp`] on the transfer's own clock (tokio's,
+/// so paused-time tests drive it), reported through the [`Tracker`].
+pub(crate) struct Widening {
+    ramp: Ramp,
+    started: tokio::time::Instant,
+}
+
+impl Widening {
+    /// Starts now, at `opts.concurrency`, widening up to `opts.max_concurrency`.
+    fn new(opts: &TransferOptions) -> Self {
+        Self {
+            ramp: Ramp::new(opts.parallelism(), opts.max_concurrency),
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Parts to keep in flight now.
+    fn width(&self) -> usize {
+        self.ramp.width()
+    }
+
+    /// Tag for a part launched now.
+    fn epoch(&self) -> u32 {
+        self.ramp.epoch()
+    }
+
+    /// A part launched in `epoch` finished, having moved `bytes`; the tracker reports the
+    /// width from now on.
+    fn part_done(&mut self, epoch: u32, bytes: u64, tracker: &mut Tracker) {
+        self.ramp.part_done(self.started.elapsed(), epoch, bytes);
+        tracker.p.width = u32::try_from(self.ramp.width()).unwrap_or(u32::MAX);
     }
 }
 

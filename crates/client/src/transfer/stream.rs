@@ -43,8 +43,7 @@ impl Client {
     {
         validate_key(key)?;
         let part_size = stream_part_size(opts)?;
-        let mut tracker = Tracker::new(opts.progress.clone(), opts.stream_len.unwrap_or(0), 0);
-        tracker.set_width(opts.parallelism());
+        let mut tracker = Tracker::new(opts, opts.stream_len.unwrap_or(0), 0);
         tracker.report();
         let first = read_part(&mut reader, part_size).await?;
         if (first.len() as u64) < part_size && (first.len() as u64) < opts.multipart_threshold {

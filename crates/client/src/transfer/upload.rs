@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use super::checkpoint::{
     blocking, file_fingerprint, put_options_digest, Checkpoint, CheckpointFile, CheckpointProbe,
@@ -16,7 +15,7 @@ use super::checkpoint::{
 use super::checkpoint_writer;
 use super::{
     abort_quietly, discard, io_err, same_etag, AbortGuard, Plan, Tracker, TransferOptions,
-    SMALL_IN_MEMORY,
+    Widening, SMALL_IN_MEMORY,
 };
 use crate::body::Body;
 use crate::client::Client;
@@ -67,7 +66,7 @@ impl Client {
             if let Some(f) = &cp_file {
                 discard(self, f, bucket, key, None).await?;
             }
-            let mut t = Tracker::new(opts.progress.clone(), size, 1);
+            let mut t = Tracker::new(opts, size, 1);
             t.report();
             let body = match local.data {
                 Some(data) => Body::from(data),
@@ -267,8 +266,7 @@ impl MultipartUpload<'_> {
             }
         }
 
-        let mut tracker = Tracker::new(opts.progress.clone(), size, plan.parts);
-        tracker.set_width(opts.parallelism());
+        let mut tracker = Tracker::new(opts, size, plan.parts);
         for p in done.values() {
             tracker.add_silently(p.size);
         }
@@ -285,12 +283,12 @@ impl MultipartUpload<'_> {
         let mut set: JoinSet<(u32, u32, Result<PartMeta, Error>)> = JoinSet::new();
         let mut stop: Option<Stop> = None;
         let mut writer = self.cp_file.as_ref().map(CheckpointFile::writer);
-        let (mut ramp, started) = (opts.ramp(), Instant::now());
+        let mut widening = Widening::new(opts);
         loop {
-            while stop.is_none() && set.len() < ramp.width() {
+            while stop.is_none() && set.len() < widening.width() {
                 let Some(n) = todo.next() else { break };
                 let (off, len) = plan.range(n);
-                let (c, s, epoch) = (client.clone(), shared.clone(), ramp.epoch());
+                let (c, s, epoch) = (client.clone(), shared.clone(), widening.epoch());
                 set.spawn(crate::pipeline::deadline::inherit(async move {
                     let (b, k, id, path) = &*s;
                     let body = Body::from_file_range(path, off, len);
@@ -319,8 +317,7 @@ impl MultipartUpload<'_> {
             match joined {
                 Ok((n, epoch, Ok(part))) => {
                     let len = part.size;
-                    ramp.part_done(started.elapsed(), epoch, len);
-                    tracker.set_width(ramp.width());
+                    widening.part_done(epoch, len, &mut tracker);
                     done.insert(n, part);
                     // Reported once a checkpoint records it (at once without one).
                     match &mut writer {
