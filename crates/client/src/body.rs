@@ -20,7 +20,7 @@ use ossguard_resilience::progress::Progress;
 use crate::client::{Client, Sent};
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::{OpRun, Response};
-use crate::transport::{reqwest_error, Phase};
+use crate::transport::{body_error, data_stream, full_body, stream_body, HttpBody, HttpResponse};
 
 type DynStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
@@ -161,30 +161,26 @@ impl Body {
         })
     }
 
-    /// The reqwest body, feeding every byte sent into `crc`; with `watch`, every byte the
+    /// The HTTP body, feeding every byte sent into `crc`; with `watch`, every byte the
     /// connection takes is reported to the progress guard (see [`Watched`]).
-    pub(crate) async fn into_reqwest(
+    pub(crate) async fn into_http(
         self,
         crc: Arc<Mutex<Crc64>>,
         watch: Option<Watch>,
-    ) -> Result<reqwest::Body, Error> {
+    ) -> Result<HttpBody, Error> {
         let len = self.len();
         let stream: DynStream = match self.0 {
             Inner::Bytes(b) => {
                 crc.lock().unwrap_or_else(|e| e.into_inner()).update(&b);
                 let Some(watch) = watch else {
-                    return Ok(reqwest::Body::from(b));
+                    return Ok(full_body(b));
                 };
                 // In pieces, so the guard sees the connection take them.
                 let pieces = (0..b.len().div_ceil(UPLOAD_PIECE)).map(move |i| {
                     Ok(b.slice(i * UPLOAD_PIECE..((i + 1) * UPLOAD_PIECE).min(b.len())))
                 });
                 let stream = futures_util::stream::iter(pieces.collect::<Vec<_>>());
-                return Ok(reqwest::Body::wrap_stream(Watched::new(
-                    Box::pin(stream),
-                    watch,
-                    len,
-                )));
+                return Ok(stream_body(Watched::new(Box::pin(stream), watch, len)));
             }
             Inner::File { path, offset, len } => {
                 Box::pin(crate::file_chunks::FileChunks::open(&path, offset, len).await?)
@@ -198,8 +194,8 @@ impl Body {
             chunk
         }));
         Ok(match watch {
-            Some(w) => reqwest::Body::wrap_stream(Watched::new(counted, w, len)),
-            None => reqwest::Body::wrap_stream(counted),
+            Some(w) => stream_body(Watched::new(counted, w, len)),
+            None => stream_body(counted),
         })
     }
 }
@@ -305,7 +301,7 @@ pub(crate) struct Resume {
 }
 
 type Fetch =
-    Pin<Box<dyn std::future::Future<Output = (OpRun, Result<reqwest::Response, Error>)> + Send>>;
+    Pin<Box<dyn std::future::Future<Output = (OpRun, Result<HttpResponse, Error>)> + Send>>;
 
 /// A downloaded body. When it covers the whole object and the server sent a CRC-64, the stream
 /// ends with an `Integrity` error instead of `None` if the bytes do not match.
@@ -326,7 +322,7 @@ pub struct ByteStream {
 
 /// What a [`ByteStream`] tracks while the body streams.
 struct BodyState {
-    inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, hyper::Error>> + Send>>,
     crc: Crc64,
     expected_crc: Option<u64>,
     done: bool,
@@ -361,7 +357,7 @@ impl ByteStream {
         resume: Option<Resume>,
     ) -> Self {
         let state = BodyState {
-            inner: Box::pin(sent.response.bytes_stream()),
+            inner: Box::pin(data_stream(sent.response)),
             crc: Crc64::new(),
             expected_crc,
             done: false,
@@ -499,7 +495,7 @@ async fn resume_get(
     etag: &str,
     offset: u64,
     last: Option<u64>,
-) -> Result<reqwest::Response, Error> {
+) -> Result<HttpResponse, Error> {
     let range = match last {
         Some(l) => ByteRange::Closed {
             first: offset,
@@ -564,7 +560,7 @@ impl BodyState {
                         self.run = Some(run);
                         match r {
                             Ok(resp) => {
-                                self.inner = Box::pin(resp.bytes_stream());
+                                self.inner = Box::pin(data_stream(resp));
                                 self.progress = BodyState::guard(&self.client);
                                 self.attempt_bytes = 0;
                                 continue;
@@ -601,7 +597,7 @@ impl BodyState {
                     return Poll::Ready(Some(Ok(b)));
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let e = reqwest_error(&e, Phase::Body).in_op("GetObject");
+                    let e = body_error(&e).in_op("GetObject");
                     match self.fail(e) {
                         None => continue,
                         Some(e) => {

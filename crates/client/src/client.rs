@@ -20,7 +20,7 @@ use crate::config::{Config, SignatureVersion};
 use crate::error::Error;
 use crate::pipeline::state::EndpointState;
 use crate::pipeline::{spec_of, Answer, OpRun, Response};
-use crate::transport::{reqwest_error, Phase, Transport};
+use crate::transport::{body_error, read_all, read_capped, HttpResponse, Transport};
 
 /// An OSS client. Cheap to clone (an `Arc`), `Send + Sync`, pooled connections.
 #[derive(Clone)]
@@ -52,7 +52,7 @@ impl std::fmt::Debug for Client {
 /// operation still in progress (its bulkhead slot and state machine): a data GET hands it to
 /// its body stream so that resumes stay attempts of the same operation.
 pub(crate) struct Sent {
-    pub response: reqwest::Response,
+    pub response: HttpResponse,
     /// CRC-64 of the request body as sent.
     pub sent_crc: u64,
     pub run: OpRun,
@@ -209,7 +209,7 @@ impl Client {
         let progress =
             watch_upload.then(|| Arc::new(Mutex::new(Progress::new(ep.policy.progress))));
         let rbody = body
-            .into_reqwest(crc.clone(), progress.clone().map(|p| (p, ep.origin)))
+            .into_http(crc.clone(), progress.clone().map(|p| (p, ep.origin)))
             .await?;
         let started = tokio::time::Instant::now();
         let inner = async {
@@ -278,7 +278,7 @@ impl Client {
         let response = if read_body {
             let headers = resp.headers().clone();
             let limit = self.config().operation_timeout;
-            let body = tokio::time::timeout(limit, resp.bytes())
+            let body = tokio::time::timeout(limit, read_all(resp))
                 .await
                 .map_err(|_| {
                     Error::transport(
@@ -287,7 +287,7 @@ impl Client {
                     )
                     .in_op(op.name())
                 })?
-                .map_err(|e| reqwest_error(&e, Phase::Body).in_op(op.name()))?;
+                .map_err(|e| body_error(&e).in_op(op.name()))?;
             Response::Read { headers, body }
         } else {
             Response::Streaming(resp)
@@ -370,16 +370,4 @@ impl std::fmt::Display for StallReport {
         }?;
         write!(f, "; the connection was abandoned")
     }
-}
-
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        out.extend_from_slice(&chunk);
-        if out.len() >= cap {
-            out.truncate(cap);
-            break;
-        }
-    }
-    out
 }

@@ -61,9 +61,10 @@ pub(crate) fn validate_key_name(key: &str) -> Result<(), Error> {
 /// [`validate_key_name`] for a key that goes into the request URL.
 pub(crate) fn validate_key(key: &str) -> Result<(), Error> {
     validate_key_name(key)?;
-    // OSS allows them, but the URL parser under reqwest removes `.` and `..` segments (even
-    // `%2E`-escaped ones, per the URL standard): the request would name another object than
-    // the one signed. Refuse before sending rather than fail with SignatureDoesNotMatch.
+    // OSS allows them, but URL parsers that follow the URL standard (reqwest's, browsers',
+    // proxies') remove `.` and `..` segments, even `%2E`-escaped ones: a presigned URL or a
+    // request through such a hop would name another object than the one signed. Our own
+    // transport sends the path as signed; the refusal keeps keys portable to those clients.
     if key.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(Error::invalid_input(format!(
             "object key {key:?} has a '.' or '..' path segment, which HTTP URL normalisation \

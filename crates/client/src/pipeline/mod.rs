@@ -231,7 +231,7 @@ pub(crate) struct Answer {
 
 pub(crate) enum Response {
     /// Headers only; the body is left to the caller (data).
-    Streaming(reqwest::Response),
+    Streaming(crate::transport::HttpResponse),
     /// The whole (small, XML) body, read inside the attempt.
     Read {
         headers: http::HeaderMap,
@@ -512,7 +512,7 @@ impl Client {
         run.report.attempts += 1;
         run.report.sent += body.len().unwrap_or(0);
         ep.metrics.op(op).sent.inc_by(body.len().unwrap_or(0));
-        // Boxed: an attempt's state (request, reqwest's future, timers) is kilobytes, and held
+        // Boxed: an attempt's state (request, hyper's future, timers) is kilobytes, and held
         // inline it made every operation's future ~16 KiB, copied on each move by the caller.
         let first = Box::pin(self.recorded(
             run,
