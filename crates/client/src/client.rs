@@ -214,14 +214,15 @@ impl Client {
         let started = tokio::time::Instant::now();
         let inner = async {
             let resp = self.inner.transport.send(self.config(), req, rbody).await?;
+            let first_byte = started.elapsed();
             let status = resp.status().as_u16();
             ep.metrics
                 .op(op)
                 .first_byte
-                .observe(started.elapsed().as_secs_f64());
+                .observe(first_byte.as_secs_f64());
             let span = tracing::Span::current();
             span.record("status", status);
-            if let Some(id) = resp.headers().get("x-oss-request-id") {
+            if let Some(id) = resp.headers().get(crate::ops::names::REQUEST_ID) {
                 span.record("request_id", id.to_str().unwrap_or(""));
             }
             if status >= 300 {
@@ -240,7 +241,7 @@ impl Client {
                     .and_then(ossguard_proto::time::parse_http_date);
                 return Err(Error::from(e).with_server_facts(hint, date));
             }
-            Ok(resp)
+            Ok((resp, first_byte))
         };
         let guarded = async {
             match &progress {
@@ -273,7 +274,7 @@ impl Client {
             },
         }
         .map_err(|e| e.in_op(op.name()))?;
-        let first_byte = started.elapsed();
+        let (resp, first_byte) = resp;
         let sent_crc = crc.lock().unwrap_or_else(|e| e.into_inner()).value();
         let response = if read_body {
             let headers = resp.headers().clone();

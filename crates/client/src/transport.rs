@@ -33,7 +33,22 @@ pub(crate) struct Transport {
     scheme: Scheme,
     /// The endpoint's authority, parsed once (every path-style request goes there).
     authority: Authority,
+    /// Its `Host` header value, formatted once (hyper would format it for every request).
+    host: HeaderValue,
     user_agent: HeaderValue,
+}
+
+/// `Host` for `authority` as hyper writes it: the port only when it is not the scheme's default.
+fn host_value(scheme: &Scheme, authority: &Authority) -> Result<HeaderValue, http::Error> {
+    let default = match scheme.as_str() {
+        "https" => 443,
+        _ => 80,
+    };
+    let host = authority.host();
+    Ok(match authority.port_u16().filter(|p| *p != default) {
+        Some(port) => HeaderValue::try_from(format!("{host}:{port}"))?,
+        None => HeaderValue::try_from(host)?,
+    })
 }
 
 /// `error: cause: cause …` — hyper's errors say little at the top ("client error (Connect)").
@@ -126,14 +141,16 @@ impl Transport {
         };
         let scheme = Scheme::try_from(cfg.endpoint.scheme.as_str())
             .map_err(|e| bad(&cfg.endpoint.scheme, &e))?;
-        let host = cfg.endpoint.authority(None);
-        let authority = Authority::try_from(host.as_str()).map_err(|e| bad(&host, &e))?;
+        let name = cfg.endpoint.authority(None);
+        let authority = Authority::try_from(name.as_str()).map_err(|e| bad(&name, &e))?;
+        let host = host_value(&scheme, &authority).map_err(|e| bad(&name, &e))?;
         let user_agent =
             HeaderValue::try_from(cfg.user_agent.as_str()).map_err(|e| bad("user agent", &e))?;
         Ok(Self {
             http,
             scheme,
             authority,
+            host,
             user_agent,
         })
     }
@@ -153,26 +170,30 @@ impl Transport {
     }
 
     /// The request's URI ([`Self::url`]): the endpoint's scheme, its authority (with the
-    /// bucket in front for virtual-hosted style) and the request's encoded path and query.
-    /// Nothing is normalised: the path goes out as signed.
-    fn request_uri(&self, cfg: &Config, req: &Request) -> Result<Uri, Error> {
+    /// bucket in front for virtual-hosted style) and the request's encoded path and query;
+    /// and its `Host`. Nothing is normalised: the path goes out as signed.
+    fn request_uri(&self, cfg: &Config, req: &Request) -> Result<(Uri, HeaderValue), Error> {
         let style = cfg.addressing;
         let bad = |e: &dyn std::fmt::Display| {
             Error::invalid_input(format!("cannot build the request URL: {e}"))
         };
-        let authority = match (style, req.bucket.as_deref()) {
+        let (authority, host) = match (style, req.bucket.as_deref()) {
             (AddressingStyle::VirtualHosted, Some(b)) => {
-                Authority::try_from(cfg.endpoint.authority(Some(b))).map_err(|e| bad(&e))?
+                let a =
+                    Authority::try_from(cfg.endpoint.authority(Some(b))).map_err(|e| bad(&e))?;
+                let host = host_value(&self.scheme, &a).map_err(|e| bad(&e))?;
+                (a, host)
             }
-            _ => self.authority.clone(),
+            _ => (self.authority.clone(), self.host.clone()),
         };
         let pq = PathAndQuery::try_from(req.path_and_query(style)).map_err(|e| bad(&e))?;
-        Uri::builder()
+        let uri = Uri::builder()
             .scheme(self.scheme.clone())
             .authority(authority)
             .path_and_query(pq)
             .build()
-            .map_err(|e| bad(&e))
+            .map_err(|e| bad(&e))?;
+        Ok((uri, host))
     }
 
     /// Sends `req` (signed): its headers move into the HTTP request as they are.
@@ -182,12 +203,14 @@ impl Transport {
         req: Request,
         body: HttpBody,
     ) -> Result<HttpResponse, Error> {
+        let (uri, host) = self.request_uri(cfg, &req)?;
         let mut r = http::Request::new(body);
-        *r.uri_mut() = self.request_uri(cfg, &req)?;
+        *r.uri_mut() = uri;
         *r.method_mut() = req.method;
         *r.headers_mut() = req.headers;
-        r.headers_mut()
-            .entry(http::header::USER_AGENT)
+        let h = r.headers_mut();
+        h.entry(http::header::HOST).or_insert(host);
+        h.entry(http::header::USER_AGENT)
             .or_insert_with(|| self.user_agent.clone());
         self.http.request(r).await.map_err(|e| send_error(&e))
     }
@@ -254,6 +277,26 @@ mod tests {
             ErrorKind::Transport { failure, .. } => Some(*failure),
             _ => None,
         }
+    }
+
+    /// `Host` as hyper would write it: the port only when it is not the scheme's default.
+    #[test]
+    fn host_header_omits_default_ports_only() {
+        let h = |scheme: &str, authority: &str| {
+            let v = host_value(
+                &Scheme::try_from(scheme).unwrap(),
+                &Authority::try_from(authority).unwrap(),
+            );
+            v.unwrap().to_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            h("https", "oss-cn-hangzhou.aliyuncs.com"),
+            "oss-cn-hangzhou.aliyuncs.com"
+        );
+        assert_eq!(h("https", "b.oss.example:443"), "b.oss.example");
+        assert_eq!(h("http", "127.0.0.1:80"), "127.0.0.1");
+        assert_eq!(h("http", "127.0.0.1:9555"), "127.0.0.1:9555");
+        assert_eq!(h("https", "[::1]:8443"), "[::1]:8443");
     }
 
     /// A refused connection is a connect failure; a head cut short is a reset; a body cut

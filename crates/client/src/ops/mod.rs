@@ -16,8 +16,6 @@ pub(crate) mod names {
     use super::HeaderName;
     pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-oss-request-id");
     pub const CRC64: HeaderName = HeaderName::from_static(ossguard_proto::crc64::HEADER);
-    pub const OBJECT_TYPE: HeaderName = HeaderName::from_static("x-oss-object-type");
-    pub const STORAGE_CLASS: HeaderName = HeaderName::from_static("x-oss-storage-class");
     pub const NEXT_APPEND_POSITION: HeaderName =
         HeaderName::from_static("x-oss-next-append-position");
 }

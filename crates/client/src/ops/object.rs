@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+use http::header::{CONTENT_RANGE, ETAG};
 use http::Method;
 use ossguard_proto::ops::copy_source;
 use ossguard_proto::range::{parse_content_range, ByteRange};
@@ -130,34 +130,50 @@ pub struct ObjectMeta {
 }
 
 impl ObjectMeta {
+    /// One pass over the headers (a GET's answer carries ~13): nine lookups by name cost a
+    /// small GET ~4 % of its client instructions (callgrind, session 17). A header's first
+    /// value counts, as with a lookup; user metadata keeps the last value of a repeated name.
     pub(crate) fn from_headers(h: &http::HeaderMap) -> Self {
-        let metadata = h
-            .iter()
-            .filter_map(|(n, v)| {
-                n.as_str().strip_prefix("x-oss-meta-").map(|k| {
-                    (
-                        k.to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-            })
-            .collect();
-        Self {
-            size: header(h, CONTENT_LENGTH)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-            etag: header(h, ETAG).unwrap_or_default(),
-            last_modified: header(h, LAST_MODIFIED)
-                .and_then(|v| ossguard_proto::time::parse_http_date(&v)),
-            content_type: header(h, CONTENT_TYPE),
-            crc64: server_crc(h),
-            object_type: header(h, names::OBJECT_TYPE),
-            storage_class: header(h, names::STORAGE_CLASS),
-            metadata,
-            next_append_position: header(h, names::NEXT_APPEND_POSITION)
-                .and_then(|v| v.parse().ok()),
-            request_id: header(h, names::REQUEST_ID),
+        let mut m = Self::default();
+        let (mut size, mut etag, mut crc, mut modified) = (None, None, None, None);
+        let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).trim().to_owned();
+        for (name, v) in h {
+            match name.as_str() {
+                "content-length" => {
+                    size.get_or_insert(v);
+                }
+                "etag" => {
+                    etag.get_or_insert(v);
+                }
+                "last-modified" => {
+                    modified.get_or_insert(v);
+                }
+                ossguard_proto::crc64::HEADER => {
+                    crc.get_or_insert(v);
+                }
+                "content-type" if m.content_type.is_none() => m.content_type = Some(text(v)),
+                "x-oss-object-type" if m.object_type.is_none() => m.object_type = Some(text(v)),
+                "x-oss-storage-class" if m.storage_class.is_none() => {
+                    m.storage_class = Some(text(v))
+                }
+                "x-oss-request-id" if m.request_id.is_none() => m.request_id = Some(text(v)),
+                "x-oss-next-append-position" if m.next_append_position.is_none() => {
+                    m.next_append_position = text(v).parse().ok()
+                }
+                other => {
+                    if let Some(k) = other.strip_prefix("x-oss-meta-") {
+                        m.metadata.insert(k.to_owned(), text(v));
+                    }
+                }
+            }
         }
+        m.size = size.and_then(|v| text(v).parse().ok()).unwrap_or(0);
+        m.etag = etag.map(text).unwrap_or_default();
+        m.last_modified = modified.and_then(|v| ossguard_proto::time::parse_http_date(&text(v)));
+        m.crc64 = crc
+            .and_then(|v| v.to_str().ok())
+            .and_then(ossguard_proto::crc64::parse_header);
+        m
     }
 }
 
@@ -533,4 +549,70 @@ pub(crate) fn content_md5(body: &[u8]) -> String {
     use base64::Engine;
     use md5::Digest;
     base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
+#[cfg(test)]
+mod meta_tests {
+    use super::ObjectMeta;
+
+    fn map(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    /// The one-pass reader sees what lookups by name saw: each header's first value, trimmed;
+    /// every `x-oss-meta-*` header; nothing for absent or unparsable values.
+    #[test]
+    fn headers_are_read_in_one_pass_like_lookups() {
+        let h = map(&[
+            ("Content-Length", "4096"),
+            ("ETag", " \"abc\" "),
+            ("ETag", "\"second\""),
+            ("Last-Modified", "Mon, 07 Dec 2026 16:45:03 GMT"),
+            ("Content-Type", "text/plain"),
+            ("x-oss-hash-crc64ecma", "18446744073709551615"),
+            ("x-oss-hash-crc64ecma", "1"),
+            ("x-oss-object-type", "Appendable"),
+            ("x-oss-storage-class", "IA"),
+            ("x-oss-next-append-position", "4096"),
+            ("x-oss-request-id", "r1"),
+            ("x-oss-meta-Color", "blue"),
+            ("x-oss-meta-size", " big "),
+            ("x-oss-server-time", "3"),
+        ]);
+        let m = ObjectMeta::from_headers(&h);
+        assert_eq!(m.size, 4096);
+        assert_eq!(m.etag, "\"abc\"");
+        let t = m.last_modified.expect("parsed");
+        assert_eq!(
+            ossguard_proto::time::rfc1123(t),
+            "Mon, 07 Dec 2026 16:45:03 GMT"
+        );
+        assert_eq!(m.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(m.crc64, Some(u64::MAX));
+        assert_eq!(m.object_type.as_deref(), Some("Appendable"));
+        assert_eq!(m.storage_class.as_deref(), Some("IA"));
+        assert_eq!(m.next_append_position, Some(4096));
+        assert_eq!(m.request_id.as_deref(), Some("r1"));
+        let meta: Vec<_> = m
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(meta, [("color", "blue"), ("size", "big")]);
+
+        let none = ObjectMeta::from_headers(&map(&[
+            ("Content-Length", "lots"),
+            ("x-oss-hash-crc64ecma", "-1"),
+            ("Last-Modified", "yesterday"),
+        ]));
+        assert_eq!((none.size, none.crc64, none.last_modified), (0, None, None));
+        assert!(none.etag.is_empty() && none.metadata.is_empty() && none.request_id.is_none());
+    }
 }

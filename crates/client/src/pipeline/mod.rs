@@ -398,7 +398,8 @@ impl Client {
             };
             ep.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let kind = std::mem::replace(&mut run.report.next_kind, AttemptKind::Retry);
-            let attempt_started = ep.now();
+            // `now` was read just above (the body copy in between is a refcount).
+            let attempt_started = now;
             let result = self
                 .attempt_maybe_hedged(
                     run,

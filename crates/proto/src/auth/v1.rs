@@ -10,7 +10,12 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
 use super::credentials::Credentials;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, DATE};
+
 use crate::request::{header_str, InvalidHeader, Request};
+
+const X_OSS_DATE: HeaderName = HeaderName::from_static("x-oss-date");
+const CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");
 
 /// The union of the official SDKs' V1 sub-resource lists (Go's mirrors the OSS docs).
 const SUBRESOURCES: &[&str] = &[
@@ -173,38 +178,61 @@ pub fn canonical_resource(
 
 /// `x-oss-*` headers, lower-cased, sorted, `name:value\n` each.
 pub fn canonical_oss_headers(req: &Request) -> String {
-    let mut hs: Vec<(String, String)> = req
+    let mut out = String::new();
+    push_canonical_oss_headers(&mut out, req);
+    out
+}
+
+/// A header value as signed: trimmed, lossy for non-UTF-8 bytes (borrowed when UTF-8).
+fn push_value(out: &mut String, v: Option<&HeaderValue>) {
+    if let Some(v) = v {
+        out.push_str(String::from_utf8_lossy(v.as_bytes()).trim());
+    }
+}
+
+fn push_canonical_oss_headers(out: &mut String, req: &Request) {
+    // One pass over the map; a stable sort and `dedup` keep each name's first value (a
+    // lookup by `&str` would parse every name again).
+    let mut lines: Vec<(&str, &HeaderValue)> = req
         .headers
-        .keys()
-        .map(|n| n.as_str())
-        .filter(|n| n.starts_with("x-oss-"))
-        .map(|n| {
-            (
-                n.to_owned(),
-                header_str(&req.headers, n).unwrap_or_default(),
-            )
-        })
+        .iter()
+        .map(|(n, v)| (n.as_str(), v))
+        .filter(|(n, _)| n.starts_with("x-oss-"))
         .collect();
-    hs.sort();
-    hs.into_iter().map(|(n, v)| format!("{n}:{v}\n")).collect()
+    lines.sort_by_key(|(n, _)| *n);
+    lines.dedup_by_key(|(n, _)| *n);
+    for (n, v) in lines {
+        out.push_str(n);
+        out.push(':');
+        push_value(out, Some(v));
+        out.push('\n');
+    }
 }
 
 /// The V1 string to sign, with `date` in the date slot (a date header, or `Expires` for presign).
 pub fn string_to_sign(req: &Request, date: &str, set: Subresources) -> String {
-    format!(
-        "{}\n{}\n{}\n{}\n{}{}",
-        req.method.as_str(),
-        req.header("content-md5").unwrap_or_default(),
-        req.header("content-type").unwrap_or_default(),
-        date,
-        canonical_oss_headers(req),
-        canonical_resource(req.bucket.as_deref(), req.key.as_deref(), &req.query, set)
-    )
+    let mut out = String::with_capacity(256);
+    out.push_str(req.method.as_str());
+    out.push('\n');
+    push_value(&mut out, req.headers.get(CONTENT_MD5));
+    out.push('\n');
+    push_value(&mut out, req.headers.get(CONTENT_TYPE));
+    out.push('\n');
+    out.push_str(date);
+    out.push('\n');
+    push_canonical_oss_headers(&mut out, req);
+    out.push_str(&canonical_resource(
+        req.bucket.as_deref(),
+        req.key.as_deref(),
+        &req.query,
+        set,
+    ));
+    out
 }
 
 /// The date the V1 header signature covers: `x-oss-date` if present, else `Date`.
 pub fn signed_date(req: &Request) -> Option<String> {
-    req.header("x-oss-date").or_else(|| req.header("date"))
+    header_str(&req.headers, X_OSS_DATE).or_else(|| header_str(&req.headers, DATE))
 }
 
 /// base64(HMAC-SHA1(secret, string_to_sign)).
@@ -218,11 +246,12 @@ pub fn signature(secret: &str, string_to_sign: &str) -> String {
 pub fn authorization(req: &Request, creds: &Credentials, set: Subresources) -> String {
     let date = signed_date(req).unwrap_or_default();
     let sts = string_to_sign(req, &date, set);
-    format!(
-        "OSS {}:{}",
-        creds.access_key_id,
-        signature(creds.access_key_secret.expose(), &sts)
-    )
+    let sig = signature(creds.access_key_secret.expose(), &sts);
+    let mut out = String::with_capacity(5 + creds.access_key_id.len() + sig.len());
+    for part in ["OSS ", &creds.access_key_id, ":", &sig] {
+        out.push_str(part);
+    }
+    out
 }
 
 /// Signs a request in place: date header, STS token header, `Authorization`.
