@@ -124,6 +124,11 @@ impl Transport {
         tcp.set_connect_timeout(Some(cfg.connect_timeout));
         // Small requests must not wait for Nagle (reqwest's default too).
         tcp.set_nodelay(true);
+        // A pooled connection whose peer vanished (NAT timeout, crashed host) is found by the
+        // kernel instead of by the next request's timeout (reqwest's defaults).
+        tcp.set_keepalive(Some(Duration::from_secs(15)));
+        tcp.set_keepalive_interval(Some(Duration::from_secs(15)));
+        tcp.set_keepalive_retries(Some(3));
         tcp.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
