@@ -145,7 +145,7 @@ impl Body {
                 Source::File(p, o, l) => (p, o, l),
             };
             let read = async {
-                let mut f = tokio::fs::File::open(&path).await?;
+                let mut f = crate::file_chunks::open_regular_async(&path).await?;
                 f.seek(std::io::SeekFrom::Start(offset)).await?;
                 let mut f = f.take(len);
                 let (mut crc, mut buf) = (Crc64::new(), vec![0u8; 256 * 1024]);

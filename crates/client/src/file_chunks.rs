@@ -55,6 +55,34 @@ impl Drop for PooledChunk {
     }
 }
 
+/// Opens `path` for reading if it is a regular file. The check is made on the open file
+/// (`fstat`), not on the path before opening: a path swapped for a FIFO between a `stat` and
+/// the `open` would block the opener until some process writes to it (forever, for an upload
+/// thread). `O_NONBLOCK` lets a FIFO open return at once; it changes nothing for a regular file.
+pub fn open_regular(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
+/// [`open_regular`] on the blocking pool, as a tokio file.
+pub(crate) async fn open_regular_async(path: &std::path::Path) -> io::Result<tokio::fs::File> {
+    let path = path.to_owned();
+    let file = tokio::task::spawn_blocking(move || open_regular(&path))
+        .await
+        .map_err(io::Error::other)??;
+    Ok(tokio::fs::File::from_std(file))
+}
+
 /// The part of the file still to read: the file's cursor sits at the next byte.
 struct Range {
     file: File,
@@ -97,7 +125,7 @@ impl FileChunks {
     pub async fn open(path: &std::path::Path, offset: u64, len: u64) -> io::Result<Self> {
         let path = path.to_owned();
         let range = tokio::task::spawn_blocking(move || {
-            let mut file = File::open(path)?;
+            let mut file = open_regular(&path)?;
             file.seek(SeekFrom::Start(offset))?;
             Ok::<_, io::Error>(Range { file, left: len })
         })
@@ -143,6 +171,37 @@ impl Stream for FileChunks {
 mod tests {
     use super::*;
     use futures_util::StreamExt;
+
+    /// A FIFO where a regular file was expected fails at once instead of blocking the
+    /// opening thread until a writer comes (none will). The runtime is left in the background
+    /// at the end: a blocked open must fail this test, not hang it.
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        use rustix::fs::{mknodat, FileType, Mode, CWD};
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let opened = rt.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                FileChunks::open(&fifo, 0, 10),
+            )
+            .await
+        });
+        rt.shutdown_background();
+        let e = opened
+            .expect("opening a FIFO must not block")
+            .err()
+            .expect("a FIFO is not a regular file");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(open_regular(&dir.path().join("missing")).is_err());
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        assert!(open_regular(&dir.path().join("f")).is_ok());
+    }
 
     async fn collect(mut chunks: FileChunks) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();

@@ -354,7 +354,7 @@ impl Shared {
 async fn file_crc(path: PathBuf) -> Result<u64, String> {
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
-        let mut f = std::fs::File::open(&path)?;
+        let mut f = ossguard::transfer::open_regular(&path)?;
         let mut crc = Crc64::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {

@@ -74,6 +74,7 @@ mod stream;
 mod upload;
 mod write_behind;
 
+pub use crate::file_chunks::open_regular;
 pub use copy::CopyOutput;
 pub use download::TEMP_SUFFIX;
 

@@ -144,7 +144,8 @@ impl Local {
         // Read to the end: a file that changed since the stat goes up as it is now, unless it
         // grew past the in-memory bound (then it streams, as a large file would).
         let mut data = Vec::with_capacity(size as usize);
-        std::fs::File::open(&path)
+        // Opened as a regular file only: the path may have changed since the stat.
+        crate::file_chunks::open_regular(&path)
             .and_then(|f| f.take(SMALL_IN_MEMORY + 1).read_to_end(&mut data))
             .map_err(|e| io_err(format!("reading {}", path.display()), e))?;
         let grew = data.len() as u64 > SMALL_IN_MEMORY;
@@ -438,7 +439,7 @@ async fn adopt_unrecorded_parts(
         let Some(server_crc) = p.crc64.filter(|_| p.size == len) else {
             continue;
         };
-        let mut f = tokio::fs::File::open(path)
+        let mut f = crate::file_chunks::open_regular_async(path)
             .await
             .map_err(|e| io_err(path.display(), e))?;
         f.seek(std::io::SeekFrom::Start(offset))
