@@ -55,22 +55,26 @@ impl Drop for PooledChunk {
     }
 }
 
-/// Opens `path` for reading if it is a regular file. The check is made on the open file
-/// (`fstat`), not on the path before opening: a path swapped for a FIFO between a `stat` and
-/// the `open` would block the opener until some process writes to it (forever, for an upload
-/// thread). `O_NONBLOCK` lets a FIFO open return at once; it changes nothing for a regular file.
+/// Opens `path` for reading if it is a regular file (or a block device, e.g. a disk image).
+/// The check is made on the open file (`fstat`), not on the path before opening: a path
+/// swapped for a FIFO between a `stat` and the `open` would block the opener until some process
+/// writes to it (forever, for an upload thread). It is opened with `O_NONBLOCK`, so that a FIFO
+/// open returns at once, and the flag is cleared once the file is known to be one we read.
 pub fn open_regular(path: &std::path::Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
-    if !file.metadata()?.is_file() {
+    let kind = file.metadata()?.file_type();
+    if !(kind.is_file() || kind.is_block_device()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a regular file", path.display()),
         ));
     }
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)?;
     Ok(file)
 }
 
@@ -200,7 +204,9 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
         assert!(open_regular(&dir.path().join("missing")).is_err());
         std::fs::write(dir.path().join("f"), b"x").unwrap();
-        assert!(open_regular(&dir.path().join("f")).is_ok());
+        let f = open_regular(&dir.path().join("f")).unwrap();
+        let flags = rustix::fs::fcntl_getfl(&f).unwrap();
+        assert!(!flags.contains(rustix::fs::OFlags::NONBLOCK), "{flags:?}");
     }
 
     async fn collect(mut chunks: FileChunks) -> io::Result<Vec<u8>> {

@@ -6,6 +6,10 @@
 //! (session 17: 10,000 GETs of 403s, reqwest 177 ms against hyper 167 ms). Here the URI is
 //! assembled from the endpoint's parsed scheme and authority and the request's encoded path.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,7 +30,41 @@ pub(crate) type HttpBody = UnsyncBoxBody<Bytes, std::io::Error>;
 /// A response whose head has arrived; the body is read as it comes.
 pub(crate) type HttpResponse = http::Response<hyper::body::Incoming>;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The HTTPS connector under one time limit for the whole connect — name lookup, TCP and TLS
+/// handshakes — as reqwest's connect timeout was: a stalled lookup or handshake is a connect
+/// timeout (the request was never sent, so even a non-idempotent operation may retry), not a
+/// first-byte timeout.
+#[derive(Clone)]
+struct Connector {
+    inner: Https,
+    limit: Duration,
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = <Https as tower_service::Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let (connect, limit) = (self.inner.call(uri), self.limit);
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connect).await {
+                Ok(r) => r,
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection (name lookup, TCP and TLS) within {limit:?}"),
+                )) as BoxError),
+            }
+        })
+    }
+}
 
 pub(crate) struct Transport {
     http: hyper_util::client::legacy::Client<Connector, HttpBody>,
@@ -36,6 +74,17 @@ pub(crate) struct Transport {
     /// Its `Host` header value, formatted once (hyper would format it for every request).
     host: HeaderValue,
     user_agent: HeaderValue,
+}
+
+/// The request authority for `name` (`host[:port]`) and its `Host` value, the same text: the
+/// port only when it is not the scheme's default, as hyper writes `Host` — HTTP/2 requires
+/// `Host` and `:authority` to agree when both are sent.
+fn authority_and_host(
+    scheme: &Scheme,
+    name: &str,
+) -> Result<(Authority, HeaderValue), http::Error> {
+    let host = host_value(scheme, &Authority::try_from(name)?)?;
+    Ok((Authority::try_from(host.as_bytes())?, host))
 }
 
 /// `Host` for `authority` as hyper writes it: the port only when it is not the scheme's default.
@@ -117,11 +166,9 @@ pub(crate) fn body_error(e: &hyper::Error) -> Error {
 impl Transport {
     /// No read timeout on the connection: silence is the progress guard's job, in both
     /// directions (`crate::pipeline`), and the first-byte timeout bounds the wait for a head.
-    /// The connect timeout covers the TCP handshake; a TLS handshake that stalls is cut by the
-    /// first-byte timeout, which spans the whole wait for the response head.
+    /// The connect timeout covers the whole connect: name lookup, TCP and TLS.
     pub fn new(cfg: &Config) -> Result<Self, Error> {
         let mut tcp = HttpConnector::new();
-        tcp.set_connect_timeout(Some(cfg.connect_timeout));
         // Small requests must not wait for Nagle (reqwest's default too).
         tcp.set_nodelay(true);
         // A pooled connection whose peer vanished (NAT timeout, crashed host) is found by the
@@ -130,12 +177,23 @@ impl Transport {
         tcp.set_keepalive_interval(Some(Duration::from_secs(15)));
         tcp.set_keepalive_retries(Some(3));
         tcp.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+        // The process's default crypto provider when it has one, else ring: rustls' own
+        // default panics when both ring and aws-lc-rs are compiled in (another dependency of
+        // the application may enable the second).
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(provider)
+            .map_err(|e| Error::invalid_input(format!("cannot set up TLS: {e}")))?
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
+        let connector = Connector {
+            inner: https,
+            limit: cfg.connect_timeout,
+        };
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(50))
             .pool_timer(TokioTimer::new())
@@ -147,8 +205,7 @@ impl Transport {
         let scheme = Scheme::try_from(cfg.endpoint.scheme.as_str())
             .map_err(|e| bad(&cfg.endpoint.scheme, &e))?;
         let name = cfg.endpoint.authority(None);
-        let authority = Authority::try_from(name.as_str()).map_err(|e| bad(&name, &e))?;
-        let host = host_value(&scheme, &authority).map_err(|e| bad(&name, &e))?;
+        let (authority, host) = authority_and_host(&scheme, &name).map_err(|e| bad(&name, &e))?;
         let user_agent =
             HeaderValue::try_from(cfg.user_agent.as_str()).map_err(|e| bad("user agent", &e))?;
         Ok(Self {
@@ -184,10 +241,8 @@ impl Transport {
         };
         let (authority, host) = match (style, req.bucket.as_deref()) {
             (AddressingStyle::VirtualHosted, Some(b)) => {
-                let a =
-                    Authority::try_from(cfg.endpoint.authority(Some(b))).map_err(|e| bad(&e))?;
-                let host = host_value(&self.scheme, &a).map_err(|e| bad(&e))?;
-                (a, host)
+                authority_and_host(&self.scheme, &cfg.endpoint.authority(Some(b)))
+                    .map_err(|e| bad(&e))?
             }
             _ => (self.authority.clone(), self.host.clone()),
         };
@@ -302,6 +357,47 @@ mod tests {
         assert_eq!(h("http", "127.0.0.1:80"), "127.0.0.1");
         assert_eq!(h("http", "127.0.0.1:9555"), "127.0.0.1:9555");
         assert_eq!(h("https", "[::1]:8443"), "[::1]:8443");
+        // The URI's authority is the same text (HTTP/2: `:authority` and `Host` agree).
+        let (a, host) = authority_and_host(&Scheme::HTTPS, "b.oss.example:443").unwrap();
+        assert_eq!(
+            (a.as_str(), host.to_str().unwrap()),
+            ("b.oss.example", "b.oss.example")
+        );
+    }
+
+    /// The connect timeout covers the TLS handshake: a peer that accepts the TCP connection
+    /// and never answers the ClientHello is a connect timeout (the request was never sent),
+    /// not a wait for the first byte.
+    #[tokio::test]
+    async fn a_stalled_tls_handshake_is_a_connect_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let client = crate::Client::builder()
+            .endpoint(format!("https://127.0.0.1:{port}"))
+            .credentials(ossguard_proto::auth::credentials::Credentials::new(
+                "ak", "sk",
+            ))
+            .connect_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let (t, c) = (&client.inner.transport, &client.inner.config);
+        let req = Request::new(http::Method::GET, Some("b"), Some("k"));
+        let sent = tokio::time::timeout(
+            Duration::from_secs(10),
+            t.send(c, req, full_body(Bytes::new())),
+        )
+        .await
+        .expect("the connect timeout must end the attempt");
+        let e = sent.unwrap_err();
+        assert_eq!(failure(&e), Some(TransportFailure::ConnectTimeout), "{e}");
+        assert!(e.to_string().contains("TLS"), "{e}");
+        silent.abort();
     }
 
     /// A refused connection is a connect failure; a head cut short is a reset; a body cut
