@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
 use super::credentials::Credentials;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, DATE};
+use http::header::{HeaderName, CONTENT_TYPE, DATE};
 
 use crate::request::{header_str, InvalidHeader, Request};
 
@@ -183,30 +183,8 @@ pub fn canonical_oss_headers(req: &Request) -> String {
     out
 }
 
-/// A header value as signed: trimmed, lossy for non-UTF-8 bytes (borrowed when UTF-8).
-fn push_value(out: &mut String, v: Option<&HeaderValue>) {
-    if let Some(v) = v {
-        out.push_str(String::from_utf8_lossy(v.as_bytes()).trim());
-    }
-}
-
 fn push_canonical_oss_headers(out: &mut String, req: &Request) {
-    // One pass over the map; a stable sort and `dedup` keep each name's first value (a
-    // lookup by `&str` would parse every name again).
-    let mut lines: Vec<(&str, &HeaderValue)> = req
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v))
-        .filter(|(n, _)| n.starts_with("x-oss-"))
-        .collect();
-    lines.sort_by_key(|(n, _)| *n);
-    lines.dedup_by_key(|(n, _)| *n);
-    for (n, v) in lines {
-        out.push_str(n);
-        out.push(':');
-        push_value(out, Some(v));
-        out.push('\n');
-    }
+    super::push_signed_headers(out, req, |n| n.starts_with("x-oss-"));
 }
 
 /// The V1 string to sign, with `date` in the date slot (a date header, or `Expires` for presign).
@@ -214,10 +192,12 @@ pub fn string_to_sign(req: &Request, date: &str, set: Subresources) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(req.method.as_str());
     out.push('\n');
-    push_value(&mut out, req.headers.get(CONTENT_MD5));
-    out.push('\n');
-    push_value(&mut out, req.headers.get(CONTENT_TYPE));
-    out.push('\n');
+    for name in [CONTENT_MD5, CONTENT_TYPE] {
+        if let Some(v) = req.headers.get(name) {
+            super::push_value(&mut out, v);
+        }
+        out.push('\n');
+    }
     out.push_str(date);
     out.push('\n');
     push_canonical_oss_headers(&mut out, req);

@@ -93,23 +93,9 @@ pub fn canonical_headers(req: &Request, additional: &[String]) -> String {
 }
 
 fn push_canonical_headers(out: &mut String, req: &Request, additional: &[String]) {
-    // One pass over the map (a lookup by `&str` parses the name again). `iter()` yields a
-    // name's values in order, so a stable sort and `dedup` keep each name's first value.
-    let mut lines: Vec<(&str, &HeaderValue)> = req
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v))
-        .filter(|(n, _)| is_default_signed(n) || additional.iter().any(|a| a == n))
-        .collect();
-    lines.sort_by_key(|(n, _)| *n);
-    lines.dedup_by_key(|(n, _)| *n);
-    for (n, v) in lines {
-        out.push_str(n);
-        out.push(':');
-        // Borrowed, no copy, when the value is UTF-8 (always, for what we sign).
-        out.push_str(String::from_utf8_lossy(v.as_bytes()).trim());
-        out.push('\n');
-    }
+    super::push_signed_headers(out, req, |n| {
+        is_default_signed(n) || additional.iter().any(|a| a == n)
+    });
 }
 
 /// The canonical request over `query` (for presign: every parameter but `x-oss-signature`).
@@ -134,7 +120,7 @@ where
     }
     out.push('\n');
     match req.headers.get(&X_OSS_CONTENT_SHA256) {
-        Some(v) => out.push_str(String::from_utf8_lossy(v.as_bytes()).trim()),
+        Some(v) => super::push_value(&mut out, v),
         None => out.push_str(UNSIGNED_PAYLOAD),
     }
     out
