@@ -1,5 +1,6 @@
-//! Two `ossguard cp` processes on the same file and object: the second is refused at once with
-//! an error naming the checkpoint, the first finishes unharmed.
+//! Two `ossguard cp` processes on the same file and object: the second waits a few seconds
+//! (the library's lock wait), then is refused with an error naming the checkpoint; the first
+//! finishes unharmed.
 
 mod common;
 
@@ -13,9 +14,9 @@ async fn a_second_process_on_the_same_checkpoint_gets_a_clear_error() {
     env.ok(&["mb", "oss://lock-bkt"]).await;
     let src = env.path("src.bin");
     let sha = write_random_file(&src, 24 * 1024 * 1024, 5);
-    // Slow parts keep the first transfer running while the second starts.
+    // Slow parts keep the first transfer running longer than the second waits for it (3 s).
     let rules = serde_json::json!({"seed": 1, "rules": [
-        {"match": {"operations": ["UploadPart"]}, "fault": {"kind": "latency", "delay_ms": 1500}}
+        {"match": {"operations": ["UploadPart"]}, "fault": {"kind": "latency", "delay_ms": 6000}}
     ]});
     env.install_faults(rules.to_string()).await;
     let cp_dir = env.path("checkpoints");

@@ -679,6 +679,51 @@ async fn non_resumable_drop_aborts_the_upload() {
 }
 
 #[tokio::test]
+async fn an_upload_dropped_during_its_complete_still_finishes_and_drops_its_checkpoint() {
+    let env = Env::new().await;
+    let bytes = data(4 * 128 * KIB + 5, 67);
+    let src = env.write("committing", &bytes);
+    let opts = env.opts(128 * KIB, 2);
+    // The server completes the upload, then holds its answer: the caller gives up meanwhile.
+    let hold = r#"{"seed": 1, "rules": [{"match": {"operations": ["CompleteMultipartUpload"]},
+        "limit": 1, "fault": {"kind": "stall_before_headers", "stall_ms": 400}}]}"#;
+    env.emu
+        .faults()
+        .install(ossguard_emulator::faults::FaultConfig::parse(hold).unwrap())
+        .unwrap();
+    tokio::select! {
+        r = env.c.upload_file(&src, env.bucket, "committing", &opts) => {
+            panic!("finished before the drop: {r:?}")
+        }
+        _ = async {
+            for _ in 0..500 {
+                if env.emu.faults().stats().injected > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("no Complete within 5 s");
+        } => {}
+    }
+    // The commit outlives the dropped call: the object is in place and its checkpoint goes,
+    // or a sync rerun (which skips the file as in line) would leave it behind for good.
+    let mut left = env.checkpoints();
+    for _ in 0..200 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = env.checkpoints();
+    }
+    assert!(
+        left.is_empty(),
+        "checkpoint left after the commit: {left:?}"
+    );
+    assert_eq!(env.object_sha("committing").await, sha(&bytes));
+    assert!(env.open_uploads().await.is_empty());
+}
+
+#[tokio::test]
 async fn failed_part_keeps_resumable_uploads_and_aborts_the_others() {
     let env = Env::new().await;
     let bytes = data(6 * 128 * KIB, 71);

@@ -16,6 +16,7 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -26,6 +27,12 @@ use crate::ops::multipart::PartMeta;
 
 /// Checkpoint format version; other versions are discarded.
 pub(crate) const VERSION: u32 = 1;
+
+/// How long a transfer waits for another one holding its checkpoint before it gives up: the
+/// holder may be the commit of a transfer whose caller stopped waiting (it runs to its end, see
+/// `commit_to_end`), which a rerun straight after the drop meets.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+const LOCK_POLL: Duration = Duration::from_millis(25);
 
 /// Bytes sampled at the start, middle and end of a file for its fingerprint.
 const SAMPLE: u64 = 64 * 1024;
@@ -115,7 +122,7 @@ pub(crate) struct CheckpointFile {
 impl CheckpointFile {
     /// Resolves the directory (creating it; the home default falls back to the temp dir) and
     /// the file name, and takes the checkpoint's advisory lock.
-    pub fn new(
+    pub async fn new(
         opts: &TransferOptions,
         direction: Direction,
         local: &Path,
@@ -123,8 +130,28 @@ impl CheckpointFile {
         key: &str,
     ) -> Result<Self, Error> {
         let path = Self::path_of(opts, direction, local, bucket, key)?;
-        let lock = CheckpointLock::acquire(&path, direction, local, bucket, key)?;
-        Ok(Self { path, _lock: lock })
+        let mut waited = Duration::ZERO;
+        loop {
+            if let Some(lock) = CheckpointLock::try_acquire(&path)? {
+                return Ok(Self { path, _lock: lock });
+            }
+            if waited >= LOCK_WAIT {
+                return Err(Error::from(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!(
+                        "another transfer is using the checkpoint {} ({} {} {} oss://{bucket}/{key}); \
+                         wait for it to finish — two transfers of the same file and object \
+                         would overwrite each other's parts",
+                        path.display(),
+                        direction.as_str(),
+                        local.display(),
+                        if direction == Direction::Upload { "to" } else { "from" },
+                    ),
+                )));
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+            waited += LOCK_POLL;
+        }
     }
 
     /// Looks for checkpoints of (`direction`, some local path, `bucket`, `key`) without
@@ -244,13 +271,8 @@ struct CheckpointLock {
 }
 
 impl CheckpointLock {
-    fn acquire(
-        checkpoint: &Path,
-        direction: Direction,
-        local: &Path,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Self, Error> {
+    /// The lock, or `None` while another transfer holds it.
+    fn try_acquire(checkpoint: &Path) -> Result<Option<Self>, Error> {
         let mut path = checkpoint.as_os_str().to_owned();
         path.push(".lock");
         let path = PathBuf::from(path);
@@ -267,36 +289,23 @@ impl CheckpointLock {
                 })?;
             match file.try_lock() {
                 Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(Error::from(std::io::Error::new(
-                        std::io::ErrorKind::WouldBlock,
-                        format!(
-                            "another transfer is using the checkpoint {} ({} {} {} oss://{bucket}/{key}); \
-                             wait for it to finish — two transfers of the same file and object \
-                             would overwrite each other's parts",
-                            checkpoint.display(),
-                            direction.as_str(),
-                            local.display(),
-                            if direction == Direction::Upload { "to" } else { "from" },
-                        ),
-                    )))
-                }
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
                 Err(std::fs::TryLockError::Error(e))
                     if e.kind() == std::io::ErrorKind::Unsupported =>
                 {
                     drop(file);
                     let _ = std::fs::remove_file(&path);
-                    return Ok(Self { path, file: None });
+                    return Ok(Some(Self { path, file: None }));
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(io_err(format!("locking {}", path.display()), e))
                 }
             }
             if same_file(&file, &path) {
-                return Ok(Self {
+                return Ok(Some(Self {
                     path,
                     file: Some(file),
-                });
+                }));
             }
         }
         Err(Error::from(std::io::Error::other(format!(
@@ -656,26 +665,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_second_holder_of_a_checkpoint_is_refused_by_name() {
+    #[tokio::test(start_paused = true)]
+    async fn a_second_holder_of_a_checkpoint_waits_a_while_then_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let opts = TransferOptions {
             checkpoint_dir: Some(dir.path().to_owned()),
             ..Default::default()
         };
         let open = || CheckpointFile::new(&opts, Direction::Upload, Path::new("/data/f"), "b", "k");
-        let first = open().unwrap();
-        let e = open().unwrap_err();
+        let first = open().await.unwrap();
+        let started = tokio::time::Instant::now();
+        let e = open().await.unwrap_err();
+        assert!(started.elapsed() >= LOCK_WAIT, "{:?}", started.elapsed());
         let msg = e.to_string();
         assert!(
             msg.contains(&first.path.display().to_string()) && msg.contains("another transfer"),
             "{msg}"
         );
         // Another pair is independent.
-        CheckpointFile::new(&opts, Direction::Download, Path::new("/data/f"), "b", "k").unwrap();
+        CheckpointFile::new(&opts, Direction::Download, Path::new("/data/f"), "b", "k")
+            .await
+            .unwrap();
+        // A holder that ends while the second one waits hands it over.
+        let (second, ()) = tokio::join!(open(), async {
+            tokio::time::sleep(LOCK_WAIT / 2).await;
+            drop(first);
+        });
+        drop(second.unwrap());
         // Released (and its lock file removed) when the holder ends.
-        drop(first);
-        let again = open().unwrap();
+        let again = open().await.unwrap();
         drop(again);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert!(left.is_empty(), "{left:?}");

@@ -22,7 +22,8 @@ use super::checkpoint_writer;
 use super::part_writer::{PartWriter, StagingPool};
 use super::write_behind::WriteBehind;
 use super::{
-    discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions, Widening, SMALL_IN_MEMORY,
+    commit_to_end, discard, io_err, Plan, RemoveGuard, Tracker, TransferOptions, Widening,
+    SMALL_IN_MEMORY,
 };
 use crate::body::ByteStream;
 use crate::client::Client;
@@ -74,13 +75,7 @@ impl Client {
         let dest = destination(path).await?;
         let temp = temp_path(&dest);
         let cp_file = match opts.resumable {
-            true => Some(CheckpointFile::new(
-                opts,
-                Direction::Download,
-                &dest,
-                bucket,
-                key,
-            )?),
+            true => Some(CheckpointFile::new(opts, Direction::Download, &dest, bucket, key).await?),
             false => None,
         };
         let head = self.head_object(bucket, key).await?;
@@ -121,7 +116,7 @@ impl Client {
         opts: &TransferOptions,
     ) -> Result<bool, Error> {
         let dest = destination(path).await?;
-        let f = CheckpointFile::new(opts, Direction::Download, &dest, bucket, key)?;
+        let f = CheckpointFile::new(opts, Direction::Download, &dest, bucket, key).await?;
         discard(self, &f, bucket, key, Some(&temp_path(&dest))).await
     }
 
@@ -229,7 +224,8 @@ impl Target {
             let temp = temp_path(&dest);
             let checkpoint = match opts.resumable {
                 true => {
-                    let f = CheckpointFile::new(opts, Direction::Download, &dest, bucket, key)?;
+                    let f =
+                        CheckpointFile::new(opts, Direction::Download, &dest, bucket, key).await?;
                     discard(client, &f, bucket, key, Some(&temp)).await?;
                     Some(f)
                 }
@@ -653,12 +649,16 @@ impl RangedDownload<'_> {
             .open(&self.temp)
             .await
             .map_err(|e| io_err(format!("opening {}", self.temp.display()), e))?;
-        finish_file(file, &self.temp, &self.dest, true).await?;
-        guard.disarm();
-        if let Some(f) = &self.cp_file {
-            f.remove().await;
-        }
-        Ok(self.head)
+        let (temp, dest, cp_file, head) = (self.temp, self.dest, self.cp_file, self.head);
+        commit_to_end(async move {
+            finish_file(file, &temp, &dest, true).await?;
+            guard.disarm();
+            if let Some(f) = &cp_file {
+                f.remove().await;
+            }
+            Ok(head)
+        })
+        .await
     }
 
     /// Deletes the temporary file and the checkpoint.

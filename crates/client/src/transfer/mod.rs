@@ -37,7 +37,8 @@
 //!
 //! A checkpoint is held under an advisory lock (`<checkpoint>.lock`, released by the OS if the
 //! process dies): a second transfer of the same file and object — in another process or this
-//! one — fails at once with an error naming the checkpoint instead of interleaving parts.
+//! one — waits up to 3 s for the first to end, then fails with an error naming the checkpoint
+//! instead of interleaving parts.
 //! The upload metadata is fingerprinted from a versioned byte encoding (`v1:` + SHA-256), not
 //! from Rust's `Debug` text; a checkpoint written before this encoding looks stale once and
 //! that upload starts over.
@@ -47,6 +48,11 @@
 //! |---|---|---|
 //! | `resumable: true` | the multipart upload, the temporary download file and the checkpoint are **kept**, so a rerun resumes | **kept** as well (a dropped future looks the same as a killed process; rerun to resume) |
 //! | `resumable: false` | the multipart upload is **aborted** / the temporary file deleted before the error is returned | **aborted** by a drop guard (the abort is spawned on the current runtime) / temporary file deleted |
+//!
+//! Once the last step has begun (CompleteMultipartUpload, or the rename of a download into
+//! place) it runs to its end on the runtime even when the future is dropped, and removes the
+//! checkpoint: the object or file is then complete, and a checkpoint left beside it would never
+//! be used by a rerun that skips a file already in line (`ossguard sync`).
 //!
 //! A source file that changes during an upload, a checkpoint that cannot be written and an object
 //! whose assembled CRC-64 does not match are not resumable: those abort and discard in both modes.
@@ -486,6 +492,22 @@ pub(crate) async fn discard(
     }
     file.remove().await;
     Ok(true)
+}
+
+/// Runs a transfer's commit (Complete and the checkpoint's removal, or the rename into place
+/// and the removal) to its end even when the caller stops waiting: dropped halfway, the object
+/// or file would be in place with its checkpoint left behind, and a rerun that finds the file in
+/// line (sync) never comes back for it. Keeps the caller's deadline.
+pub(crate) async fn commit_to_end<T: Send + 'static>(
+    commit: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::spawn(crate::pipeline::deadline::inherit(commit)).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::from(std::io::Error::other(
+            "the runtime shut down while a transfer was being committed",
+        ))),
+    }
 }
 
 /// Aborts its multipart upload when dropped while armed (spawned on the current runtime).

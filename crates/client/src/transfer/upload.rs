@@ -14,8 +14,8 @@ use super::checkpoint::{
 };
 use super::checkpoint_writer;
 use super::{
-    abort_quietly, discard, io_err, same_etag, AbortGuard, Plan, Tracker, TransferOptions,
-    Widening, SMALL_IN_MEMORY,
+    abort_quietly, commit_to_end, discard, io_err, same_etag, AbortGuard, Plan, Tracker,
+    TransferOptions, Widening, SMALL_IN_MEMORY,
 };
 use crate::body::Body;
 use crate::client::Client;
@@ -52,13 +52,7 @@ impl Client {
         // A small file read whole had no checkpoint to clear: no lock is worth taking (two PUTs
         // of one file cannot corrupt each other; the last one wins).
         let cp_file = match opts.resumable && local.data.is_none() {
-            true => Some(CheckpointFile::new(
-                opts,
-                Direction::Upload,
-                &path,
-                bucket,
-                key,
-            )?),
+            true => Some(CheckpointFile::new(opts, Direction::Upload, &path, bucket, key).await?),
             false => None,
         };
         if size == 0 || size < opts.multipart_threshold {
@@ -101,7 +95,7 @@ impl Client {
             Ok(p) => p,
             Err(_) => std::path::absolute(path)?,
         };
-        let f = CheckpointFile::new(opts, Direction::Upload, &path, bucket, key)?;
+        let f = CheckpointFile::new(opts, Direction::Upload, &path, bucket, key).await?;
         discard(self, &f, bucket, key, None).await
     }
 }
@@ -369,35 +363,39 @@ impl MultipartUpload<'_> {
             return Err(self.give_up(&mut guard, e).await);
         }
         let parts: Vec<CompletedPart> = done.values().map(CompletedPart::from).collect();
-        match client
-            .complete_multipart_upload(bucket, key, &upload_id, &parts)
-            .await
-        {
-            Ok(out) => {
-                guard.disarm();
-                if let Some(f) = &self.cp_file {
-                    f.remove().await;
+        let (client, bucket, key) = (client.clone(), bucket.to_owned(), key.to_owned());
+        let (cp_file, resumable) = (self.cp_file, opts.resumable);
+        commit_to_end(async move {
+            let out = client
+                .complete_multipart_upload(&bucket, &key, &upload_id, &parts)
+                .await;
+            let forget = match &out {
+                Ok(_) => {
+                    guard.disarm();
+                    true
                 }
-                Ok(out)
-            }
-            // The object exists but is not what we sent: nothing to resume.
-            Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
-                guard.disarm();
-                if let Some(f) = &self.cp_file {
-                    f.remove().await;
+                // The object exists but is not what we sent: nothing to resume.
+                Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                    guard.disarm();
+                    true
                 }
-                Err(e)
+                // The recorded parts do not fit the upload (any more): start over next time.
+                Err(e) if matches!(e.code(), Some("InvalidPart" | "NoSuchUpload")) => {
+                    guard.abort_now().await;
+                    true
+                }
+                Err(_) if resumable => false,
+                Err(_) => {
+                    guard.abort_now().await;
+                    false
+                }
+            };
+            if let (true, Some(f)) = (forget, &cp_file) {
+                f.remove().await;
             }
-            // The recorded parts do not fit the upload (any more): start over next time.
-            Err(e) if matches!(e.code(), Some("InvalidPart" | "NoSuchUpload")) => {
-                Err(self.give_up(&mut guard, e).await)
-            }
-            Err(e) if opts.resumable => Err(e),
-            Err(e) => {
-                guard.abort_now().await;
-                Err(e)
-            }
-        }
+            out
+        })
+        .await
     }
 
     /// Aborts the upload and forgets the checkpoint.
