@@ -139,11 +139,12 @@ fn main() -> ExitCode {
                 let r = tokio::select! {
                     r = cmd.run(&ctx) => r,
                     // Dropping the command cancels it: a resumable transfer keeps its checkpoint
-                    // (and multipart upload); a non-resumable one spawns its clean-up.
+                    // (and multipart upload); a non-resumable one spawns its clean-up; one being
+                    // committed finishes (see `finish_dropped_transfers`).
                     _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted { resumable }),
                 };
-                if matches!(r, Err(CliError::Interrupted { resumable: false })) {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                if matches!(r, Err(CliError::Interrupted { .. })) {
+                    finish_dropped_transfers().await;
                 }
                 r
             });
@@ -163,8 +164,25 @@ fn main() -> ExitCode {
             }
         }
     };
-    // Do not wait for abandoned transfer tasks after Ctrl-C.
+    // Do not wait for abandoned transfer tasks after Ctrl-C (beyond their finishing work).
     runtime.shutdown_timeout(Duration::from_secs(2));
     config::flush_audit();
     ExitCode::from(code)
+}
+
+/// After Ctrl-C: lets what the dropped transfers left running end before the runtime does —
+/// Completes already sent (whose checkpoints go once they answer) and the aborts of
+/// non-resumable uploads. Bounded, and a second Ctrl-C stops waiting.
+async fn finish_dropped_transfers() {
+    // The spawned work starts on the next poll; give it that before counting.
+    tokio::task::yield_now().await;
+    let pending = ossguard::transfer::finishing::in_flight();
+    if pending == 0 {
+        return;
+    }
+    eprintln!("finishing {pending} transfer step(s) already sent (Ctrl-C again to stop now)");
+    tokio::select! {
+        _ = ossguard::transfer::finishing::settled(Duration::from_secs(30)) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

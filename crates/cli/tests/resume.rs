@@ -449,3 +449,76 @@ async fn ctrl_c_exits_5_and_the_rerun_resumes() {
         "the non-resumable upload was aborted"
     );
 }
+
+/// Ctrl-C while the server holds the answer to a CompleteMultipartUpload it has already
+/// carried out: the process lets the commit end before exiting, so the finished upload leaves
+/// no checkpoint behind (a sync rerun would skip the file as in line and never clear it).
+#[tokio::test]
+async fn ctrl_c_during_the_complete_lets_it_finish_and_clear_its_checkpoint() {
+    let env = Env::start().await;
+    let c = env.client();
+    c.create_bucket("bkt-commit", Default::default())
+        .await
+        .unwrap();
+    let src = env.path("commit.bin");
+    let digest = write_random_file(&src, 4 * MIB, 6);
+    let cp_dir = env.path("cp-commit");
+    let rules = serde_json::json!({"rules": [
+        {"match": {"operations": ["CompleteMultipartUpload"]}, "limit": 1,
+         "fault": {"kind": "stall_before_headers", "stall_ms": 1500}}
+    ]});
+    for (i, resume) in ["(resumable)", "--no-resume"].into_iter().enumerate() {
+        env.install_faults(rules.to_string()).await;
+        let injected = || async { env.fault_stats().await["injected"].as_u64().unwrap_or(0) };
+        let before = injected().await;
+        let key = format!("oss://bkt-commit/o{i}");
+        let mut cmd = env.cmd();
+        if i == 1 {
+            cmd.arg(resume);
+        }
+        cmd.args([
+            "--part-size",
+            "1M",
+            "--checkpoint-dir",
+            cp_dir.to_str().unwrap(),
+            "cp",
+            src.to_str().unwrap(),
+            &key,
+        ]);
+        let child = cmd.spawn().unwrap();
+        let pid = child.id().unwrap();
+        // The stall fires once the server has completed the object.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while injected().await == before {
+            assert!(Instant::now() < deadline, "no Complete");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        std::process::Command::new("kill")
+            .args(["-s", "INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        let o = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+            .await
+            .expect("exits promptly after Ctrl-C")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(5), "{resume}: {stderr}");
+        assert!(
+            stderr.contains("finishing 1 transfer step"),
+            "{resume}: {stderr}"
+        );
+        assert!(
+            checkpoint_files(&cp_dir).is_empty(),
+            "{resume}: {:?}",
+            all_files(&cp_dir)
+        );
+        assert!(c
+            .list_multipart_uploads("bkt-commit", "")
+            .await
+            .unwrap()
+            .is_empty());
+        let back = env.path("commit.back");
+        env.ok(&["cp", &key, back.to_str().unwrap()]).await;
+        assert_eq!(sha256_file(&back), digest, "{resume}");
+    }
+}

@@ -47,7 +47,7 @@
 //! | mode | a part fails | the future is dropped |
 //! |---|---|---|
 //! | `resumable: true` | the multipart upload, the temporary download file and the checkpoint are **kept**, so a rerun resumes | **kept** as well (a dropped future looks the same as a killed process; rerun to resume) |
-//! | `resumable: false` | the multipart upload is **aborted** / the temporary file deleted before the error is returned | **aborted** by a drop guard (the abort is spawned on the current runtime) / temporary file deleted |
+//! | `resumable: false` | the multipart upload is **aborted** / the temporary file deleted before the error is returned | **aborted** by a drop guard (the abort is spawned on the current runtime; wait for it with [`finishing::settled`] before the runtime ends) / temporary file deleted |
 //!
 //! Once the last step has begun (CompleteMultipartUpload, or the rename of a download into
 //! place) it runs to its end on the runtime even when the future is dropped, and removes the
@@ -66,7 +66,8 @@
 //! [`MAX_COPY_OBJECT_SIZE`], 1 GiB), else a multipart upload whose parts are UploadPartCopy
 //! ranges of the source, in parallel, each pinned to the source's ETag with
 //! `x-oss-copy-source-if-match`. The copy's CRC-64 is checked against the source's. Copies are
-//! not resumable (they move no local data): on failure or drop the multipart upload is aborted.
+//! not resumable (they move no local data): on failure or drop the multipart upload is aborted
+//! (once Complete is sent, it and the CRC-64 check run to their end; a bad copy is deleted).
 
 mod atomic_file;
 mod checkpoint;
@@ -75,6 +76,7 @@ pub use checkpoint::fuzz_one as fuzz_checkpoint;
 mod checkpoint_writer;
 mod copy;
 mod download;
+pub mod finishing;
 mod part_writer;
 mod stream;
 mod upload;
@@ -497,11 +499,12 @@ pub(crate) async fn discard(
 /// Runs a transfer's commit (Complete and the checkpoint's removal, or the rename into place
 /// and the removal) to its end even when the caller stops waiting: dropped halfway, the object
 /// or file would be in place with its checkpoint left behind, and a rerun that finds the file in
-/// line (sync) never comes back for it. Keeps the caller's deadline.
+/// line (sync) never comes back for it. Keeps the caller's deadline; a process about to exit
+/// waits for it with [`finishing::settled`].
 pub(crate) async fn commit_to_end<T: Send + 'static>(
     commit: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
-    match tokio::spawn(crate::pipeline::deadline::inherit(commit)).await {
+    match finishing::spawn(crate::pipeline::deadline::inherit(commit)).await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(Error::from(std::io::Error::other(
@@ -510,7 +513,8 @@ pub(crate) async fn commit_to_end<T: Send + 'static>(
     }
 }
 
-/// Aborts its multipart upload when dropped while armed (spawned on the current runtime).
+/// Aborts its multipart upload when dropped while armed (spawned on the current runtime as
+/// [`finishing`] work).
 pub(crate) struct AbortGuard {
     client: Client,
     bucket: String,
@@ -534,10 +538,11 @@ impl AbortGuard {
         self.armed = false;
     }
 
-    /// Aborts now (best effort) and disarms.
+    /// Aborts now (best effort) and disarms. Armed until the abort has returned: dropped
+    /// halfway (a caller's timeout while the abort is retried), the guard aborts again.
     pub async fn abort_now(&mut self) {
-        self.armed = false;
         abort_quietly(&self.client, &self.bucket, &self.key, &self.upload_id).await;
+        self.armed = false;
     }
 }
 
@@ -546,14 +551,14 @@ impl Drop for AbortGuard {
         if !self.armed {
             return;
         }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        if tokio::runtime::Handle::try_current().is_ok() {
             let (c, b, k, id) = (
                 self.client.clone(),
                 std::mem::take(&mut self.bucket),
                 std::mem::take(&mut self.key),
                 std::mem::take(&mut self.upload_id),
             );
-            rt.spawn(async move { abort_quietly(&c, &b, &k, &id).await });
+            finishing::spawn(async move { abort_quietly(&c, &b, &k, &id).await });
         }
     }
 }
