@@ -9,7 +9,7 @@ use http::Method;
 use ossguard_proto::{Operation, Request};
 use tokio::task::JoinSet;
 
-use super::{AbortGuard, Plan, Tracker, TransferOptions, MAX_COPY_OBJECT_SIZE};
+use super::{commit_to_end, AbortGuard, Plan, Tracker, TransferOptions, MAX_COPY_OBJECT_SIZE};
 use crate::body::Body;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
@@ -136,13 +136,24 @@ impl Client {
                 replace_metadata: None,
                 if_match: Some(src.meta.etag.clone()).filter(|e| !e.is_empty()),
             };
-            match self
-                .copy_object(src_bucket, src_key, dst_bucket, dst_key, copy)
-                .await
-            {
+            // The copy and its check run to their end even if the caller stops waiting: a copy
+            // whose CRC-64 differs must not stay at the destination (see `commit_to_end`).
+            let (c, sb, sk, db, dk, src_crc) = (
+                self.clone(),
+                src_bucket.to_owned(),
+                src_key.to_owned(),
+                dst_bucket.to_owned(),
+                dst_key.to_owned(),
+                src.meta.crc64,
+            );
+            let copied = commit_to_end(async move {
+                let out = c.copy_object(&sb, &sk, &db, &dk, copy).await?;
+                c.check_copy(&db, &dk, src_crc, out.crc64).await?;
+                Ok(out)
+            })
+            .await;
+            match copied {
                 Ok(out) => {
-                    self.check_copy(dst_bucket, dst_key, src.meta.crc64, out.crc64)
-                        .await?;
                     tracker.part_done(size);
                     return Ok(CopyOutput {
                         etag: out.etag,
@@ -256,26 +267,37 @@ impl Client {
         }
 
         let parts: Vec<CompletedPart> = done.values().map(CompletedPart::from).collect();
-        let out = match self
-            .complete_multipart_upload(dst_bucket, dst_key, &upload_id, &parts)
-            .await
-        {
-            Ok(out) => {
-                guard.disarm();
-                out
-            }
-            // Completed, but the object is not what the parts make: do not leave it there.
-            Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
-                guard.disarm();
-                return Err(self.discard_bad_copy(dst_bucket, dst_key, e).await);
-            }
-            Err(e) => {
-                guard.abort_now().await;
-                return Err(e);
-            }
-        };
-        self.check_copy(dst_bucket, dst_key, src.meta.crc64, out.crc64)
-            .await?;
+        // Complete, the check and a bad copy's deletion run to their end even if the caller
+        // stops waiting (see `commit_to_end`).
+        let (c, db, dk, src_crc) = (
+            self.clone(),
+            dst_bucket.to_owned(),
+            dst_key.to_owned(),
+            src.meta.crc64,
+        );
+        let out = commit_to_end(async move {
+            let out = match c
+                .complete_multipart_upload(&db, &dk, &upload_id, &parts)
+                .await
+            {
+                Ok(out) => {
+                    guard.disarm();
+                    out
+                }
+                // Completed, but the object is not what the parts make: do not leave it there.
+                Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                    guard.disarm();
+                    return Err(c.discard_bad_copy(&db, &dk, e).await);
+                }
+                Err(e) => {
+                    guard.abort_now().await;
+                    return Err(e);
+                }
+            };
+            c.check_copy(&db, &dk, src_crc, out.crc64).await?;
+            Ok(out)
+        })
+        .await?;
         Ok(CopyOutput {
             etag: out.etag,
             crc64: out.crc64,
