@@ -16,6 +16,7 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -116,7 +117,8 @@ pub(crate) enum Loaded {
 #[derive(Debug)]
 pub(crate) struct CheckpointFile {
     path: PathBuf,
-    _lock: CheckpointLock,
+    /// Shared with the writes of [`writer`](Self::writer): released after the last one ends.
+    lock: Arc<CheckpointLock>,
 }
 
 impl CheckpointFile {
@@ -133,7 +135,10 @@ impl CheckpointFile {
         let mut waited = Duration::ZERO;
         loop {
             if let Some(lock) = CheckpointLock::try_acquire(&path)? {
-                return Ok(Self { path, _lock: lock });
+                return Ok(Self {
+                    path,
+                    lock: Arc::new(lock),
+                });
             }
             if waited >= LOCK_WAIT {
                 return Err(Error::from(std::io::Error::new(
@@ -218,12 +223,15 @@ impl CheckpointFile {
     }
 
     /// The same write as [`save`](Self::save), for a [`CheckpointWriter`] to run beside the
-    /// part pipeline. It names the file only: the lock stays with this value.
+    /// part pipeline. Its writes hold the lock too: one still running on the blocking pool
+    /// after its transfer was dropped keeps a rerun waiting, or the rerun could finish and
+    /// remove the checkpoint before the stale write put it back.
     ///
     /// [`CheckpointWriter`]: super::checkpoint_writer::CheckpointWriter
     pub fn writer(&self) -> super::checkpoint_writer::CheckpointWriter {
-        let path = self.path.clone();
-        super::checkpoint_writer::CheckpointWriter::new(std::sync::Arc::new(move |cp| {
+        let (path, lock) = (self.path.clone(), self.lock.clone());
+        super::checkpoint_writer::CheckpointWriter::new(Arc::new(move |cp| {
+            let _held = &lock;
             write_atomically(&path, cp)
         }))
     }
@@ -697,6 +705,24 @@ mod tests {
         drop(again);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checkpoint_writes_hold_the_lock_after_their_transfer_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = TransferOptions {
+            checkpoint_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        };
+        let open = || CheckpointFile::new(&opts, Direction::Upload, Path::new("/data/g"), "b", "k");
+        let first = open().await.unwrap();
+        // Stands for a write still on the blocking pool when its transfer was dropped.
+        let writer = first.writer();
+        drop(first);
+        let e = open().await.unwrap_err().to_string();
+        assert!(e.contains("another transfer"), "{e}");
+        drop(writer);
+        open().await.unwrap();
     }
 
     #[test]

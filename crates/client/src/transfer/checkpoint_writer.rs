@@ -15,9 +15,9 @@
 //! reports a part done once a checkpoint names it: what a resumable transfer reports survives a
 //! crash.
 //!
-//! The writer never holds the checkpoint's lock: a write still running when its transfer is
-//! dropped (a blocking task cannot be cancelled) can only replace the file with an older state
-//! of the same upload, which a rerun handles as above.
+//! Each write holds the checkpoint's lock (see `CheckpointFile::writer`): a write still running
+//! when its transfer is dropped (a blocking task cannot be cancelled) keeps a rerun waiting until
+//! it has landed, so it can never put back a checkpoint the rerun has finished and removed.
 
 use std::sync::Arc;
 

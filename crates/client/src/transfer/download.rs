@@ -498,7 +498,14 @@ impl RangedDownload<'_> {
             }
         }
         if !resuming || done.is_empty() {
-            // Start (over) with a temporary file of the object's size.
+            // Start (over) with a temporary file of the object's size: a new file, not the old
+            // one truncated, so a part write a dropped run left on the blocking pool (of an
+            // older version of the object) lands in the unlinked file, not in this one.
+            match tokio::fs::remove_file(&self.temp).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(format!("removing {}", self.temp.display()), e)),
+            }
             let f = tokio::fs::File::create(&self.temp)
                 .await
                 .map_err(|e| io_err(format!("creating {}", self.temp.display()), e))?;
