@@ -724,6 +724,35 @@ async fn an_upload_dropped_during_its_complete_still_finishes_and_drops_its_chec
 }
 
 #[tokio::test]
+async fn a_complete_whose_answer_is_lost_for_good_is_recognised_by_the_object() {
+    let env = Env::new().await;
+    // No retries: the lost answer is the last one (as when the deadline runs out).
+    let c = Client::builder()
+        .endpoint(env.emu.endpoint())
+        .credentials(Credentials::new(AK, SK))
+        .policy(ossguard::Policy::none())
+        .build()
+        .unwrap();
+    let bytes = data(4 * 128 * KIB + 3, 68);
+    let src = env.write("lost-answer", &bytes);
+    let lose = r#"{"seed": 1, "rules": [{"match": {"operations": ["CompleteMultipartUpload"]},
+        "limit": 1, "fault": {"kind": "reset", "after_processing": true}}]}"#;
+    env.emu
+        .faults()
+        .install(ossguard_emulator::faults::FaultConfig::parse(lose).unwrap())
+        .unwrap();
+    let out = c
+        .upload_file(&src, env.bucket, "lost-answer", &env.opts(128 * KIB, 2))
+        .await
+        .unwrap();
+    assert_eq!(env.emu.faults().stats().injected, 1);
+    assert!(out.crc64.is_some());
+    assert_eq!(env.object_sha("lost-answer").await, sha(&bytes));
+    assert!(env.checkpoints().is_empty(), "{:?}", env.checkpoints());
+    assert!(env.open_uploads().await.is_empty());
+}
+
+#[tokio::test]
 async fn failed_part_keeps_resumable_uploads_and_aborts_the_others() {
     let env = Env::new().await;
     let bytes = data(6 * 128 * KIB, 71);

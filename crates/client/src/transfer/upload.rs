@@ -390,6 +390,26 @@ impl MultipartUpload<'_> {
                     false
                 }
             };
+            // No answer (a lost one, or the deadline ran out after the server completed): if
+            // the object is what the parts make, the upload is done — a checkpoint kept now
+            // would never be used by a rerun that finds the file in line (sync).
+            let (forget, out) = match out {
+                Err(e) if !forget && resumable && e.code().is_none() => {
+                    let expected = crate::ops::multipart::expected_object(&parts);
+                    let done = match expected {
+                        Some(exp) => client.object_is(&bucket, &key, exp).await,
+                        None => None,
+                    };
+                    match done {
+                        Some(done) => {
+                            guard.abort_now().await; // NoSuchUpload when it was ours
+                            (true, Ok(done))
+                        }
+                        None => (false, Err(e)),
+                    }
+                }
+                out => (forget, out),
+            };
             if let (true, Some(f)) = (forget, &cp_file) {
                 f.remove().await;
             }
