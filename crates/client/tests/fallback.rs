@@ -371,3 +371,83 @@ async fn verification_drops_changed_and_deleted_entries_only() {
     emu.faults().clear();
     emu.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_copy_goes_when_its_write_may_have_landed() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), "primary").await;
+    let primary = client(&emu);
+    primary
+        .create_bucket("fb-bucket", Default::default())
+        .await
+        .unwrap();
+    let fb = Fallback::builder()
+        .cache(dir.path().join("cache"), CacheConfig::default()) // fresh for 60 s
+        .spool(dir.path().join("spool"), SpoolOptions::default())
+        .build(primary.clone())
+        .await
+        .unwrap();
+    let cached =
+        |fb: &Fallback, key: &str| fb.cache().unwrap().entries().iter().any(|e| e.key == key);
+    for k in ["dropped", "spooled"] {
+        primary
+            .put_object("fb-bucket", k, body(0).into(), Default::default())
+            .await
+            .unwrap();
+        fb.get("fb-bucket", k).await.unwrap();
+        assert!(cached(&fb, k));
+    }
+
+    // The PUT is stored, its answer held; the caller gives up meanwhile.
+    let hold = r#"{"rules": [{"match": {"operations": ["PutObject"]}, "limit": 1,
+        "fault": {"kind": "stall_before_headers", "stall_ms": 1000}}]}"#;
+    emu.faults()
+        .install(FaultConfig::parse(hold).unwrap())
+        .unwrap();
+    tokio::select! {
+        r = fb.put("fb-bucket", "dropped", body(1), Default::default(), None) => {
+            panic!("answered before the drop: {r:?}")
+        }
+        _ = async {
+            for _ in 0..500 {
+                if emu.faults().stats().injected > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("no PUT within 5 s");
+        } => {}
+    }
+    assert!(
+        !cached(&fb, "dropped"),
+        "the old copy would be served as fresh"
+    );
+    let s = fb.get("fb-bucket", "dropped").await.unwrap();
+    assert_eq!(s.bytes, body(1));
+
+    // Spooled during an outage, replayed after: the cached copy is older than OSS's.
+    emu.faults().clear();
+    outage(&emu, 60_000);
+    let w = fb
+        .put("fb-bucket", "spooled", body(2), Default::default(), None)
+        .await
+        .unwrap();
+    assert!(matches!(w, WriteOutcome::Spooled(_)), "{w:?}");
+    emu.faults().clear();
+    // A fresh chain over a fresh client (this one's breaker is open from the outage), the same
+    // cache and spool.
+    drop(fb);
+    let fb = Fallback::builder()
+        .cache(dir.path().join("cache"), CacheConfig::default())
+        .spool(dir.path().join("spool"), SpoolOptions::default())
+        .build(client(&emu))
+        .await
+        .unwrap();
+    assert!(cached(&fb, "spooled"));
+    let report = fb.replay().await.unwrap();
+    assert_eq!(report.replayed.len(), 1, "{report:?}");
+    assert!(!cached(&fb, "spooled"));
+    let s = fb.get("fb-bucket", "spooled").await.unwrap();
+    assert_eq!(s.bytes, body(2));
+    emu.shutdown().await.unwrap();
+}

@@ -518,14 +518,16 @@ impl Fallback {
         opts: PutObjectOptions,
         expect: Option<Expect>,
     ) -> Result<WriteOutcome, Error> {
-        let err = match self
+        let in_flight = StaleOnDrop::arm(self.inner.cache.clone(), bucket, key);
+        let sent = self
             .inner
             .primary
             .put_object(bucket, key, body.clone().into(), opts.clone())
-            .await
-        {
+            .await;
+        let cache = in_flight.disarm();
+        let err = match sent {
             Ok(out) => {
-                if let Some(c) = self.inner.cache.clone() {
+                if let Some(c) = cache {
                     // The cached copy is now older than OSS's.
                     let (b, k) = (bucket.to_owned(), key.to_owned());
                     let _ =
@@ -562,6 +564,39 @@ impl Fallback {
         })?;
         self.inner.primary.metrics().spooled(Operation::PutObject);
         Ok(WriteOutcome::Spooled(id))
+    }
+}
+
+/// Drops the cached copy of an object whose PUT is in flight if the caller drops the PUT: OSS
+/// may have stored the new bytes already, and the old copy would be served as fresh for up to
+/// `max_age` without asking OSS.
+struct StaleOnDrop {
+    cache: Option<Cache>,
+    bucket: String,
+    key: String,
+}
+
+impl StaleOnDrop {
+    fn arm(cache: Option<Cache>, bucket: &str, key: &str) -> Self {
+        Self {
+            cache,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// The PUT answered: the caller decides (the cache, if any, handed back).
+    fn disarm(mut self) -> Option<Cache> {
+        self.cache.take()
+    }
+}
+
+impl Drop for StaleOnDrop {
+    fn drop(&mut self) {
+        let Some(c) = self.cache.take() else { return };
+        // Here and now (an index update and one unlink, like `RemoveGuard`'s), so a read that
+        // follows the drop cannot find the old copy.
+        let _ = c.remove(&self.bucket, &self.key);
     }
 }
 

@@ -59,9 +59,28 @@ impl ReplayTarget for Oss<'_> {
 impl Fallback {
     /// Sends the spooled writes to OSS in order (see `ossguard_spool::Spool::replay`): an object
     /// changed on OSS since it was spooled is reported as a conflict and never overwritten; a
-    /// failure stops the replay and keeps the rest for the next one. `None` without a spool.
+    /// failure stops the replay and keeps the rest for the next one. The cached copies of the
+    /// replayed keys are dropped. `None` without a spool.
     pub async fn replay(&self) -> Option<ReplayReport> {
         let spool = self.spool()?;
-        Some(spool.replay(&Oss(self.primary())).await)
+        let report = spool.replay(&Oss(self.primary())).await;
+        // A cached copy of a replayed key is older than what OSS holds now.
+        if let Some(cache) = self.cache() {
+            let (cache, keys) = (
+                cache.clone(),
+                report
+                    .replayed
+                    .iter()
+                    .map(|r| (r.bucket.clone(), r.key.clone()))
+                    .collect::<Vec<_>>(),
+            );
+            let _ = tokio::task::spawn_blocking(move || {
+                for (b, k) in keys {
+                    let _ = cache.remove(&b, &k);
+                }
+            })
+            .await;
+        }
+        Some(report)
     }
 }
