@@ -28,17 +28,22 @@ pub async fn download(
             .await
             .map_err(|e| CliError::local(format!("cannot create {}", parent.display()), e))?;
     }
+    // Named like the library's temporary files (which listings and sync skip), and removed
+    // when the write fails or is dropped (Ctrl-C).
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".ossguard-part");
-    let tmp = PathBuf::from(tmp);
+    tmp.push(format!(
+        ".{}{}",
+        std::process::id(),
+        ossguard::transfer::TEMP_SUFFIX
+    ));
+    let tmp = TempFile(PathBuf::from(tmp));
     let written = async {
-        tokio::fs::write(&tmp, &read.served.bytes).await?;
-        tokio::fs::File::open(&tmp).await?.sync_all().await?;
-        tokio::fs::rename(&tmp, path).await
+        tokio::fs::write(&tmp.0, &read.served.bytes).await?;
+        tokio::fs::File::open(&tmp.0).await?.sync_all().await?;
+        tokio::fs::rename(&tmp.0, path).await
     }
     .await;
     if let Err(e) = written {
-        let _ = tokio::fs::remove_file(&tmp).await;
         return Err(CliError::local(
             format!("cannot write {}", path.display()),
             e,
@@ -70,6 +75,16 @@ pub async fn download(
         ));
     }
     Ok(exit::OK)
+}
+
+/// A temporary file removed when dropped (after a rename into place, there is nothing to
+/// remove).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Whether a failed upload goes to the spool: one configured, OSS unavailable (not an answer
