@@ -139,8 +139,8 @@ fn main() -> ExitCode {
                 let r = tokio::select! {
                     r = cmd.run(&ctx) => r,
                     // Dropping the command cancels it: a resumable transfer keeps its checkpoint
-                    // (and multipart upload); a non-resumable one spawns its clean-up; one being
-                    // committed finishes (see `finish_dropped_transfers`).
+                    // (and multipart upload); a non-resumable one spawns its clean-up; a last
+                    // step under way finishes (see `finish_dropped_transfers`).
                     _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted { resumable }),
                 };
                 if matches!(r, Err(CliError::Interrupted { .. })) {
@@ -171,8 +171,8 @@ fn main() -> ExitCode {
 }
 
 /// After Ctrl-C: lets what the dropped transfers left running end before the runtime does —
-/// Completes already sent (whose checkpoints go once they answer) and the aborts of
-/// non-resumable uploads. Bounded, and a second Ctrl-C stops waiting.
+/// downloads being renamed into place (whose checkpoints go after), copies being completed and
+/// checked, the aborts of non-resumable uploads. Bounded, and a second Ctrl-C stops waiting.
 async fn finish_dropped_transfers() {
     // The spawned work starts on the next poll; give it that before counting.
     tokio::task::yield_now().await;

@@ -451,10 +451,11 @@ async fn ctrl_c_exits_5_and_the_rerun_resumes() {
 }
 
 /// Ctrl-C while the server holds the answer to a CompleteMultipartUpload it has already
-/// carried out: the process lets the commit end before exiting, so the finished upload leaves
-/// no checkpoint behind (a sync rerun would skip the file as in line and never clear it).
+/// carried out. Resumable: the checkpoint stays and the rerun recognises the object by it,
+/// sending no part again. `--no-resume`: the process waits for the drop guard's abort before it
+/// exits, so no multipart upload is left behind either way.
 #[tokio::test]
-async fn ctrl_c_during_the_complete_lets_it_finish_and_clear_its_checkpoint() {
+async fn ctrl_c_during_the_complete() {
     let env = Env::start().await;
     let c = env.client();
     c.create_bucket("bkt-commit", Default::default())
@@ -463,33 +464,32 @@ async fn ctrl_c_during_the_complete_lets_it_finish_and_clear_its_checkpoint() {
     let src = env.path("commit.bin");
     let digest = write_random_file(&src, 4 * MIB, 6);
     let cp_dir = env.path("cp-commit");
-    let rules = serde_json::json!({"rules": [
+    let hold = serde_json::json!({"rules": [
         {"match": {"operations": ["CompleteMultipartUpload"]}, "limit": 1,
-         "fault": {"kind": "stall_before_headers", "stall_ms": 1500}}
+         "fault": {"kind": "stall_before_headers", "stall_ms": 3000}}
     ]});
-    for (i, resume) in ["(resumable)", "--no-resume"].into_iter().enumerate() {
-        env.install_faults(rules.to_string()).await;
+    for resumable in [true, false] {
+        env.install_faults(hold.to_string()).await;
         let injected = || async { env.fault_stats().await["injected"].as_u64().unwrap_or(0) };
-        let before = injected().await;
-        let key = format!("oss://bkt-commit/o{i}");
-        let mut cmd = env.cmd();
-        if i == 1 {
-            cmd.arg(resume);
+        let key = format!("oss://bkt-commit/{resumable}");
+        let mut args = vec!["--part-size", "1M"];
+        if !resumable {
+            args.push("--no-resume");
         }
-        cmd.args([
-            "--part-size",
-            "1M",
+        args.extend([
             "--checkpoint-dir",
             cp_dir.to_str().unwrap(),
             "cp",
             src.to_str().unwrap(),
             &key,
         ]);
+        let mut cmd = env.cmd();
+        cmd.args(&args);
         let child = cmd.spawn().unwrap();
         let pid = child.id().unwrap();
         // The stall fires once the server has completed the object.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while injected().await == before {
+        while injected().await == 0 {
             assert!(Instant::now() < deadline, "no Complete");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -502,14 +502,27 @@ async fn ctrl_c_during_the_complete_lets_it_finish_and_clear_its_checkpoint() {
             .expect("exits promptly after Ctrl-C")
             .unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(5), "{resume}: {stderr}");
-        assert!(
-            stderr.contains("finishing 1 transfer step"),
-            "{resume}: {stderr}"
-        );
+        assert_eq!(o.status.code(), Some(5), "{resumable}: {stderr}");
+        if resumable {
+            assert_eq!(checkpoint_files(&cp_dir).len(), 1, "{stderr}");
+            // Counted from here: the rerun sends no part, no Complete.
+            let count = serde_json::json!({"rules": [
+                {"name": "parts", "match": {"operations": ["UploadPart", "CompleteMultipartUpload"]},
+                 "fault": {"kind": "latency", "delay_ms": 0}}
+            ]});
+            env.install_faults(count.to_string()).await;
+            env.ok(&args).await;
+            let stats = env.fault_stats().await;
+            assert_eq!(stats["rules"][0]["matched"], 0, "{stats}");
+        } else {
+            assert!(
+                stderr.contains("finishing 1 transfer step"),
+                "the abort is waited for: {stderr}"
+            );
+        }
         assert!(
             checkpoint_files(&cp_dir).is_empty(),
-            "{resume}: {:?}",
+            "{:?}",
             all_files(&cp_dir)
         );
         assert!(c
@@ -519,6 +532,6 @@ async fn ctrl_c_during_the_complete_lets_it_finish_and_clear_its_checkpoint() {
             .is_empty());
         let back = env.path("commit.back");
         env.ok(&["cp", &key, back.to_str().unwrap()]).await;
-        assert_eq!(sha256_file(&back), digest, "{resume}");
+        assert_eq!(sha256_file(&back), digest, "{resumable}");
     }
 }

@@ -242,7 +242,7 @@ async fn forbid_overwrite_put_fails_on_someone_elses_object() {
 /// its checkpoint; the rerun finds the upload gone and the object equal to the recorded parts,
 /// and sends nothing again.
 #[tokio::test]
-async fn rerun_after_a_lost_complete_recognises_the_object() {
+async fn a_complete_without_an_answer_is_checked_against_the_upload_and_the_object() {
     let (emu, dir, c) = start().await;
     let bytes = data(3 * PART, 5);
     let src = dir.path().join("src.bin");
@@ -251,31 +251,52 @@ async fn rerun_after_a_lost_complete_recognises_the_object() {
         checkpoint_dir: Some(dir.path().join("cp")),
         ..ossguard::TransferOptions::default().with_part_size(PART as u64)
     };
+    let checkpoints = || std::fs::read_dir(dir.path().join("cp")).unwrap().count();
+    // Nothing retries: the first answer lost is the last.
     let naive = Client::builder()
         .endpoint(emu.endpoint())
         .credentials(Credentials::new(AK, SK))
         .policy(ossguard::Policy::none())
         .build()
         .unwrap();
+
+    // Carried out, its answer lost: the upload is gone and the object is what the parts make.
     once(
         &emu,
         "CompleteMultipartUpload",
         r#"{"kind": "reset", "after_processing": true}"#,
     );
+    let out = naive.upload_file(&src, B, "done", &opts).await.unwrap();
+    assert_eq!(emu.faults().stats().injected, 1);
+    assert_eq!(out.crc64, Some(ossguard_proto::crc64::checksum(&bytes)));
+    assert_eq!(checkpoints(), 0);
+
+    // Never carried out (reset before it ran), although an identical object is in place: the
+    // upload is still listed, so it is an error and the checkpoint stays for the rerun.
     naive
-        .upload_file(&src, B, "rerun", &opts)
+        .put_object(B, "again", bytes.clone().into(), Default::default())
         .await
-        .expect_err("the Complete answer is lost and nothing retries it");
-    assert_eq!(std::fs::read_dir(dir.path().join("cp")).unwrap().count(), 1);
-    // Count what the rerun sends.
+        .unwrap();
+    once(
+        &emu,
+        "CompleteMultipartUpload",
+        r#"{"kind": "reset", "after_processing": false}"#,
+    );
+    naive
+        .upload_file(&src, B, "again", &opts)
+        .await
+        .expect_err("the upload was not completed");
+    assert_eq!(checkpoints(), 1);
+    // Count what the rerun sends: the Complete only.
     emu.faults()
         .install(
-            FaultConfig::parse(r#"{"seed": 1, "rules": [{"match": {"operations": ["UploadPart", "InitiateMultipartUpload", "CompleteMultipartUpload"]}, "fault": {"kind": "latency", "delay_ms": 0}}]}"#)
+            FaultConfig::parse(r#"{"seed": 1, "rules": [{"match": {"operations": ["UploadPart", "InitiateMultipartUpload"]}, "fault": {"kind": "latency", "delay_ms": 0}}]}"#)
                 .unwrap(),
         )
         .unwrap();
-    let out = c.upload_file(&src, B, "rerun", &opts).await.unwrap();
+    let out = c.upload_file(&src, B, "again", &opts).await.unwrap();
     assert_eq!(out.crc64, Some(ossguard_proto::crc64::checksum(&bytes)));
-    assert_eq!(emu.faults().stats().rules[0].matched, 0, "nothing re-sent");
-    assert_eq!(std::fs::read_dir(dir.path().join("cp")).unwrap().count(), 0);
+    assert_eq!(emu.faults().stats().rules[0].matched, 0, "no part re-sent");
+    assert_eq!(checkpoints(), 0);
+    assert!(c.list_multipart_uploads(B, "").await.unwrap().is_empty());
 }

@@ -177,6 +177,37 @@ impl Shared {
         }
     }
 
+    /// After a file was found in line: a checkpoint an interrupted upload of it left (dropped
+    /// while its Complete was in flight, or abandoned and then matched by another writer) would
+    /// never be used, so it goes, with the multipart upload it names. Only files large enough
+    /// for a multipart upload can have one, and it costs a stat when there is none; best
+    /// effort (a transfer of the same file running elsewhere keeps its checkpoint).
+    async fn forget_upload(&self, src: &Entry) {
+        let Pair::Upload {
+            root,
+            bucket,
+            prefix,
+        } = &self.pair
+        else {
+            return;
+        };
+        if self.dry_run
+            || !self.transfer.resumable
+            || src.size == 0
+            || src.size < self.transfer.multipart_threshold
+        {
+            return;
+        }
+        let Ok(path) = local_path(root, &src.rel) else {
+            return;
+        };
+        let key = format!("{prefix}{}", src.rel);
+        let _ = self
+            .client
+            .discard_upload_checkpoint(&path, bucket, &key, &self.transfer)
+            .await;
+    }
+
     async fn copy(&self, src: &Entry) -> Result<u64, String> {
         let sent = Arc::new(AtomicU64::new(0));
         let mut topts = self.transfer.clone();
@@ -328,7 +359,10 @@ impl Shared {
                     done.checked = true;
                     match self.check(&src, by).await? {
                         Verdict::Copy(r) => reason = r,
-                        Verdict::Skip | Verdict::Check(_) => return Ok(done),
+                        Verdict::Skip | Verdict::Check(_) => {
+                            self.forget_upload(&src).await;
+                            return Ok(done);
+                        }
                     }
                     op = self.pair.op();
                 }
@@ -503,7 +537,10 @@ pub async fn sync(
         };
         shared.emit(Event::Planned(&action));
         match action {
-            Action::Skip(_) => run.summary.skipped += 1,
+            Action::Skip(e) => {
+                run.summary.skipped += 1;
+                run.shared.forget_upload(&e).await;
+            }
             Action::Delete(_) if opts.dry_run => run.summary.deleted += 1,
             Action::Delete(e) => pending
                 .push(e.rel)

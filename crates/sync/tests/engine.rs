@@ -252,3 +252,77 @@ async fn oss_to_oss_copies_large_objects_in_parts() {
     let s = sync(&client, &src, &dst, &opts).await.unwrap();
     assert_eq!((s.copied, s.skipped, s.failed), (0, 2, 0), "{s:?}");
 }
+
+/// A sync dropped while the server holds the answer to a Complete it has carried out leaves
+/// the upload's checkpoint (a rerun of the transfer would recognise the object by it); the next
+/// sync finds the file in line, skips it and drops that checkpoint, which nothing else would
+/// ever use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_found_in_line_loses_the_checkpoint_of_its_interrupted_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::local(dir.path().join("data"), AK, SK);
+    cfg.sync = false;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let client = Client::builder()
+        .endpoint(emu.endpoint())
+        .credentials(Credentials::new(AK, SK))
+        .build()
+        .unwrap();
+    client
+        .create_bucket("bkt", Default::default())
+        .await
+        .unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("big.bin"), bytes(BIG, 7)).unwrap();
+    let cp_dir = dir.path().join("checkpoints");
+    let mut transfer = TransferOptions::default().with_part_size(PART);
+    transfer.checkpoint_dir = Some(cp_dir.clone());
+    let opts = SyncOptions {
+        transfer,
+        ..Default::default()
+    };
+    let (src_l, dst) = (Location::Local(src.clone()), Location::oss("bkt", "t"));
+    let hold = r#"{"rules": [{"match": {"operations": ["CompleteMultipartUpload"]}, "limit": 1,
+        "fault": {"kind": "stall_before_headers", "stall_ms": 3000}}]}"#;
+    emu.faults()
+        .install(ossguard_emulator::faults::FaultConfig::parse(hold).unwrap())
+        .unwrap();
+    tokio::select! {
+        r = sync(&client, &src_l, &dst, &opts) => panic!("finished before the drop: {r:?}"),
+        _ = async {
+            for _ in 0..1000 {
+                if emu.faults().stats().injected > 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("no Complete within 10 s");
+        } => {}
+    }
+    let checkpoints = || -> Vec<String> {
+        std::fs::read_dir(&cp_dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".json"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        checkpoints().len(),
+        1,
+        "the dropped upload keeps its checkpoint"
+    );
+    emu.faults().clear();
+
+    let s = sync(&client, &src_l, &dst, &opts).await.unwrap();
+    assert_eq!((s.copied, s.skipped, s.failed), (0, 1, 0), "{s:?}");
+    assert!(checkpoints().is_empty(), "{:?}", checkpoints());
+    assert!(client
+        .list_multipart_uploads("bkt", "")
+        .await
+        .unwrap()
+        .is_empty());
+}

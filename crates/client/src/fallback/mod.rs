@@ -518,7 +518,7 @@ impl Fallback {
         opts: PutObjectOptions,
         expect: Option<Expect>,
     ) -> Result<WriteOutcome, Error> {
-        let in_flight = StaleOnDrop::arm(self.inner.cache.clone(), bucket, key);
+        let in_flight = StaleOnDrop::arm(self.inner.cache.as_ref(), bucket, key);
         let sent = self
             .inner
             .primary
@@ -527,7 +527,7 @@ impl Fallback {
         let cache = in_flight.disarm();
         let err = match sent {
             Ok(out) => {
-                if let Some(c) = cache {
+                if let Some(c) = cache.cloned() {
                     // The cached copy is now older than OSS's.
                     let (b, k) = (bucket.to_owned(), key.to_owned());
                     let _ =
@@ -570,33 +570,30 @@ impl Fallback {
 /// Drops the cached copy of an object whose PUT is in flight if the caller drops the PUT: OSS
 /// may have stored the new bytes already, and the old copy would be served as fresh for up to
 /// `max_age` without asking OSS.
-struct StaleOnDrop {
-    cache: Option<Cache>,
-    bucket: String,
-    key: String,
+struct StaleOnDrop<'a> {
+    cache: Option<&'a Cache>,
+    bucket: &'a str,
+    key: &'a str,
 }
 
-impl StaleOnDrop {
-    fn arm(cache: Option<Cache>, bucket: &str, key: &str) -> Self {
-        Self {
-            cache,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        }
+impl<'a> StaleOnDrop<'a> {
+    fn arm(cache: Option<&'a Cache>, bucket: &'a str, key: &'a str) -> Self {
+        Self { cache, bucket, key }
     }
 
     /// The PUT answered: the caller decides (the cache, if any, handed back).
-    fn disarm(mut self) -> Option<Cache> {
+    fn disarm(mut self) -> Option<&'a Cache> {
         self.cache.take()
     }
 }
 
-impl Drop for StaleOnDrop {
+impl Drop for StaleOnDrop<'_> {
     fn drop(&mut self) {
-        let Some(c) = self.cache.take() else { return };
-        // Here and now (an index update and one unlink, like `RemoveGuard`'s), so a read that
-        // follows the drop cannot find the old copy.
-        let _ = c.remove(&self.bucket, &self.key);
+        if let Some(c) = self.cache.take() {
+            // Here and now (an index update and one unlink, like `RemoveGuard`'s), so a read
+            // that follows cannot find the old copy.
+            let _ = c.remove(self.bucket, self.key);
+        }
     }
 }
 

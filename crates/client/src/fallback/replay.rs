@@ -11,7 +11,9 @@ use crate::client::Client;
 use crate::error::Error;
 use crate::ops::object::PutObjectOptions;
 
-struct Oss<'a>(&'a Client);
+/// The primary, and the cache whose copy of each key it writes is dropped then and there (a
+/// replay dropped halfway leaves no written key cached older than OSS).
+struct Oss<'a>(&'a Client, Option<&'a ossguard_cache::Cache>);
 
 fn target_error(e: Error) -> TargetError {
     TargetError {
@@ -46,7 +48,11 @@ impl ReplayTarget for Oss<'_> {
             PutCondition::IfMatch(_) | PutCondition::None => {}
         }
         let data = Body::from_file_range(body.path(), 0, body.len);
-        match self.0.put_object(&put.bucket, &put.key, data, opts).await {
+        // Dropped (or failed) once sent, the write may have landed.
+        let in_flight = super::StaleOnDrop::arm(self.1, &put.bucket, &put.key);
+        let sent = self.0.put_object(&put.bucket, &put.key, data, opts).await;
+        drop(in_flight);
+        match sent {
             Ok(out) => Ok(PutResult::Stored { etag: out.etag }),
             Err(e) if matches!(e.code(), Some("FileAlreadyExists" | "PreconditionFailed")) => {
                 Ok(PutResult::PreconditionFailed)
@@ -63,24 +69,6 @@ impl Fallback {
     /// replayed keys are dropped. `None` without a spool.
     pub async fn replay(&self) -> Option<ReplayReport> {
         let spool = self.spool()?;
-        let report = spool.replay(&Oss(self.primary())).await;
-        // A cached copy of a replayed key is older than what OSS holds now.
-        if let Some(cache) = self.cache() {
-            let (cache, keys) = (
-                cache.clone(),
-                report
-                    .replayed
-                    .iter()
-                    .map(|r| (r.bucket.clone(), r.key.clone()))
-                    .collect::<Vec<_>>(),
-            );
-            let _ = tokio::task::spawn_blocking(move || {
-                for (b, k) in keys {
-                    let _ = cache.remove(&b, &k);
-                }
-            })
-            .await;
-        }
-        Some(report)
+        Some(spool.replay(&Oss(self.primary(), self.cache())).await)
     }
 }

@@ -30,8 +30,9 @@ use crate::ops::multipart::PartMeta;
 pub(crate) const VERSION: u32 = 1;
 
 /// How long a transfer waits for another one holding its checkpoint before it gives up: the
-/// holder may be the commit of a transfer whose caller stopped waiting (it runs to its end, see
-/// `commit_to_end`), which a rerun straight after the drop meets.
+/// holder may be what a dropped transfer left running — a checkpoint write on the blocking
+/// pool, or a download's last step (see `commit_to_end`) — which a rerun straight after the
+/// drop meets.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 const LOCK_POLL: Duration = Duration::from_millis(25);
 

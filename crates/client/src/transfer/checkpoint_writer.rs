@@ -15,9 +15,10 @@
 //! reports a part done once a checkpoint names it: what a resumable transfer reports survives a
 //! crash.
 //!
-//! Each write holds the checkpoint's lock (see `CheckpointFile::writer`): a write still running
-//! when its transfer is dropped (a blocking task cannot be cancelled) keeps a rerun waiting until
-//! it has landed, so it can never put back a checkpoint the rerun has finished and removed.
+//! The writer and each of its writes hold the checkpoint's lock (see `CheckpointFile::writer`):
+//! a write still running when its transfer is dropped (a blocking task cannot be cancelled)
+//! keeps a rerun waiting until it has landed, so it can never put back a checkpoint the rerun
+//! has finished and removed.
 
 use std::sync::Arc;
 

@@ -116,6 +116,11 @@ impl Client {
         opts: &TransferOptions,
     ) -> Result<bool, Error> {
         let dest = destination(path).await?;
+        let probe = CheckpointFile::probe(opts, Direction::Download, bucket, key);
+        let local = dest.clone();
+        if !blocking(move || Ok(probe.may_exist(&local))).await? {
+            return Ok(false);
+        }
         let f = CheckpointFile::new(opts, Direction::Download, &dest, bucket, key).await?;
         discard(self, &f, bucket, key, Some(&temp_path(&dest))).await
     }
@@ -309,11 +314,23 @@ async fn into_memory(mut body: ByteStream, size: u64) -> Result<Received, Error>
     Ok(Received::Memory(data))
 }
 
-/// A body streamed into `temp` (created or truncated) through a [`PartWriter`].
-async fn into_temp_file(mut body: ByteStream, temp: &Path) -> Result<Received, Error> {
-    let file = tokio::fs::File::create(temp)
+/// A new, empty file at `path`: an old one is unlinked first rather than truncated, so a part
+/// write a dropped run left on the blocking pool (of an older version of the object) lands in
+/// the orphan, not in this file.
+async fn fresh_file(path: &Path) -> Result<tokio::fs::File, Error> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(format!("removing {}", path.display()), e)),
+    }
+    tokio::fs::File::create(path)
         .await
-        .map_err(|e| io_err(format!("creating {}", temp.display()), e))?;
+        .map_err(|e| io_err(format!("creating {}", path.display()), e))
+}
+
+/// A body streamed into a fresh `temp` through a [`PartWriter`].
+async fn into_temp_file(mut body: ByteStream, temp: &Path) -> Result<Received, Error> {
+    let file = fresh_file(temp).await?;
     let mut writer = PartWriter::open(temp, 0, false, &StagingPool::default()).await?;
     let mut n = 0u64;
     let mut corrupt = None;
@@ -498,17 +515,8 @@ impl RangedDownload<'_> {
             }
         }
         if !resuming || done.is_empty() {
-            // Start (over) with a temporary file of the object's size: a new file, not the old
-            // one truncated, so a part write a dropped run left on the blocking pool (of an
-            // older version of the object) lands in the unlinked file, not in this one.
-            match tokio::fs::remove_file(&self.temp).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(format!("removing {}", self.temp.display()), e)),
-            }
-            let f = tokio::fs::File::create(&self.temp)
-                .await
-                .map_err(|e| io_err(format!("creating {}", self.temp.display()), e))?;
+            // Start (over) with a fresh temporary file of the object's size.
+            let f = fresh_file(&self.temp).await?;
             f.set_len(size)
                 .await
                 .map_err(|e| io_err(format!("sizing {}", self.temp.display()), e))?;

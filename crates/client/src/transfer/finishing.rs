@@ -1,8 +1,8 @@
-//! Work a transfer leaves running after its caller stopped waiting: a commit
-//! (CompleteMultipartUpload or a rename into place, then the checkpoint's removal, see
+//! Work a transfer leaves running after its caller stopped waiting: a last step (a download's
+//! rename into place and the checkpoint's removal, a copy's Complete and check; see
 //! `commit_to_end`) and a drop guard's abort. Spawned tasks die with their runtime, so a process
 //! that is about to exit (the CLI after Ctrl-C) waits for them with [`settled`] first; otherwise
-//! an object would be complete with its checkpoint left beside it, or a multipart upload would
+//! a file could be in place with its checkpoint left beside it, or a multipart upload would
 //! never be aborted.
 
 use std::future::Future;

@@ -49,10 +49,13 @@
 //! | `resumable: true` | the multipart upload, the temporary download file and the checkpoint are **kept**, so a rerun resumes | **kept** as well (a dropped future looks the same as a killed process; rerun to resume) |
 //! | `resumable: false` | the multipart upload is **aborted** / the temporary file deleted before the error is returned | **aborted** by a drop guard (the abort is spawned on the current runtime; wait for it with [`finishing::settled`] before the runtime ends) / temporary file deleted |
 //!
-//! Once the last step has begun (CompleteMultipartUpload, or the rename of a download into
-//! place) it runs to its end on the runtime even when the future is dropped, and removes the
-//! checkpoint: the object or file is then complete, and a checkpoint left beside it would never
-//! be used by a rerun that skips a file already in line (`ossguard sync`).
+//! An upload dropped while its CompleteMultipartUpload is in flight keeps its checkpoint: the
+//! rerun completes the upload, or finds it gone and the object exactly what the recorded parts
+//! make, and sends nothing again (`ossguard sync`, which skips a file it finds in line, drops
+//! such a checkpoint through [`Client::discard_upload_checkpoint`](crate::Client::discard_upload_checkpoint)).
+//! A Complete whose answer never came is checked the same way before it is reported failed.
+//! A download's last step (the rename into place and the checkpoint's removal) runs to its end
+//! on the runtime even when the future is dropped.
 //!
 //! A source file that changes during an upload, a checkpoint that cannot be written and an object
 //! whose assembled CRC-64 does not match are not resumable: those abort and discard in both modes.
@@ -496,11 +499,11 @@ pub(crate) async fn discard(
     Ok(true)
 }
 
-/// Runs a transfer's commit (Complete and the checkpoint's removal, or the rename into place
-/// and the removal) to its end even when the caller stops waiting: dropped halfway, the object
-/// or file would be in place with its checkpoint left behind, and a rerun that finds the file in
-/// line (sync) never comes back for it. Keeps the caller's deadline; a process about to exit
-/// waits for it with [`finishing::settled`].
+/// Runs a transfer's last step (a download's rename into place and the checkpoint's removal; a
+/// copy's Complete and CRC-64 check) to its end even when the caller stops waiting: dropped
+/// halfway, a file would be in place with its checkpoint left behind, or a bad copy would stay.
+/// Keeps the caller's deadline; a process about to exit waits for it with
+/// [`finishing::settled`].
 pub(crate) async fn commit_to_end<T: Send + 'static>(
     commit: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {

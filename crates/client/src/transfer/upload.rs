@@ -14,8 +14,8 @@ use super::checkpoint::{
 };
 use super::checkpoint_writer;
 use super::{
-    abort_quietly, commit_to_end, discard, io_err, same_etag, AbortGuard, Plan, Tracker,
-    TransferOptions, Widening, SMALL_IN_MEMORY,
+    abort_quietly, discard, io_err, same_etag, AbortGuard, Plan, Tracker, TransferOptions,
+    Widening, SMALL_IN_MEMORY,
 };
 use crate::body::Body;
 use crate::client::Client;
@@ -83,7 +83,8 @@ impl Client {
     }
 
     /// Forgets the checkpoint of an interrupted [`upload_file`](Client::upload_file) of `path`
-    /// to `bucket/key` and aborts its multipart upload. Returns whether there was one.
+    /// to `bucket/key` and aborts its multipart upload. Returns whether there was one. Cheap
+    /// when there is none (a stat; no lock is taken).
     pub async fn discard_upload_checkpoint(
         &self,
         path: &Path,
@@ -95,6 +96,11 @@ impl Client {
             Ok(p) => p,
             Err(_) => std::path::absolute(path)?,
         };
+        let probe = CheckpointFile::probe(opts, Direction::Upload, bucket, key);
+        let local = path.clone();
+        if !blocking(move || Ok(probe.may_exist(&local))).await? {
+            return Ok(false);
+        }
         let f = CheckpointFile::new(opts, Direction::Upload, &path, bucket, key).await?;
         discard(self, &f, bucket, key, None).await
     }
@@ -363,59 +369,47 @@ impl MultipartUpload<'_> {
             return Err(self.give_up(&mut guard, e).await);
         }
         let parts: Vec<CompletedPart> = done.values().map(CompletedPart::from).collect();
-        let (client, bucket, key) = (client.clone(), bucket.to_owned(), key.to_owned());
-        let (cp_file, resumable) = (self.cp_file, opts.resumable);
-        commit_to_end(async move {
-            let out = client
-                .complete_multipart_upload(&bucket, &key, &upload_id, &parts)
-                .await;
-            let forget = match &out {
-                Ok(_) => {
-                    guard.disarm();
-                    true
+        // Complete runs in the caller's future: dropped while it is in flight, the checkpoint
+        // stays, and a rerun either completes the upload or recognises the object by it
+        // (`completed_by_checkpoint`); `sync` clears it when it finds the file in line.
+        let out = client
+            .complete_multipart_upload(bucket, key, &upload_id, &parts)
+            .await;
+        let out = match out {
+            Err(e) if e.code().is_none() && !matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                match completed_without_answer(client, bucket, key, &upload_id, &parts).await {
+                    Some(done) => Ok(done),
+                    None => Err(e),
                 }
-                // The object exists but is not what we sent: nothing to resume.
-                Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
-                    guard.disarm();
-                    true
-                }
-                // The recorded parts do not fit the upload (any more): start over next time.
-                Err(e) if matches!(e.code(), Some("InvalidPart" | "NoSuchUpload")) => {
-                    guard.abort_now().await;
-                    true
-                }
-                Err(_) if resumable => false,
-                Err(_) => {
-                    guard.abort_now().await;
-                    false
-                }
-            };
-            // No answer (a lost one, or the deadline ran out after the server completed): if
-            // the object is what the parts make, the upload is done — a checkpoint kept now
-            // would never be used by a rerun that finds the file in line (sync).
-            let (forget, out) = match out {
-                Err(e) if !forget && resumable && e.code().is_none() => {
-                    let expected = crate::ops::multipart::expected_object(&parts);
-                    let done = match expected {
-                        Some(exp) => client.object_is(&bucket, &key, exp).await,
-                        None => None,
-                    };
-                    match done {
-                        Some(done) => {
-                            guard.abort_now().await; // NoSuchUpload when it was ours
-                            (true, Ok(done))
-                        }
-                        None => (false, Err(e)),
-                    }
-                }
-                out => (forget, out),
-            };
-            if let (true, Some(f)) = (forget, &cp_file) {
-                f.remove().await;
             }
-            out
-        })
-        .await
+            out => out,
+        };
+        match out {
+            Ok(out) => {
+                guard.disarm();
+                if let Some(f) = &self.cp_file {
+                    f.remove().await;
+                }
+                Ok(out)
+            }
+            // The object exists but is not what we sent: nothing to resume.
+            Err(e) if matches!(e.kind(), ErrorKind::Integrity { .. }) => {
+                guard.disarm();
+                if let Some(f) = &self.cp_file {
+                    f.remove().await;
+                }
+                Err(e)
+            }
+            // The recorded parts do not fit the upload (any more): start over next time.
+            Err(e) if matches!(e.code(), Some("InvalidPart" | "NoSuchUpload")) => {
+                Err(self.give_up(&mut guard, e).await)
+            }
+            Err(e) if opts.resumable => Err(e),
+            Err(e) => {
+                guard.abort_now().await;
+                Err(e)
+            }
+        }
     }
 
     /// Aborts the upload and forgets the checkpoint.
@@ -426,6 +420,25 @@ impl MultipartUpload<'_> {
         }
         e
     }
+}
+
+/// After a Complete that got no answer at all (the last attempt's was lost, or the deadline ran
+/// out): done when the upload is gone and the object is exactly what the parts make. An upload
+/// still listed was not completed (the request never arrived, or is still being carried out),
+/// whatever the object holds.
+async fn completed_without_answer(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: &[CompletedPart],
+) -> Option<PutObjectOutput> {
+    match client.list_parts(bucket, key, upload_id).await {
+        Err(e) if e.code() == Some("NoSuchUpload") => {}
+        _ => return None,
+    }
+    let expected = crate::ops::multipart::expected_object(parts)?;
+    client.object_is(bucket, key, expected).await
 }
 
 /// The object, when a checkpoint whose upload is gone recorded every part (with its CRC-64)
