@@ -464,9 +464,12 @@ async fn ctrl_c_during_the_complete() {
     let src = env.path("commit.bin");
     let digest = write_random_file(&src, 4 * MIB, 6);
     let cp_dir = env.path("cp-commit");
+    // The abort (--no-resume) is slow, so the process has something to wait for.
     let hold = serde_json::json!({"rules": [
         {"match": {"operations": ["CompleteMultipartUpload"]}, "limit": 1,
-         "fault": {"kind": "stall_before_headers", "stall_ms": 3000}}
+         "fault": {"kind": "stall_before_headers", "stall_ms": 3000}},
+        {"match": {"operations": ["AbortMultipartUpload"]},
+         "fault": {"kind": "latency", "delay_ms": 1000}}
     ]});
     for resumable in [true, false] {
         env.install_faults(hold.to_string()).await;
@@ -518,6 +521,11 @@ async fn ctrl_c_during_the_complete() {
             assert!(
                 stderr.contains("finishing 1 transfer step"),
                 "the abort is waited for: {stderr}"
+            );
+            let stats = env.fault_stats().await;
+            assert_eq!(
+                stats["rules"][1]["matched"], 1,
+                "the abort was sent: {stats}"
             );
         }
         assert!(

@@ -425,6 +425,39 @@ async fn a_cached_copy_goes_when_its_write_may_have_landed() {
     let s = fb.get("fb-bucket", "dropped").await.unwrap();
     assert_eq!(s.bytes, body(1));
 
+    // Without a spool: every answer lost after the PUT was carried out. The write failed as
+    // far as the caller knows, but OSS may hold the new bytes.
+    let no_spool = Fallback::builder()
+        .cache(dir.path().join("cache-2"), CacheConfig::default())
+        .build(client(&emu))
+        .await
+        .unwrap();
+    primary
+        .put_object(
+            "fb-bucket",
+            "unanswered",
+            body(0).into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    no_spool.get("fb-bucket", "unanswered").await.unwrap();
+    assert!(cached(&no_spool, "unanswered"));
+    let lose = r#"{"rules": [{"match": {"operations": ["PutObject"]},
+        "fault": {"kind": "reset", "after_processing": true}}]}"#;
+    emu.faults()
+        .install(FaultConfig::parse(lose).unwrap())
+        .unwrap();
+    let r = no_spool
+        .put("fb-bucket", "unanswered", body(3), Default::default(), None)
+        .await;
+    assert!(r.is_err(), "{r:?}");
+    assert!(
+        !cached(&no_spool, "unanswered"),
+        "the old copy would be served as fresh"
+    );
+    emu.faults().clear();
+
     // Spooled during an outage, replayed after: the cached copy is older than OSS's.
     emu.faults().clear();
     outage(&emu, 60_000);

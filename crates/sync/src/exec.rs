@@ -181,7 +181,9 @@ impl Shared {
     /// while its Complete was in flight, or abandoned and then matched by another writer) would
     /// never be used, so it goes, with the multipart upload it names. Only files large enough
     /// for a multipart upload can have one, and it costs a stat when there is none; best
-    /// effort (a transfer of the same file running elsewhere keeps its checkpoint).
+    /// effort (a transfer of the same file running elsewhere keeps its checkpoint: the lock is
+    /// waited for up to 3 s, then left alone). An interrupted `cp` of the same file to the same
+    /// key is forgotten too — the object is in line, so there is nothing left to resume.
     async fn forget_upload(&self, src: &Entry) {
         let Pair::Upload {
             root,

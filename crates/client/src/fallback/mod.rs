@@ -537,12 +537,27 @@ impl Fallback {
             }
             Err(e) => e,
         };
+        // Failed without an answer from OSS (not even an error code) after the request may
+        // have gone out: the new bytes may be stored, so a write that is not spooled drops the
+        // cached copy (else served as fresh). A spooled one keeps it for stale-if-error reads
+        // during the outage; the replay drops it when the write lands.
+        let maybe_stored = match err.kind() {
+            ErrorKind::Transport { failure, .. } => !failure.request_never_sent(),
+            ErrorKind::Integrity { .. } => true,
+            _ => false,
+        };
+        let stale = StaleOnDrop::arm(
+            self.inner.cache.as_ref().filter(|_| maybe_stored),
+            bucket,
+            key,
+        );
         let Some(spool) = &self.inner.spool else {
             return Err(err);
         };
         if classify(&err) != Failure::Unavailable {
             return Err(err);
         }
+        stale.disarm();
         let expect = match expect {
             Some(e) => e,
             None => match self.lookup(bucket, key).await {
@@ -567,9 +582,10 @@ impl Fallback {
     }
 }
 
-/// Drops the cached copy of an object whose PUT is in flight if the caller drops the PUT: OSS
-/// may have stored the new bytes already, and the old copy would be served as fresh for up to
-/// `max_age` without asking OSS.
+/// Drops the cached copy of an object when dropped while armed: a PUT in flight that its caller
+/// drops, or one that failed without an answer after it may have gone out. OSS may have stored
+/// the new bytes already, and the old copy would be served as fresh for up to `max_age`
+/// without asking OSS.
 struct StaleOnDrop<'a> {
     cache: Option<&'a Cache>,
     bucket: &'a str,

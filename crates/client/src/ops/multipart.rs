@@ -321,23 +321,58 @@ impl Client {
         expected: (u64, u64),
         original: Error,
     ) -> Result<PutObjectOutput, Error> {
-        self.object_is(bucket, key, expected).await.ok_or(original)
+        self.object_is(bucket, key, expected, None)
+            .await
+            .ok_or(original)
     }
 
-    /// The object's output when it exists with exactly this CRC-64 and size.
+    /// The object's output when it exists as a multipart object (when the server says) with
+    /// exactly this CRC-64 and size, and — given the upload's `put` options — their content
+    /// type and user metadata: the bytes alone could be another writer's identical object.
     pub(crate) async fn object_is(
         &self,
         bucket: &str,
         key: &str,
         (crc, size): (u64, u64),
+        put: Option<&PutObjectOptions>,
     ) -> Option<PutObjectOutput> {
-        match self.head_object(bucket, key).await {
-            Ok(m) if m.crc64 == Some(crc) && m.size == size => Some(PutObjectOutput {
-                etag: m.etag,
-                crc64: m.crc64,
-                request_id: m.request_id,
-            }),
-            _ => None,
+        let m = self.head_object(bucket, key).await.ok()?;
+        let multipart = m
+            .object_type
+            .as_deref()
+            .is_none_or(|t| t.eq_ignore_ascii_case("Multipart"));
+        let as_put = put.is_none_or(|p| {
+            p.content_type
+                .as_ref()
+                .is_none_or(|ct| m.content_type.as_ref() == Some(ct))
+                && p.metadata
+                    .iter()
+                    .all(|(k, v)| m.metadata.get(&k.to_ascii_lowercase()) == Some(v))
+        });
+        (m.crc64 == Some(crc) && m.size == size && multipart && as_put).then_some(PutObjectOutput {
+            etag: m.etag,
+            crc64: m.crc64,
+            request_id: m.request_id,
+        })
+    }
+
+    /// Whether the multipart upload still exists (one ListParts page of one part).
+    pub(crate) async fn upload_exists(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<bool, Error> {
+        let req = Request::new(Method::GET, Some(bucket), Some(key))
+            .with_query("uploadId", upload_id)
+            .with_query("max-parts", "1");
+        match self
+            .execute_read(Operation::ListParts, req, Body::empty())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

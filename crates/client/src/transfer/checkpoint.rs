@@ -133,7 +133,7 @@ impl CheckpointFile {
         key: &str,
     ) -> Result<Self, Error> {
         let path = Self::path_of(opts, direction, local, bucket, key)?;
-        let mut waited = Duration::ZERO;
+        let started = tokio::time::Instant::now();
         loop {
             if let Some(lock) = CheckpointLock::try_acquire(&path)? {
                 return Ok(Self {
@@ -141,7 +141,7 @@ impl CheckpointFile {
                     lock: Arc::new(lock),
                 });
             }
-            if waited >= LOCK_WAIT {
+            if started.elapsed() >= LOCK_WAIT {
                 return Err(Error::from(std::io::Error::new(
                     std::io::ErrorKind::WouldBlock,
                     format!(
@@ -156,7 +156,6 @@ impl CheckpointFile {
                 )));
             }
             tokio::time::sleep(LOCK_POLL).await;
-            waited += LOCK_POLL;
         }
     }
 

@@ -21,7 +21,7 @@ use crate::body::Body;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::ops::multipart::{CompletedPart, PartMeta};
-use crate::ops::object::PutObjectOutput;
+use crate::ops::object::{PutObjectOptions, PutObjectOutput};
 use crate::ops::validate_key;
 
 impl Client {
@@ -216,7 +216,9 @@ impl MultipartUpload<'_> {
                                 f.remove().await;
                                 // Completed by the run that left this checkpoint (its answer
                                 // or the cleanup after it was lost): nothing to send again.
-                                if let Some(out) = completed_by_checkpoint(client, &cp).await {
+                                if let Some(out) =
+                                    completed_by_checkpoint(client, &cp, &opts.put).await
+                                {
                                     return Ok(out);
                                 }
                             }
@@ -377,7 +379,9 @@ impl MultipartUpload<'_> {
             .await;
         let out = match out {
             Err(e) if e.code().is_none() && !matches!(e.kind(), ErrorKind::Integrity { .. }) => {
-                match completed_without_answer(client, bucket, key, &upload_id, &parts).await {
+                match completed_without_answer(client, bucket, key, &upload_id, &parts, &opts.put)
+                    .await
+                {
                     Some(done) => Ok(done),
                     None => Err(e),
                 }
@@ -422,34 +426,44 @@ impl MultipartUpload<'_> {
     }
 }
 
-/// After a Complete that got no answer at all (the last attempt's was lost, or the deadline ran
-/// out): done when the upload is gone and the object is exactly what the parts make. An upload
-/// still listed was not completed (the request never arrived, or is still being carried out),
-/// whatever the object holds.
+/// After a Complete that got no answer at all (the last attempt's was lost; or the deadline ran
+/// out — then these checks fail at once too, and it is the rerun that recognises the object):
+/// done when the upload is gone and the object is exactly what the parts and the upload's
+/// options make. An upload still listed was not completed (the request never arrived, or is
+/// still being carried out), whatever the object holds.
 async fn completed_without_answer(
     client: &Client,
     bucket: &str,
     key: &str,
     upload_id: &str,
     parts: &[CompletedPart],
+    put: &PutObjectOptions,
 ) -> Option<PutObjectOutput> {
-    match client.list_parts(bucket, key, upload_id).await {
-        Err(e) if e.code() == Some("NoSuchUpload") => {}
-        _ => return None,
+    if !matches!(
+        client.upload_exists(bucket, key, upload_id).await,
+        Ok(false)
+    ) {
+        return None;
     }
     let expected = crate::ops::multipart::expected_object(parts)?;
-    client.object_is(bucket, key, expected).await
+    client.object_is(bucket, key, expected, Some(put)).await
 }
 
 /// The object, when a checkpoint whose upload is gone recorded every part (with its CRC-64)
-/// and the object is exactly what they combine to.
-async fn completed_by_checkpoint(client: &Client, cp: &Checkpoint) -> Option<PutObjectOutput> {
+/// and the object is exactly what they and the upload's options make.
+async fn completed_by_checkpoint(
+    client: &Client,
+    cp: &Checkpoint,
+    put: &PutObjectOptions,
+) -> Option<PutObjectOutput> {
     if cp.parts.len() != cp.parts_total as usize {
         return None;
     }
     let parts: Vec<CompletedPart> = cp.parts.iter().map(CompletedPart::from).collect();
     let expected = crate::ops::multipart::expected_object(&parts)?;
-    client.object_is(&cp.bucket, &cp.key, expected).await
+    client
+        .object_is(&cp.bucket, &cp.key, expected, Some(put))
+        .await
 }
 
 /// Parts the server finished after the last checkpoint save (the process died in between):
