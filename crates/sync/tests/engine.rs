@@ -29,6 +29,20 @@ fn bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// A temporary directory, an emulator keeping its data there (no fsync) and a client of it.
+async fn start() -> (tempfile::TempDir, Emulator, Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::local(dir.path().join("data"), AK, SK);
+    cfg.sync = false;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let client = Client::builder()
+        .endpoint(emu.endpoint())
+        .credentials(Credentials::new(AK, SK))
+        .build()
+        .unwrap();
+    (dir, emu, client)
+}
+
 /// `ossguard_server_requests_total` by operation, from the server's own registry.
 fn server_requests(emu: &Emulator) -> BTreeMap<String, u64> {
     let mut text = String::new();
@@ -72,15 +86,7 @@ fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_sync_resumes_multipart_uploads_from_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EmulatorConfig::local(dir.path().join("data"), AK, SK);
-    cfg.sync = false;
-    let emu = Emulator::start(cfg).await.unwrap();
-    let client = Client::builder()
-        .endpoint(emu.endpoint())
-        .credentials(Credentials::new(AK, SK))
-        .build()
-        .unwrap();
+    let (dir, emu, client) = start().await;
     client
         .create_bucket("bkt", Default::default())
         .await
@@ -179,15 +185,7 @@ async fn a_dropped_sync_resumes_multipart_uploads_from_checkpoints() {
 /// (the recorded `x-oss-meta-mtime`) and bytes arrive intact, and a rerun copies nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oss_to_oss_copies_large_objects_in_parts() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EmulatorConfig::local(dir.path().join("data"), AK, SK);
-    cfg.sync = false;
-    let emu = Emulator::start(cfg).await.unwrap();
-    let client = Client::builder()
-        .endpoint(emu.endpoint())
-        .credentials(Credentials::new(AK, SK))
-        .build()
-        .unwrap();
+    let (_dir, emu, client) = start().await;
     for b in ["src-bkt", "dst-bkt"] {
         client.create_bucket(b, Default::default()).await.unwrap();
     }
@@ -259,15 +257,7 @@ async fn oss_to_oss_copies_large_objects_in_parts() {
 /// ever use.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_found_in_line_loses_the_checkpoint_of_its_interrupted_upload() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EmulatorConfig::local(dir.path().join("data"), AK, SK);
-    cfg.sync = false;
-    let emu = Emulator::start(cfg).await.unwrap();
-    let client = Client::builder()
-        .endpoint(emu.endpoint())
-        .credentials(Credentials::new(AK, SK))
-        .build()
-        .unwrap();
+    let (dir, emu, client) = start().await;
     client
         .create_bucket("bkt", Default::default())
         .await
