@@ -695,15 +695,9 @@ async fn an_upload_dropped_during_its_complete_is_recognised_by_its_checkpoint()
         r = env.c.upload_file(&src, env.bucket, "committing", &opts) => {
             panic!("finished before the drop: {r:?}")
         }
-        _ = async {
-            for _ in 0..1000 {
-                if env.emu.faults().stats().injected > 0 {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            panic!("no Complete within 10 s");
-        } => {}
+        fired = env.emu.faults().wait_injected(1, Duration::from_secs(10)) => {
+            assert!(fired, "no Complete within 10 s");
+        }
     }
     assert_eq!(env.checkpoints().len(), 1, "kept by the dropped upload");
     // The rerun finds the upload gone and the object exactly what the recorded parts make:

@@ -280,15 +280,9 @@ async fn a_file_found_in_line_loses_the_checkpoint_of_its_interrupted_upload() {
         .unwrap();
     tokio::select! {
         r = sync(&client, &src_l, &dst, &opts) => panic!("finished before the drop: {r:?}"),
-        _ = async {
-            for _ in 0..1000 {
-                if emu.faults().stats().injected > 0 {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            panic!("no Complete within 10 s");
-        } => {}
+        fired = emu.faults().wait_injected(1, std::time::Duration::from_secs(10)) => {
+            assert!(fired, "no Complete within 10 s");
+        }
     }
     let checkpoints = || -> Vec<String> {
         std::fs::read_dir(&cp_dir)

@@ -1,7 +1,7 @@
 //! `cp`'s degraded mode: a single-object download answered by the fallback chain, and a
 //! single-PUT upload journaled in the spool when OSS is unavailable (exit code 6).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ossguard::fallback::{classify, Failure};
 use ossguard::spool::{Expect, SpoolBody, SpoolPut};
@@ -15,34 +15,20 @@ use crate::output;
 use crate::transfer::TransferOptions;
 use crate::url::OssUrl;
 
-/// A download answered by the fallback chain: written through a temporary file and renamed, so
-/// the destination is never half-written.
+/// A download answered by the fallback chain, written atomically (the destination is never
+/// half-written, also when Ctrl-C or a kill comes midway).
 pub async fn download(
     src: &OssUrl,
     path: &Path,
     read: ChainRead,
     ctx: &Ctx,
 ) -> Result<u8, CliError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| CliError::local(format!("cannot create {}", parent.display()), e))?;
-    }
-    // Named like the library's temporary files (which listings and sync skip), and removed
-    // when the write fails or is dropped (Ctrl-C).
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(
-        ".{}{}",
-        std::process::id(),
-        ossguard::transfer::TEMP_SUFFIX
-    ));
-    let tmp = TempFile(PathBuf::from(tmp));
-    let written = async {
-        tokio::fs::write(&tmp.0, &read.served.bytes).await?;
-        tokio::fs::File::open(&tmp.0).await?.sync_all().await?;
-        tokio::fs::rename(&tmp.0, path).await
-    }
-    .await;
+    let (dest, data) = (path.to_owned(), read.served.bytes.clone());
+    let written = tokio::task::spawn_blocking(move || {
+        ossguard::transfer::write_file_atomically(&dest, &data)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     if let Err(e) = written {
         return Err(CliError::local(
             format!("cannot write {}", path.display()),
@@ -75,16 +61,6 @@ pub async fn download(
         ));
     }
     Ok(exit::OK)
-}
-
-/// A temporary file removed when dropped (after a rename into place, there is nothing to
-/// remove).
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Whether a failed upload goes to the spool: one configured, OSS unavailable (not an answer

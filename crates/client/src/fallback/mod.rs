@@ -518,39 +518,28 @@ impl Fallback {
         opts: PutObjectOptions,
         expect: Option<Expect>,
     ) -> Result<WriteOutcome, Error> {
-        let in_flight = StaleOnDrop::arm(self.inner.cache.as_ref(), bucket, key);
-        let sent = self
+        // The cached copy goes when the write lands, or may have landed: answered, dropped in
+        // flight, or failed without an answer after the request may have gone out (not even
+        // an error code). A write the spool takes keeps it for stale-if-error reads during the
+        // outage; the replay drops it when the write lands.
+        let mut stale = StaleOnDrop::arm(self.inner.cache.as_ref(), bucket, key);
+        let err = match self
             .inner
             .primary
             .put_object(bucket, key, body.clone().into(), opts.clone())
-            .await;
-        let cache = in_flight.disarm();
-        let err = match sent {
-            Ok(out) => {
-                if let Some(c) = cache.cloned() {
-                    // The cached copy is now older than OSS's.
-                    let (b, k) = (bucket.to_owned(), key.to_owned());
-                    let _ =
-                        blocking(move || c.remove(&b, &k).map_err(|e| local(e.to_string()))).await;
-                }
-                return Ok(WriteOutcome::Stored(out));
-            }
+            .await
+        {
+            Ok(out) => return Ok(WriteOutcome::Stored(out)),
             Err(e) => e,
         };
-        // Failed without an answer from OSS (not even an error code) after the request may
-        // have gone out: the new bytes may be stored, so a write that is not spooled drops the
-        // cached copy (else served as fresh). A spooled one keeps it for stale-if-error reads
-        // during the outage; the replay drops it when the write lands.
         let maybe_stored = match err.kind() {
             ErrorKind::Transport { failure, .. } => !failure.request_never_sent(),
             ErrorKind::Integrity { .. } => true,
             _ => false,
         };
-        let stale = StaleOnDrop::arm(
-            self.inner.cache.as_ref().filter(|_| maybe_stored),
-            bucket,
-            key,
-        );
+        if !maybe_stored {
+            stale.disarm();
+        }
         let Some(spool) = &self.inner.spool else {
             return Err(err);
         };
@@ -582,9 +571,8 @@ impl Fallback {
     }
 }
 
-/// Drops the cached copy of an object when dropped while armed: a PUT in flight that its caller
-/// drops, or one that failed without an answer after it may have gone out. OSS may have stored
-/// the new bytes already, and the old copy would be served as fresh for up to `max_age`
+/// Drops the cached copy of an object when dropped while armed, around a PUT: OSS holds, or
+/// may hold, the new bytes, and the old copy would be served as fresh for up to `max_age`
 /// without asking OSS.
 struct StaleOnDrop<'a> {
     cache: Option<&'a Cache>,
@@ -597,9 +585,9 @@ impl<'a> StaleOnDrop<'a> {
         Self { cache, bucket, key }
     }
 
-    /// The PUT answered: the caller decides (the cache, if any, handed back).
-    fn disarm(mut self) -> Option<&'a Cache> {
-        self.cache.take()
+    /// The PUT surely did not change the object (or the spool took it): keep the copy.
+    fn disarm(&mut self) {
+        self.cache = None;
     }
 }
 

@@ -159,6 +159,25 @@ impl CheckpointFile {
         }
     }
 
+    /// [`new`](Self::new) when a checkpoint of this transfer may be on disk; `None` (after one
+    /// stat per place, no lock file made) when none is.
+    pub async fn open_existing(
+        opts: &TransferOptions,
+        direction: Direction,
+        local: &Path,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Self>, Error> {
+        let probe = Self::probe(opts, direction, bucket, key);
+        let path = local.to_owned();
+        if !blocking(move || Ok(probe.may_exist(&path))).await? {
+            return Ok(None);
+        }
+        Self::new(opts, direction, local, bucket, key)
+            .await
+            .map(Some)
+    }
+
     /// Looks for checkpoints of (`direction`, some local path, `bucket`, `key`) without
     /// creating the directory or taking a lock (see [`CheckpointProbe`]).
     pub fn probe(

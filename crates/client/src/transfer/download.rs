@@ -116,13 +116,10 @@ impl Client {
         opts: &TransferOptions,
     ) -> Result<bool, Error> {
         let dest = destination(path).await?;
-        let probe = CheckpointFile::probe(opts, Direction::Download, bucket, key);
-        let local = dest.clone();
-        if !blocking(move || Ok(probe.may_exist(&local))).await? {
-            return Ok(false);
+        match CheckpointFile::open_existing(opts, Direction::Download, &dest, bucket, key).await? {
+            Some(f) => discard(self, &f, bucket, key, Some(&temp_path(&dest))).await,
+            None => Ok(false),
         }
-        let f = CheckpointFile::new(opts, Direction::Download, &dest, bucket, key).await?;
-        discard(self, &f, bucket, key, Some(&temp_path(&dest))).await
     }
 
     /// One GET streamed into the temporary file (the body's CRC-64 is checked at its end).

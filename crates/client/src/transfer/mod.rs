@@ -89,6 +89,14 @@ pub use crate::file_chunks::open_regular;
 pub use copy::CopyOutput;
 pub use download::TEMP_SUFFIX;
 
+/// Writes `data` to `path` atomically and durably (blocking): a reader, or a process killed
+/// midway, finds the old file or the whole new one, never a part; a temporary file a kill can
+/// leave ends in [`TEMP_SUFFIX`] (which listings and sync skip). `path`'s parent is created if
+/// missing.
+pub fn write_file_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    atomic_file::write_atomically(path, data, true)
+}
+
 /// Writes back everything cached for the file system holding `path` (`syncfs(2)`; on other
 /// systems `sync(2)`) and reports a write-back error the kernel saw since — the end of a batch
 /// downloaded with [`TransferOptions::sync_each_file`] off.

@@ -96,13 +96,10 @@ impl Client {
             Ok(p) => p,
             Err(_) => std::path::absolute(path)?,
         };
-        let probe = CheckpointFile::probe(opts, Direction::Upload, bucket, key);
-        let local = path.clone();
-        if !blocking(move || Ok(probe.may_exist(&local))).await? {
-            return Ok(false);
+        match CheckpointFile::open_existing(opts, Direction::Upload, &path, bucket, key).await? {
+            Some(f) => discard(self, &f, bucket, key, None).await,
+            None => Ok(false),
         }
-        let f = CheckpointFile::new(opts, Direction::Upload, &path, bucket, key).await?;
-        discard(self, &f, bucket, key, None).await
     }
 }
 

@@ -543,6 +543,20 @@ impl Faults {
         self.current().stats()
     }
 
+    /// Waits (polling every 10 ms, at most `limit`) until the installed rules have injected
+    /// `n` faults; whether they did. For tests that act once a fault has fired (a stall that
+    /// holds an answer the server has already carried out, say).
+    pub async fn wait_injected(&self, n: u64, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.stats().injected < n {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     /// The active clock skew in milliseconds (0 when none).
     pub fn skew_ms(&self) -> i64 {
         if !self.skewed.load(Ordering::Acquire) {
