@@ -83,6 +83,18 @@ async fn kill_midway(
     checkpoint_part_numbers(cp_dir, direction).expect("the checkpoint survives the kill")
 }
 
+/// Rules that blackhole each `operation` request (`UploadPart`, `GetObject`) after the first
+/// `parts - 1` (read, never answered or executed) until the rules change: a transfer of `parts`
+/// parts cannot finish, so stopping it mid-way never races its checkpoint writes.
+fn hold_last_part(operation: &str, parts: usize) -> String {
+    serde_json::json!({"rules": [{
+        "match": {"operations": [operation]},
+        "skip_first": parts - 1,
+        "fault": {"kind": "outage", "refuse_ms": 0},
+    }]})
+    .to_string()
+}
+
 struct LogLine {
     status: u16,
     operation: String,
@@ -175,7 +187,10 @@ async fn sigkill_midway_then_rerun_resumes_upload_and_download() {
     let t = Instant::now();
     let mut cmd = env.cmd();
     cmd.args(&up);
+    env.install_faults(hold_last_part("UploadPart", PARTS))
+        .await;
     let up_recorded = kill_midway(cmd, &cp_dir, "upload", PARTS / 2).await;
+    env.emu.faults().clear();
     let uploads = c.list_multipart_uploads("bkt-resume", "").await.unwrap();
     assert_eq!(
         uploads.len(),
@@ -216,7 +231,9 @@ async fn sigkill_midway_then_rerun_resumes_upload_and_download() {
     let down = flags(&["cp", "oss://bkt-resume/big.bin", dst.to_str().unwrap()]);
     let mut cmd = env.cmd();
     cmd.args(&down);
+    env.install_faults(hold_last_part("GetObject", PARTS)).await;
     let down_recorded = kill_midway(cmd, &cp_dir, "download", PARTS / 2).await.len();
+    env.emu.faults().clear();
     assert!(!dst.exists(), "the destination appears only once complete");
 
     // Flush the first run's access log, then serve again on the same address.
@@ -357,6 +374,7 @@ async fn ctrl_c_exits_5_and_the_rerun_resumes() {
     ];
     let mut cmd = env.cmd();
     cmd.args(args);
+    env.install_faults(hold_last_part("UploadPart", 48)).await;
     let child = cmd.spawn().unwrap();
     let pid = child.id().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -380,6 +398,7 @@ async fn ctrl_c_exits_5_and_the_rerun_resumes() {
     assert!(!stderr.contains(SK));
     let recorded = checkpoint_parts(&cp_dir, "upload").expect("checkpoint kept");
     assert!(recorded < 48, "interrupted before the end");
+    env.emu.faults().clear();
     assert_eq!(
         c.list_multipart_uploads("bkt-int", "").await.unwrap().len(),
         1

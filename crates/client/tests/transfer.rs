@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ossguard::{Client, Credentials, Progress, TransferOptions};
+use ossguard_emulator::faults::FaultConfig;
 use ossguard_emulator::server::{Emulator, EmulatorConfig};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -148,8 +149,23 @@ fn recorder(opts: &mut TransferOptions) -> Arc<Mutex<Vec<Progress>>> {
     log
 }
 
-/// Progress that fires the returned notify once `after` parts are done.
-fn stopper(opts: &mut TransferOptions, after: u32) -> Stop {
+/// Progress that fires the returned stop once `after` parts are done, with the server holding
+/// back the transfer's last part: each `operation` request (`UploadPart` or `GetObject`) after
+/// the first `parts - 1` is blackholed (read, never answered or executed; reset when
+/// [`interrupt`] lifts the rule). So the transfer cannot finish before the stop however slowly
+/// the checkpoint that reports parts is written (CI once saw all nine parts of a download land
+/// before its first checkpoint fsync; the stop came during the final rename, which runs to its
+/// end), and no part lands after the interruption.
+fn stopper(env: &Env, opts: &mut TransferOptions, after: u32, operation: &str, parts: u32) -> Stop {
+    let hold = serde_json::json!({"rules": [{
+        "match": {"operations": [operation]},
+        "skip_first": parts - 1,
+        "fault": {"kind": "outage", "refuse_ms": 0},
+    }]});
+    env.emu
+        .faults()
+        .install(FaultConfig::parse(&hold.to_string()).unwrap())
+        .unwrap();
     let stop = Stop {
         notify: Arc::new(Notify::new()),
         parts: Arc::new(AtomicU32::new(0)),
@@ -173,12 +189,13 @@ struct Stop {
 
 /// Runs `fut` until `stop` fires, then drops it (as a killed process would); returns how many
 /// parts it had reported done. Panics if the transfer finished first.
-async fn interrupt<T, F: Future<Output = T>>(fut: F, stop: Stop) -> u32 {
+async fn interrupt<T, F: Future<Output = T>>(env: &Env, fut: F, stop: Stop) -> u32 {
     tokio::select! {
         biased;
         _ = stop.notify.notified() => {}
         _ = fut => panic!("the transfer finished before the interruption"),
     }
+    env.emu.faults().install(FaultConfig::default()).unwrap();
     stop.parts.load(Ordering::SeqCst)
 }
 
@@ -328,8 +345,13 @@ async fn upload_resumes_after_interruption() {
     let bytes = data(16 * 256 * KIB - 1000, 11);
     let src = env.write("resume-up", &bytes);
     let mut opts = env.opts(256 * KIB, 2);
-    let stop = stopper(&mut opts, 5);
-    let reported = interrupt(env.c.upload_file(&src, env.bucket, "r/up", &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 5, "UploadPart", 16);
+    let reported = interrupt(
+        &env,
+        env.c.upload_file(&src, env.bucket, "r/up", &opts),
+        stop,
+    )
+    .await;
     // A part whose body was sent before the drop may still be landing on the server.
     settle().await;
 
@@ -379,8 +401,13 @@ async fn download_resumes_after_interruption() {
     let dst = env.path("nested/dir/down.bin");
     let tmp = env.path("nested/dir/down.bin.ossguard-tmp");
     let mut opts = env.opts(128 * KIB, 3);
-    let stop = stopper(&mut opts, 6);
-    let reported = interrupt(env.c.download_file(env.bucket, "r/down", &dst, &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 6, "GetObject", 21);
+    let reported = interrupt(
+        &env,
+        env.c.download_file(env.bucket, "r/down", &dst, &opts),
+        stop,
+    )
+    .await;
     assert!(tmp.exists() && !dst.exists());
     assert_eq!(env.checkpoints().len(), 1);
 
@@ -406,8 +433,13 @@ async fn damaged_download_temp_file_is_fetched_again() {
     let dst = env.path("tmp-damage");
     let tmp = env.path("tmp-damage.ossguard-tmp");
     let mut opts = env.opts(128 * KIB, 1);
-    let stop = stopper(&mut opts, 4);
-    let reported = interrupt(env.c.download_file(env.bucket, "d/tmp", &dst, &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 4, "GetObject", 8);
+    let reported = interrupt(
+        &env,
+        env.c.download_file(env.bucket, "d/tmp", &dst, &opts),
+        stop,
+    )
+    .await;
     settle().await;
     // Flip a byte of part 2 in the temporary file: its recorded CRC no longer matches.
     let mut t = std::fs::read(&tmp).unwrap();
@@ -431,8 +463,13 @@ async fn modified_source_restarts_cleanly() {
     let mut bytes = data(10 * 128 * KIB, 21);
     let src = env.write("changing", &bytes);
     let mut opts = env.opts(128 * KIB, 2);
-    let stop = stopper(&mut opts, 3);
-    interrupt(env.c.upload_file(&src, env.bucket, "m/up", &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 3, "UploadPart", 10);
+    interrupt(
+        &env,
+        env.c.upload_file(&src, env.bucket, "m/up", &opts),
+        stop,
+    )
+    .await;
     let old = env.open_uploads().await;
     assert_eq!(old.len(), 1);
 
@@ -455,8 +492,13 @@ async fn modified_source_restarts_cleanly() {
     assert!(env.checkpoints().is_empty());
 
     // A changed part size is a different layout: restart as well.
-    let stop = stopper(&mut opts, 3);
-    interrupt(env.c.upload_file(&src, env.bucket, "m/up", &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 3, "UploadPart", 10);
+    interrupt(
+        &env,
+        env.c.upload_file(&src, env.bucket, "m/up", &opts),
+        stop,
+    )
+    .await;
     let mut opts2 = env.opts(256 * KIB, 2);
     let log = recorder(&mut opts2);
     env.c
@@ -472,8 +514,13 @@ async fn a_file_now_small_goes_up_whole_and_its_old_upload_is_aborted() {
     let env = Env::new().await;
     let src = env.write("shrinking", &data(10 * 128 * KIB, 22));
     let mut opts = env.opts(128 * KIB, 2);
-    let stop = stopper(&mut opts, 3);
-    interrupt(env.c.upload_file(&src, env.bucket, "m/shrunk", &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 3, "UploadPart", 10);
+    interrupt(
+        &env,
+        env.c.upload_file(&src, env.bucket, "m/shrunk", &opts),
+        stop,
+    )
+    .await;
     settle().await;
     assert_eq!(env.open_uploads().await.len(), 1);
     assert_eq!(env.checkpoints().len(), 1);
@@ -528,8 +575,13 @@ async fn modified_object_restarts_download_cleanly() {
     env.put("m/down", &v1).await;
     let dst = env.path("m-down");
     let mut opts = env.opts(128 * KIB, 1);
-    let stop = stopper(&mut opts, 2);
-    interrupt(env.c.download_file(env.bucket, "m/down", &dst, &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 2, "GetObject", 6);
+    interrupt(
+        &env,
+        env.c.download_file(env.bucket, "m/down", &dst, &opts),
+        stop,
+    )
+    .await;
     let v2 = data(6 * 128 * KIB, 32);
     env.put("m/down", &v2).await;
     let log = recorder(&mut opts);
@@ -555,7 +607,7 @@ async fn object_replaced_mid_download_fails_cleanly() {
         "limit": 1, "fault": {"kind": "latency", "delay_ms": 2000}}]}"#;
     env.emu
         .faults()
-        .install(ossguard_emulator::faults::FaultConfig::parse(hold).unwrap())
+        .install(FaultConfig::parse(hold).unwrap())
         .unwrap();
     let (c, bucket) = (env.c.clone(), env.bucket);
     opts.progress = Some(Arc::new(move |p: Progress| {
@@ -592,8 +644,13 @@ async fn corrupt_checkpoint_restarts_cleanly() {
 
     // 1. Garbage: the upload id is unreadable, the upload restarts (the old one stays open for
     //    the bucket's lifecycle rule; nothing names it any more).
-    let stop = stopper(&mut opts, 3);
-    interrupt(env.c.upload_file(&src, env.bucket, "c/up", &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 3, "UploadPart", 9);
+    interrupt(
+        &env,
+        env.c.upload_file(&src, env.bucket, "c/up", &opts),
+        stop,
+    )
+    .await;
     settle().await;
     let orphan = env.open_uploads().await;
     let cps = env.checkpoints();
@@ -614,8 +671,13 @@ async fn corrupt_checkpoint_restarts_cleanly() {
 
     // 2. Damaged but legible (a number changed; the checkpoint's own CRC catches it): the
     //    upload id is salvaged and that upload aborted.
-    let stop = stopper(&mut opts, 3);
-    interrupt(env.c.upload_file(&src, env.bucket, "c/up", &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 3, "UploadPart", 9);
+    interrupt(
+        &env,
+        env.c.upload_file(&src, env.bucket, "c/up", &opts),
+        stop,
+    )
+    .await;
     settle().await;
     let cp = &env.checkpoints()[0];
     let text = std::fs::read_to_string(cp).unwrap();
@@ -632,8 +694,13 @@ async fn corrupt_checkpoint_restarts_cleanly() {
 
     // 3. Downloads: a garbage checkpoint means fetching everything again.
     let dst = env.path("corrupt-down");
-    let stop = stopper(&mut opts, 3);
-    interrupt(env.c.download_file(env.bucket, "c/up", &dst, &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 3, "GetObject", 9);
+    interrupt(
+        &env,
+        env.c.download_file(env.bucket, "c/up", &dst, &opts),
+        stop,
+    )
+    .await;
     settle().await;
     std::fs::write(&env.checkpoints()[0], b"garbage").unwrap();
     let log = recorder(&mut opts);
@@ -653,8 +720,8 @@ async fn non_resumable_drop_aborts_the_upload() {
     let src = env.write("nr", &bytes);
     let mut opts = env.opts(128 * KIB, 2);
     opts.resumable = false;
-    let stop = stopper(&mut opts, 2);
-    interrupt(env.c.upload_file(&src, env.bucket, "nr", &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 2, "UploadPart", 10);
+    interrupt(&env, env.c.upload_file(&src, env.bucket, "nr", &opts), stop).await;
     // The drop guard's abort runs on the runtime shortly after.
     let mut open = env.open_uploads().await;
     for _ in 0..100 {
@@ -673,8 +740,13 @@ async fn non_resumable_drop_aborts_the_upload() {
     // Downloads: the temporary file goes with the dropped future.
     env.put("nr", &bytes).await;
     let dst = env.path("nr-down");
-    let stop = stopper(&mut opts, 2);
-    interrupt(env.c.download_file(env.bucket, "nr", &dst, &opts), stop).await;
+    let stop = stopper(&env, &mut opts, 2, "GetObject", 10);
+    interrupt(
+        &env,
+        env.c.download_file(env.bucket, "nr", &dst, &opts),
+        stop,
+    )
+    .await;
     assert!(!env.path("nr-down.ossguard-tmp").exists() && !dst.exists());
 }
 
@@ -689,7 +761,7 @@ async fn an_upload_dropped_during_its_complete_is_recognised_by_its_checkpoint()
         "limit": 1, "fault": {"kind": "stall_before_headers", "stall_ms": 3000}}]}"#;
     env.emu
         .faults()
-        .install(ossguard_emulator::faults::FaultConfig::parse(hold).unwrap())
+        .install(FaultConfig::parse(hold).unwrap())
         .unwrap();
     tokio::select! {
         r = env.c.upload_file(&src, env.bucket, "committing", &opts) => {
@@ -793,7 +865,7 @@ fn count_rules(env: &Env, ops: &[&str]) {
     let json = format!(r#"{{"seed": 1, "rules": [{}]}}"#, rules.join(","));
     env.emu
         .faults()
-        .install(ossguard_emulator::faults::FaultConfig::parse(&json).unwrap())
+        .install(FaultConfig::parse(&json).unwrap())
         .unwrap();
 }
 
@@ -852,8 +924,9 @@ async fn a_listed_small_object_replaces_an_interrupted_download_of_its_destinati
     let dst = env.path("shrank/x");
     let tmp = env.path("shrank/x.ossguard-tmp");
     let mut opts = env.opts(128 * KIB, 1);
-    let stop = stopper(&mut opts, 2);
+    let stop = stopper(&env, &mut opts, 2, "GetObject", 8);
     interrupt(
+        &env,
         env.c.download_file(env.bucket, "h/shrank", &dst, &opts),
         stop,
     )
@@ -923,7 +996,7 @@ async fn a_stale_size_hint_still_downloads_the_current_object_checked() {
         "fault": {"kind": "corrupt_bytes", "offsets": [1000]}}]}"#;
     env.emu
         .faults()
-        .install(ossguard_emulator::faults::FaultConfig::parse(json).unwrap())
+        .install(FaultConfig::parse(json).unwrap())
         .unwrap();
     std::fs::remove_file(&dst).unwrap();
     env.c

@@ -848,6 +848,26 @@ async fn windows_and_limits_bound_when_and_how_often_a_rule_fires() {
     assert_eq!(faulted, vec![2, 5], "every 3rd request, twice at most");
     let st = s.stats();
     assert_eq!((st.rules[0].matched, st.rules[0].fired), (12, 2));
+
+    // skip_first lets requests through before the rule applies; every_nth counts after them.
+    for (rule, want) in [
+        (serde_json::json!({"skip_first": 4}), vec![4, 5, 6, 7]),
+        (
+            serde_json::json!({"skip_first": 4, "every_nth": 2, "limit": 2}),
+            vec![5, 7],
+        ),
+    ] {
+        let mut rule = rule;
+        rule["fault"] = serde_json::json!({"kind": "status", "status": 500});
+        s.install(serde_json::json!({"rules": [rule]}));
+        let mut faulted = Vec::new();
+        for i in 0..8 {
+            if s.get("w").await.unwrap().status == 500 {
+                faulted.push(i);
+            }
+        }
+        assert_eq!(faulted, want, "{rule}");
+    }
 }
 
 /// Which of `n` sequential GETs were faulted, under `seed`.

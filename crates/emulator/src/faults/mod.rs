@@ -3,7 +3,8 @@
 //! Rules ([`FaultConfig`], documented there and in `crates/emulator/FAULTS.md`) are matched
 //! against every OSS API request (never the `/-/` admin API) by operation name, bucket, key
 //! prefix and method; each fires with a probability drawn from a seeded stream, or on every n-th
-//! match, optionally only inside a time window and at most `limit` times. They are installed with
+//! match, optionally only after its first `skip_first` matches, inside a time window and at most
+//! `limit` times. They are installed with
 //! `ossguard serve --faults FILE`, at run time with `PUT /-/faults`, or in-process with
 //! [`Faults::install`] (`emulator.faults().install(cfg)`).
 //!
@@ -332,8 +333,12 @@ impl Installed {
             }
             let st = &self.rules[i];
             let n = st.matched.fetch_add(1, Ordering::Relaxed) + 1;
+            let skip = rule.skip_first.unwrap_or(0);
+            if n <= skip {
+                continue;
+            }
             let fire = match rule.every_nth {
-                Some(k) => n.is_multiple_of(k),
+                Some(k) => (n - skip).is_multiple_of(k),
                 None => st.rng.chance(rule.probability.unwrap_or(1.0)),
             };
             if !fire {

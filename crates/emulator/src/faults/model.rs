@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Every rule field but `fault` is optional: no `match` matches every OSS API request (never the
 /// `/-/` admin API), no `probability` and no `every_nth` fires on every matching request, no
-/// `window` is always on, no `limit` is unlimited. Windows are offsets from the moment the rules
+/// `skip_first` skips none, no `window` is always on, no `limit` is unlimited. Windows are offsets from the moment the rules
 /// were installed. See [`Fault`] for the kinds and their parameters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +58,10 @@ pub struct FaultRule {
     /// Deterministic alternative to `probability`: fault the n-th, 2n-th, … matching request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_nth: Option<u64>,
+    /// Let this many matching requests through untouched before the rule applies
+    /// (`every_nth` counts from the first request after them): "the 6th part onward stalls".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_first: Option<u64>,
     /// Fire at most this many times.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
@@ -285,6 +289,7 @@ impl FaultRule {
             matcher: Matcher::default(),
             probability: None,
             every_nth: None,
+            skip_first: None,
             limit: None,
             window: None,
             fault,
@@ -369,10 +374,11 @@ impl FaultRule {
                 if !self.matcher.is_any()
                     || self.probability.is_some()
                     || self.every_nth.is_some()
+                    || self.skip_first.is_some()
                     || self.limit.is_some()
                 {
                     return bad(
-                        "clock_skew is server-wide: only `window` applies (no match, probability, every_nth, limit)",
+                        "clock_skew is server-wide: only `window` applies (no match, probability, every_nth, skip_first, limit)",
                     );
                 }
             }
