@@ -65,6 +65,15 @@ impl Env {
 
     /// Checkpoint files currently on disk (not the temporary files of a write that a dropped
     /// transfer left running on the blocking pool).
+    /// Checkpoint lock files: each exists while a transfer or its checkpoint write holds it.
+    fn locks(&self) -> impl Iterator<Item = PathBuf> {
+        std::fs::read_dir(self.cp_dir())
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+    }
+
     fn checkpoints(&self) -> Vec<PathBuf> {
         match std::fs::read_dir(self.cp_dir()) {
             Ok(rd) => rd
@@ -150,16 +159,21 @@ fn recorder(opts: &mut TransferOptions) -> Arc<Mutex<Vec<Progress>>> {
 }
 
 /// Progress that fires the returned stop once `after` parts are done, with the server holding
-/// back the transfer's last part: each `operation` request (`UploadPart` or `GetObject`) after
-/// the first `parts - 1` is blackholed (read, never answered or executed; reset when
-/// [`interrupt`] lifts the rule). So the transfer cannot finish before the stop however slowly
-/// the checkpoint that reports parts is written (CI once saw all nine parts of a download land
-/// before its first checkpoint fsync; the stop came during the final rename, which runs to its
-/// end), and no part lands after the interruption.
+/// back the rest of the transfer: `operation` requests (`UploadPart` or `GetObject`) beyond the
+/// first few are blackholed (read, never answered or executed; reset when [`interrupt`] lifts
+/// the rule). So the transfer cannot finish before the stop however slowly the checkpoint that
+/// reports parts is written (CI once saw all nine parts of a download land before its first
+/// checkpoint fsync; the stop came during the final rename, which runs to its end), and no part
+/// lands after the interruption. Uploads are never hedged: exactly `after` parts go through.
+/// A download's ranged GETs may be (a hedge takes a pass): all but its last of `parts` do.
 fn stopper(env: &Env, opts: &mut TransferOptions, after: u32, operation: &str, parts: u32) -> Stop {
+    let pass = match operation {
+        "UploadPart" => after,
+        _ => parts - 1,
+    };
     let hold = serde_json::json!({"rules": [{
         "match": {"operations": [operation]},
-        "skip_first": parts - 1,
+        "skip_first": pass,
         "fault": {"kind": "outage", "refuse_ms": 0},
     }]});
     env.emu
@@ -187,21 +201,27 @@ struct Stop {
     parts: Arc<AtomicU32>,
 }
 
-/// Runs `fut` until `stop` fires, then drops it (as a killed process would); returns how many
-/// parts it had reported done. Panics if the transfer finished first.
+/// Runs `fut` until `stop` fires, then drops it (as a killed process would), lifts the
+/// stopper's hold and waits until the checkpoint lock is released: a checkpoint write the
+/// dropped transfer left on the blocking pool holds the lock until it has landed, so the test
+/// then sees the checkpoint a rerun would. Returns how many parts the transfer had reported
+/// done; panics if it finished first.
 async fn interrupt<T, F: Future<Output = T>>(env: &Env, fut: F, stop: Stop) -> u32 {
     tokio::select! {
         biased;
         _ = stop.notify.notified() => {}
         _ = fut => panic!("the transfer finished before the interruption"),
     }
-    env.emu.faults().install(FaultConfig::default()).unwrap();
+    env.emu.faults().clear();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while env.locks().next().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a checkpoint write of the dropped transfer still runs after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     stop.parts.load(Ordering::SeqCst)
-}
-
-/// Waits for a checkpoint write that a dropped transfer left running on the blocking pool.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(150)).await;
 }
 
 /// A part is reported done once a checkpoint records it, so a rerun resumes at least the parts
@@ -352,10 +372,9 @@ async fn upload_resumes_after_interruption() {
         stop,
     )
     .await;
-    // A part whose body was sent before the drop may still be landing on the server.
-    settle().await;
 
-    // The interrupted upload is still open on the server, with its parts.
+    // The interrupted upload is still open on the server, with the parts the stopper let
+    // through, each recorded in the checkpoint.
     let open = env.open_uploads().await;
     assert_eq!(open.len(), 1);
     let on_server = env
@@ -363,11 +382,23 @@ async fn upload_resumes_after_interruption() {
         .list_parts(env.bucket, "r/up", &open[0])
         .await
         .unwrap();
-    assert!(
-        on_server.len() >= 5 && on_server.len() < 16,
-        "{on_server:?}"
-    );
+    assert_eq!((reported, on_server.len()), (5, 5), "{on_server:?}");
     assert_eq!(env.checkpoints().len(), 1);
+    // Two parts finished after the last checkpoint save, as a killed process leaves them: the
+    // rerun adopts part 15 (its size and CRC-64 match the file) and sends part 16 again (same
+    // size, other bytes).
+    let part = |n: u64| {
+        bytes[((n - 1) * 256 * KIB) as usize..(n * 256 * KIB).min(bytes.len() as u64) as usize]
+            .to_vec()
+    };
+    let mut wrong = part(16);
+    wrong[7] ^= 1;
+    for (n, body) in [(15, part(15)), (16, wrong)] {
+        env.c
+            .upload_part(env.bucket, "r/up", &open[0], n, body.into())
+            .await
+            .unwrap();
+    }
 
     let log = recorder(&mut opts);
     env.c
@@ -375,19 +406,11 @@ async fn upload_resumes_after_interruption() {
         .await
         .unwrap();
     let (resumed, sent) = resumed_and_sent(&log.lock().unwrap());
-    assert!(reported >= 5);
-    // Every part the server finished is reused: the checkpointed ones, and those that finished
-    // after the last checkpoint save (adopted by size + CRC-64), so none is sent twice.
-    assert!(
-        resumed >= reported,
-        "resumed {resumed} < reported {reported}"
-    );
     assert_eq!(
-        resumed as usize,
-        on_server.len(),
-        "every finished part is reused"
+        (resumed, sent),
+        (6, 10),
+        "the recorded parts and part 15 are reused"
     );
-    assert_eq!(resumed + sent, 16, "only the missing parts are sent");
     assert_eq!(env.object_sha("r/up").await, sha(&bytes));
     assert!(env.open_uploads().await.is_empty());
     assert!(env.checkpoints().is_empty());
@@ -440,7 +463,6 @@ async fn damaged_download_temp_file_is_fetched_again() {
         stop,
     )
     .await;
-    settle().await;
     // Flip a byte of part 2 in the temporary file: its recorded CRC no longer matches.
     let mut t = std::fs::read(&tmp).unwrap();
     t[128 * 1024 + 5] ^= 0xFF;
@@ -521,7 +543,6 @@ async fn a_file_now_small_goes_up_whole_and_its_old_upload_is_aborted() {
         stop,
     )
     .await;
-    settle().await;
     assert_eq!(env.open_uploads().await.len(), 1);
     assert_eq!(env.checkpoints().len(), 1);
 
@@ -600,16 +621,17 @@ async fn object_replaced_mid_download_fails_cleanly() {
     env.put("m/mid", &v1).await;
     let dst = env.path("m-mid");
     let mut opts = env.opts(128 * KIB, 1);
-    // The third ranged GET is held for 2 s before it runs; the object is replaced once the
-    // first part is recorded (the pipeline does not wait for progress callbacks, so the hold is
-    // what puts the replacement between two GETs).
-    let hold = r#"{"seed": 1, "rules": [{"match": {"operations": ["GetObject"]}, "every_nth": 3,
-        "limit": 1, "fault": {"kind": "latency", "delay_ms": 2000}}]}"#;
+    // The third ranged GET is held (blackholed) until the object has been replaced, which
+    // happens once the first part is recorded; lifting the hold resets that GET, and its retry
+    // (If-Match) finds the new object. The pipeline does not wait for progress callbacks, so
+    // the hold is what puts the replacement between two GETs, however slow the machine.
+    let hold = r#"{"rules": [{"match": {"operations": ["GetObject"]}, "skip_first": 2,
+        "limit": 1, "fault": {"kind": "outage", "refuse_ms": 0}}]}"#;
     env.emu
         .faults()
         .install(FaultConfig::parse(hold).unwrap())
         .unwrap();
-    let (c, bucket) = (env.c.clone(), env.bucket);
+    let (c, bucket, faults) = (env.c.clone(), env.bucket, env.emu.faults().clone());
     opts.progress = Some(Arc::new(move |p: Progress| {
         if p.parts_done == 1 {
             // Replace the object between two ranged GETs.
@@ -620,6 +642,7 @@ async fn object_replaced_mid_download_fails_cleanly() {
                         .unwrap();
                 })
             });
+            faults.clear();
         }
     }));
     let e = env
@@ -651,7 +674,6 @@ async fn corrupt_checkpoint_restarts_cleanly() {
         stop,
     )
     .await;
-    settle().await;
     let orphan = env.open_uploads().await;
     let cps = env.checkpoints();
     assert_eq!((orphan.len(), cps.len()), (1, 1));
@@ -678,7 +700,6 @@ async fn corrupt_checkpoint_restarts_cleanly() {
         stop,
     )
     .await;
-    settle().await;
     let cp = &env.checkpoints()[0];
     let text = std::fs::read_to_string(cp).unwrap();
     let damaged = text.replacen("\"part_number\": 1,", "\"part_number\": 7,", 1);
@@ -701,7 +722,6 @@ async fn corrupt_checkpoint_restarts_cleanly() {
         stop,
     )
     .await;
-    settle().await;
     std::fs::write(&env.checkpoints()[0], b"garbage").unwrap();
     let log = recorder(&mut opts);
     env.c
@@ -931,7 +951,6 @@ async fn a_listed_small_object_replaces_an_interrupted_download_of_its_destinati
         stop,
     )
     .await;
-    settle().await;
     assert!(tmp.exists() && !dst.exists());
     assert_eq!(env.checkpoints().len(), 1);
 
