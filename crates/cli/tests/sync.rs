@@ -530,6 +530,14 @@ async fn sync_killed_midway_resends_at_most_the_files_in_flight() {
         &src_s,
         "oss://bkt-kill/t",
     ]);
+    // A fifth of the PUTs go through; the rest are blackholed (read, never answered or
+    // executed) until the kill, so the sync cannot end first however fast it runs.
+    env.install_faults(
+        serde_json::json!({"rules": [{"match": {"operations": ["PutObject"]},
+            "skip_first": N / 5, "fault": {"kind": "outage", "refuse_ms": 0}}]})
+        .to_string(),
+    )
+    .await;
     let mut child = c.spawn().unwrap();
     // Wait (bounded) until a fifth of the files arrived, then SIGKILL.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -546,6 +554,7 @@ async fn sync_killed_midway_resends_at_most_the_files_in_flight() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.kill().await.unwrap();
+    env.emu.faults().clear();
     let stored_at_kill = keys(&env, "bkt-kill", "t/").await.len();
     assert!(
         stored_at_kill < N,
