@@ -88,6 +88,15 @@ impl CheckpointWriter {
             .map(|()| recorded)
     }
 
+    /// Waits for the write in flight to end, whatever its outcome, and starts none: a transfer
+    /// that gives up calls it before removing the checkpoint, which the write would otherwise
+    /// put back.
+    pub async fn settle(&mut self) {
+        if self.in_flight.is_some() {
+            let _ = self.written().await;
+        }
+    }
+
     /// Waits for the write in flight, then writes the state if it changed since; the sizes of
     /// the parts both recorded.
     pub async fn flush(
@@ -103,6 +112,13 @@ impl CheckpointWriter {
             recorded.extend(self.written().await?);
         }
         Ok(recorded)
+    }
+}
+
+/// [`CheckpointWriter::settle`] of an optional writer.
+pub(crate) async fn settle(writer: &mut Option<CheckpointWriter>) {
+    if let Some(w) = writer {
+        w.settle().await;
     }
 }
 
@@ -192,6 +208,28 @@ mod tests {
         go.send(()).unwrap();
         assert_eq!(w.flush(|| state(2)).await.unwrap(), vec![1, 2]);
         assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
+    }
+
+    #[tokio::test]
+    async fn settle_waits_for_the_write_in_flight_and_starts_none() {
+        let (write, go, seen) = gated_disk();
+        let mut w = CheckpointWriter::new(write);
+        w.part_finished(1);
+        w.start(|| state(1));
+        w.part_finished(2);
+        let settling = tokio::spawn(async move {
+            w.settle().await;
+            w
+        });
+        tokio::task::yield_now().await;
+        assert!(!settling.is_finished(), "settled before the write landed");
+        go.send(()).unwrap();
+        let w = settling.await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![1]);
+        assert!(
+            w.in_flight.is_none() && w.due,
+            "the newer state is not written"
+        );
     }
 
     #[tokio::test]

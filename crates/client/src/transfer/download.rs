@@ -634,6 +634,8 @@ impl RangedDownload<'_> {
         }
         if let Some(e) = failure {
             if fatal {
+                // A checkpoint write still in flight would put back what give_up removes.
+                checkpoint_writer::settle(&mut writer).await;
                 self.give_up(&mut guard).await;
             }
             return Err(e);
