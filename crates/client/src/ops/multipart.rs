@@ -10,7 +10,7 @@ use ossguard_proto::xml::{
 };
 use ossguard_proto::{Operation, Request};
 
-use super::object::{content_md5, PutObjectOptions, PutObjectOutput};
+use super::object::{content_md5, ObjectMeta, PutObjectOptions, PutObjectOutput};
 use super::{check_crc, header, server_crc, validate_key};
 use crate::body::Body;
 use crate::client::Client;
@@ -326,30 +326,16 @@ impl Client {
             .ok_or(original)
     }
 
-    /// The object's output when it exists as a multipart object (when the server says) with
-    /// exactly this CRC-64 and size, and — given the upload's `put` options — their content
-    /// type and user metadata: the bytes alone could be another writer's identical object.
+    /// The object's output when it is the one this upload makes ([`made_by_upload`]).
     pub(crate) async fn object_is(
         &self,
         bucket: &str,
         key: &str,
-        (crc, size): (u64, u64),
+        expected: (u64, u64),
         put: Option<&PutObjectOptions>,
     ) -> Option<PutObjectOutput> {
         let m = self.head_object(bucket, key).await.ok()?;
-        let multipart = m
-            .object_type
-            .as_deref()
-            .is_none_or(|t| t.eq_ignore_ascii_case("Multipart"));
-        let as_put = put.is_none_or(|p| {
-            p.content_type
-                .as_ref()
-                .is_none_or(|ct| m.content_type.as_ref() == Some(ct))
-                && p.metadata
-                    .iter()
-                    .all(|(k, v)| m.metadata.get(&k.to_ascii_lowercase()) == Some(v))
-        });
-        (m.crc64 == Some(crc) && m.size == size && multipart && as_put).then_some(PutObjectOutput {
+        made_by_upload(&m, expected, put).then_some(PutObjectOutput {
             etag: m.etag,
             crc64: m.crc64,
             request_id: m.request_id,
@@ -555,4 +541,73 @@ pub(crate) fn expected_object(parts: &[CompletedPart]) -> Option<(u64, u64)> {
         .collect::<Option<_>>()?;
     let size = all.iter().map(|(_, len)| len).sum();
     Some((ossguard_proto::crc64::combine_parts(all), size))
+}
+
+/// Whether `m` (a HEAD's answer) is the object a multipart upload with this CRC-64 and size
+/// (`expected`) makes: a `Multipart` object with exactly those bytes and — given the upload's
+/// `put` options — their content type and user metadata (the bytes alone could be another
+/// writer's identical object). Fails closed: an answer without a CRC-64 or an object type is
+/// not recognised (OSS always sends both), so the transfer reports the error and keeps its
+/// checkpoint rather than claim an object it cannot tell apart.
+fn made_by_upload(m: &ObjectMeta, (crc, size): (u64, u64), put: Option<&PutObjectOptions>) -> bool {
+    let multipart = m
+        .object_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("Multipart"));
+    let as_put = put.is_none_or(|p| {
+        p.content_type
+            .as_ref()
+            .is_none_or(|ct| m.content_type.as_ref() == Some(ct))
+            && p.metadata
+                .iter()
+                .all(|(k, v)| m.metadata.get(&k.to_ascii_lowercase()) == Some(v))
+    });
+    m.crc64 == Some(crc) && m.size == size && multipart && as_put
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn ours() -> ObjectMeta {
+        ObjectMeta {
+            size: 10,
+            crc64: Some(7),
+            object_type: Some("Multipart".into()),
+            content_type: Some("text/plain".into()),
+            metadata: BTreeMap::from([("owner".into(), "me".into())]),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn an_object_is_the_uploads_only_when_everything_the_upload_set_matches() {
+        let put = PutObjectOptions {
+            content_type: Some("text/plain".into()),
+            metadata: BTreeMap::from([("Owner".into(), "me".into())]),
+            ..PutObjectOptions::default()
+        };
+        assert!(made_by_upload(&ours(), (7, 10), Some(&put)));
+        assert!(made_by_upload(&ours(), (7, 10), None));
+        let differs: [(&str, fn(&mut ObjectMeta)); 7] = [
+            ("crc", |m| m.crc64 = Some(8)),
+            ("no crc", |m| m.crc64 = None),
+            ("size", |m| m.size = 11),
+            ("a Normal object", |m| m.object_type = Some("Normal".into())),
+            ("no object type", |m| m.object_type = None),
+            ("content type", |m| {
+                m.content_type = Some("text/html".into())
+            }),
+            ("metadata", |m| {
+                m.metadata.insert("owner".into(), "someone else".into());
+            }),
+        ];
+        for (what, change) in differs {
+            let mut m = ours();
+            change(&mut m);
+            assert!(!made_by_upload(&m, (7, 10), Some(&put)), "{what}");
+        }
+    }
 }
