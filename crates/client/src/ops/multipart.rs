@@ -591,7 +591,8 @@ mod tests {
         };
         assert!(made_by_upload(&ours(), (7, 10), Some(&put)));
         assert!(made_by_upload(&ours(), (7, 10), None));
-        let differs: [(&str, fn(&mut ObjectMeta)); 7] = [
+        type Change = fn(&mut ObjectMeta);
+        let differs: [(&str, Change); 7] = [
             ("crc", |m| m.crc64 = Some(8)),
             ("no crc", |m| m.crc64 = None),
             ("size", |m| m.size = 11),
