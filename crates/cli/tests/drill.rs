@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 
@@ -16,12 +15,10 @@ fn drill(args: &[&str]) -> Output {
         .expect("the ossguard binary runs")
 }
 
-/// The full drills of this file run one at a time: the quick drill's thresholds are timings,
-/// and a second drill on the same two cores would be measured with them.
-fn one_drill_at_a_time() -> MutexGuard<'static, ()> {
-    static DRILLS: Mutex<()> = Mutex::new(());
-    DRILLS.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// The drills of this file run one at a time (`blocking_lock` in plain tests, `lock().await` in
+/// async ones): the quick drill's thresholds are timings, and a second drill on the same two
+/// cores would be measured with them. (An async lock: no poisoning, held across awaits.)
+static DRILLS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn arm<'a>(s: &'a Value, name: &str) -> &'a Value {
     s["arms"]
@@ -53,7 +50,7 @@ fn threshold(a: &Value, name: &str) -> (bool, String) {
 
 #[test]
 fn quick_drill_end_to_end() {
-    let _alone = one_drill_at_a_time();
+    let _alone = DRILLS.blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report");
     let started = std::time::Instant::now();
@@ -382,6 +379,7 @@ async fn listing(c: &ossguard::Client, bucket: &str) -> Vec<(String, String, u64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_mode_leaves_the_bucket_as_it_found_it() {
+    let _alone = DRILLS.lock().await;
     let data = tempfile::tempdir().unwrap();
     let server = serve(data.path());
     let c = ossguard::Client::builder()
@@ -480,7 +478,7 @@ fn a_remote_endpoint_needs_yes() {
 
 #[test]
 fn ctrl_c_writes_a_partial_report_and_cleans_up() {
-    let _alone = one_drill_at_a_time();
+    let _alone = DRILLS.blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();

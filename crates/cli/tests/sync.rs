@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::Env;
+use common::{hold_beyond, Env};
 
 const FILES: usize = 2000;
 
@@ -532,12 +532,7 @@ async fn sync_killed_midway_resends_at_most_the_files_in_flight() {
     ]);
     // A fifth of the PUTs go through; the rest are blackholed (read, never answered or
     // executed) until the kill, so the sync cannot end first however fast it runs.
-    env.install_faults(
-        serde_json::json!({"rules": [{"match": {"operations": ["PutObject"]},
-            "skip_first": N / 5, "fault": {"kind": "outage", "refuse_ms": 0}}]})
-        .to_string(),
-    )
-    .await;
+    env.install_faults(hold_beyond("PutObject", N / 5)).await;
     let mut child = c.spawn().unwrap();
     // Wait (bounded) until a fifth of the files arrived, then SIGKILL.
     let deadline = Instant::now() + Duration::from_secs(60);

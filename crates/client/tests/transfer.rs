@@ -63,8 +63,6 @@ impl Env {
         self.dir.path().join("checkpoints")
     }
 
-    /// Checkpoint files currently on disk (not the temporary files of a write that a dropped
-    /// transfer left running on the blocking pool).
     /// Checkpoint lock files: each exists while a transfer or its checkpoint write holds it.
     fn locks(&self) -> impl Iterator<Item = PathBuf> {
         std::fs::read_dir(self.cp_dir())
@@ -74,6 +72,8 @@ impl Env {
             .filter(|p| p.extension().is_some_and(|e| e == "lock"))
     }
 
+    /// Checkpoint files currently on disk (not the temporary files of a write that a dropped
+    /// transfer left running on the blocking pool).
     fn checkpoints(&self) -> Vec<PathBuf> {
         match std::fs::read_dir(self.cp_dir()) {
             Ok(rd) => rd
@@ -164,8 +164,9 @@ fn recorder(opts: &mut TransferOptions) -> Arc<Mutex<Vec<Progress>>> {
 /// the rule). So the transfer cannot finish before the stop however slowly the checkpoint that
 /// reports parts is written (CI once saw all nine parts of a download land before its first
 /// checkpoint fsync; the stop came during the final rename, which runs to its end), and no part
-/// lands after the interruption. Uploads are never hedged: exactly `after` parts go through.
-/// A download's ranged GETs may be (a hedge takes a pass): all but its last of `parts` do.
+/// lands after the interruption. Exactly `after` UploadParts go through (a part is sent twice
+/// only after 10 s without an answer); a download's ranged GETs may be hedged (a hedge takes a
+/// pass), so all but the last of its `parts` do.
 fn stopper(env: &Env, opts: &mut TransferOptions, after: u32, operation: &str, parts: u32) -> Stop {
     let pass = match operation {
         "UploadPart" => after,
@@ -621,12 +622,13 @@ async fn object_replaced_mid_download_fails_cleanly() {
     env.put("m/mid", &v1).await;
     let dst = env.path("m-mid");
     let mut opts = env.opts(128 * KIB, 1);
-    // The third ranged GET is held (blackholed) until the object has been replaced, which
-    // happens once the first part is recorded; lifting the hold resets that GET, and its retry
-    // (If-Match) finds the new object. The pipeline does not wait for progress callbacks, so
-    // the hold is what puts the replacement between two GETs, however slow the machine.
+    // Every ranged GET after the second is held (blackholed) until the object has been
+    // replaced, which happens once the first part is recorded; lifting the hold resets those
+    // GETs, and their retries (If-Match) find the new object. The pipeline does not wait for
+    // progress callbacks, so the hold is what puts the replacement between two GETs, however
+    // slow the machine.
     let hold = r#"{"rules": [{"match": {"operations": ["GetObject"]}, "skip_first": 2,
-        "limit": 1, "fault": {"kind": "outage", "refuse_ms": 0}}]}"#;
+        "fault": {"kind": "outage", "refuse_ms": 0}}]}"#;
     env.emu
         .faults()
         .install(FaultConfig::parse(hold).unwrap())

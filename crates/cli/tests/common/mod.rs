@@ -234,3 +234,17 @@ pub fn sha256_file(path: &Path) -> String {
 pub fn sha256(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
+
+/// Rules that blackhole each `operation` request (`UploadPart`, `GetObject`, `PutObject`) after
+/// the first `pass` (read, never answered or executed) until the rules change: a transfer of
+/// more parts (or a sync of more files) cannot finish, so stopping it mid-way never races its
+/// checkpoint writes. (Ranged GETs may be hedged, a hedge taking a pass: downloads let all
+/// parts but the last through.)
+pub fn hold_beyond(operation: &str, pass: usize) -> String {
+    serde_json::json!({"rules": [{
+        "match": {"operations": [operation]},
+        "skip_first": pass,
+        "fault": {"kind": "outage", "refuse_ms": 0},
+    }]})
+    .to_string()
+}

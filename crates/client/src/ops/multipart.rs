@@ -312,8 +312,9 @@ impl Client {
         Ok(out)
     }
 
-    /// After `NoSuchUpload` on Complete: succeeds when the object has the size and CRC-64 the
-    /// parts combine to (`expected`), else returns `original`.
+    /// After `NoSuchUpload` on Complete: succeeds when the object is a multipart object with
+    /// the size and CRC-64 the parts combine to (`expected`; [`made_by_upload`] without put
+    /// options), else returns `original`.
     async fn completed_already(
         &self,
         bucket: &str,
@@ -547,8 +548,8 @@ pub(crate) fn expected_object(parts: &[CompletedPart]) -> Option<(u64, u64)> {
 /// (`expected`) makes: a `Multipart` object with exactly those bytes and — given the upload's
 /// `put` options — their content type and user metadata (the bytes alone could be another
 /// writer's identical object). Fails closed: an answer without a CRC-64 or an object type is
-/// not recognised (OSS always sends both), so the transfer reports the error and keeps its
-/// checkpoint rather than claim an object it cannot tell apart.
+/// not recognised (OSS always sends both), so the caller reports its error rather than claim
+/// an object it cannot tell apart.
 fn made_by_upload(m: &ObjectMeta, (crc, size): (u64, u64), put: Option<&PutObjectOptions>) -> bool {
     let multipart = m
         .object_type

@@ -3,8 +3,8 @@
 //! Rules ([`FaultConfig`], documented there and in `crates/emulator/FAULTS.md`) are matched
 //! against every OSS API request (never the `/-/` admin API) by operation name, bucket, key
 //! prefix and method; each fires with a probability drawn from a seeded stream, or on every n-th
-//! match, optionally only after its first `skip_first` matches, inside a time window and at most
-//! `limit` times. They are installed with
+//! match, optionally only after its first `skip_first` matches, inside a time window and at
+//! most `limit` times. They are installed with
 //! `ossguard serve --faults FILE`, at run time with `PUT /-/faults`, or in-process with
 //! [`Faults::install`] (`emulator.faults().install(cfg)`).
 //!
@@ -753,6 +753,11 @@ pub(crate) async fn handle(
     }
     let ctl = conn.map(|c| c.ctl);
     let mut changed = faults.generation.subscribe();
+    // Rules installed since `active_set` (before the subscription saw their generation) must
+    // still let this request go, not hold it until the next change.
+    if !Arc::ptr_eq(&faults.current(), &set) {
+        changed.mark_changed();
+    }
 
     if let Some((i, phase)) = plan.outage {
         set.injected(i);

@@ -29,8 +29,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// Every rule field but `fault` is optional: no `match` matches every OSS API request (never the
 /// `/-/` admin API), no `probability` and no `every_nth` fires on every matching request, no
-/// `skip_first` skips none, no `window` is always on, no `limit` is unlimited. Windows are offsets from the moment the rules
-/// were installed. See [`Fault`] for the kinds and their parameters.
+/// `skip_first` skips none, no `window` is always on, no `limit` is unlimited. Windows (and an
+/// outage's `refuse_ms`) are offsets from the moment the rules were installed. See [`Fault`]
+/// for the kinds and their parameters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultConfig {
@@ -192,7 +193,8 @@ pub enum Fault {
     },
     /// The server clock is off by `skew_ms` (±) while the rule's window is open: signature time
     /// checks (`RequestTimeTooSkewed`), the `Date` header, STS expiry and new Last-Modified
-    /// stamps all use the skewed clock. Global: no `match`, `probability`, `every_nth`, `limit`.
+    /// stamps all use the skewed clock. Global: no `match`, `probability`, `every_nth`,
+    /// `skip_first`, `limit`.
     ClockSkew { skew_ms: i64 },
     /// For the rule's window: the first `refuse_ms` (all of it when absent) every matching
     /// request is refused (connection reset, no answer); after that it is blackholed (read,
