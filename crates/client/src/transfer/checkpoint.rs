@@ -31,10 +31,22 @@ pub(crate) const VERSION: u32 = 1;
 
 /// How long a transfer waits for another one holding its checkpoint before it gives up: the
 /// holder may be what a dropped transfer left running — a checkpoint write on the blocking
-/// pool, or a download's last step (see `commit_to_end`) — which a rerun straight after the
-/// drop meets.
+/// pool — which a rerun straight after the drop meets.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
+/// The wait while this process has finishing work in flight (`finishing::in_flight`): that
+/// work most likely holds the lock — a dropped download's last step fsyncing a large file
+/// (about 0.6 s per GiB on a slow disk) before it removes the checkpoint — and ends on its own.
+const FINISHING_LOCK_WAIT: Duration = Duration::from_secs(60);
 const LOCK_POLL: Duration = Duration::from_millis(25);
+
+/// Whether a transfer that has waited `waited` for a held checkpoint gives up.
+fn gives_up_waiting(waited: Duration, finishing_in_flight: bool) -> bool {
+    waited
+        >= match finishing_in_flight {
+            true => FINISHING_LOCK_WAIT,
+            false => LOCK_WAIT,
+        }
+}
 
 /// Bytes sampled at the start, middle and end of a file for its fingerprint.
 const SAMPLE: u64 = 64 * 1024;
@@ -141,7 +153,7 @@ impl CheckpointFile {
                     lock: Arc::new(lock),
                 });
             }
-            if started.elapsed() >= LOCK_WAIT {
+            if gives_up_waiting(started.elapsed(), super::finishing::in_flight() > 0) {
                 return Err(Error::from(std::io::Error::new(
                     std::io::ErrorKind::WouldBlock,
                     format!(
@@ -690,6 +702,16 @@ mod tests {
             change(&mut v);
             assert_ne!(put_options_digest(&v), base, "{v:?}");
         }
+    }
+
+    #[test]
+    fn the_lock_is_waited_for_longer_while_this_process_finishes_transfers() {
+        let ms = Duration::from_millis;
+        assert!(!gives_up_waiting(LOCK_WAIT - ms(1), false));
+        assert!(gives_up_waiting(LOCK_WAIT, false));
+        assert!(!gives_up_waiting(LOCK_WAIT + ms(1), true));
+        assert!(!gives_up_waiting(FINISHING_LOCK_WAIT - ms(1), true));
+        assert!(gives_up_waiting(FINISHING_LOCK_WAIT, true));
     }
 
     #[tokio::test(start_paused = true)]
