@@ -173,6 +173,14 @@ impl std::fmt::Display for Error {
         }
         match self.kind.as_ref() {
             ErrorKind::Service(e) => write!(f, "{e}"),
+            ErrorKind::Transport {
+                failure: TransportFailure::TlsHandshake,
+                message,
+            } => write!(
+                f,
+                "network failure (tls_handshake): {message}; check that the endpoint serves HTTPS \
+                 on that port with a certificate valid for its host name (Mozilla's roots are trusted)"
+            ),
             ErrorKind::Transport { failure, message } => write!(
                 f,
                 "network failure ({}): {message}; check the endpoint and your connection, retrying usually helps",

@@ -133,15 +133,39 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Whether a TLS error (rustls', which hyper-rustls hands over wrapped in `io::Error`s) is in
+/// the chain: the TCP connection was made, the handshake failed.
+fn tls_failed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        // `io::Error::source` skips the error it wraps: unwrap those by hand (seen two deep).
+        let mut wrapped = Some(s);
+        while let Some(w) = wrapped {
+            if w.downcast_ref::<rustls::Error>().is_some() {
+                return true;
+            }
+            wrapped = w
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|i| i as &(dyn std::error::Error + 'static));
+        }
+        src = s.source();
+    }
+    false
+}
+
 /// Maps a failure to send a request (or to receive its head) onto an [`Error`] the resilience
 /// layer classifies: a connection that could not be made, or one that broke — both transient.
 /// Requests that cannot be built never get here (the URI is checked first).
 pub(crate) fn send_error(e: &hyper_util::client::legacy::Error) -> Error {
     let msg = chain(e);
     let failure = if e.is_connect() {
-        match timed_out(e) {
-            true => TransportFailure::ConnectTimeout,
-            false => TransportFailure::ConnectFailed,
+        if timed_out(e) {
+            TransportFailure::ConnectTimeout
+        } else if tls_failed(e) {
+            TransportFailure::TlsHandshake
+        } else {
+            TransportFailure::ConnectFailed
         }
     } else if timed_out(e) {
         TransportFailure::FirstByteTimeout
@@ -398,6 +422,39 @@ mod tests {
         assert_eq!(failure(&e), Some(TransportFailure::ConnectTimeout), "{e}");
         assert!(e.to_string().contains("TLS"), "{e}");
         silent.abort();
+    }
+
+    /// A peer that answers the ClientHello with something other than TLS (an `https://`
+    /// endpoint pointed at a plain-HTTP port) fails the handshake: `TlsHandshake`, still a
+    /// request that was never sent.
+    #[tokio::test]
+    async fn a_failed_tls_handshake_is_named() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let plain = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut hello = [0u8; 512];
+                let _ = s.read(&mut hello).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let client = crate::Client::builder()
+            .endpoint(format!("https://127.0.0.1:{port}"))
+            .credentials(ossguard_proto::auth::credentials::Credentials::new(
+                "ak", "sk",
+            ))
+            .build()
+            .unwrap();
+        let (t, c) = (&client.inner.transport, &client.inner.config);
+        let req = Request::new(http::Method::GET, Some("b"), Some("k"));
+        let e = t.send(c, req, full_body(Bytes::new())).await.unwrap_err();
+        assert_eq!(failure(&e), Some(TransportFailure::TlsHandshake), "{e}");
+        assert!(e.to_string().contains("serves HTTPS"), "{e}");
+        assert!(TransportFailure::TlsHandshake.request_never_sent());
+        plain.abort();
     }
 
     /// A refused connection is a connect failure; a head cut short is a reset; a body cut
