@@ -13,6 +13,7 @@
 //! ```
 //! `crc64` is the CRC-64 of the serialised `body`, so a damaged file that still parses is caught.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,16 +34,26 @@ pub(crate) const VERSION: u32 = 1;
 /// holder may be what a dropped transfer left running — a checkpoint write on the blocking
 /// pool — which a rerun straight after the drop meets.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
-/// The wait while this process has finishing work in flight (`finishing::in_flight`): that
-/// work most likely holds the lock — a dropped download's last step fsyncing a large file
-/// (about 0.6 s per GiB on a slow disk) before it removes the checkpoint — and ends on its own.
+/// The wait for a checkpoint held by a download's last step in this process ([`Finishing`]):
+/// that step runs to its end even when its transfer is dropped, fsyncing a possibly large file
+/// (about 0.6 s per GiB on a slow disk) before it removes the checkpoint.
 const FINISHING_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Checkpoints held by a [`Finishing`] last step in this process.
+static FINISHING: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
+
+fn held_by_a_last_step(path: &Path) -> bool {
+    FINISHING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(path)
+}
 const LOCK_POLL: Duration = Duration::from_millis(25);
 
 /// Whether a transfer that has waited `waited` for a held checkpoint gives up.
-fn gives_up_waiting(waited: Duration, finishing_in_flight: bool) -> bool {
+fn gives_up_waiting(waited: Duration, held_by_a_last_step: bool) -> bool {
     waited
-        >= match finishing_in_flight {
+        >= match held_by_a_last_step {
             true => FINISHING_LOCK_WAIT,
             false => LOCK_WAIT,
         }
@@ -153,7 +164,14 @@ impl CheckpointFile {
                     lock: Arc::new(lock),
                 });
             }
-            if gives_up_waiting(started.elapsed(), super::finishing::in_flight() > 0) {
+            if gives_up_waiting(started.elapsed(), held_by_a_last_step(&path)) {
+                // Once more: the holder may have ended since the first try.
+                if let Some(lock) = CheckpointLock::try_acquire(&path)? {
+                    return Ok(Self {
+                        path,
+                        lock: Arc::new(lock),
+                    });
+                }
                 return Err(Error::from(std::io::Error::new(
                     std::io::ErrorKind::WouldBlock,
                     format!(
@@ -169,6 +187,16 @@ impl CheckpointFile {
             }
             tokio::time::sleep(LOCK_POLL).await;
         }
+    }
+
+    /// Hands the checkpoint to a transfer's last step (see `commit_to_end`): while it lives, a
+    /// rerun of the same transfer waits for it up to [`FINISHING_LOCK_WAIT`], not [`LOCK_WAIT`].
+    pub fn into_finishing(self) -> Finishing {
+        FINISHING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.path.clone());
+        Finishing { file: Some(self) }
     }
 
     /// [`new`](Self::new) when a checkpoint of this transfer may be on disk; `None` (after one
@@ -274,6 +302,36 @@ impl CheckpointFile {
             Ok(())
         })
         .await;
+    }
+}
+
+/// A checkpoint held by a transfer's last step ([`CheckpointFile::into_finishing`]).
+#[derive(Debug)]
+pub(crate) struct Finishing {
+    /// `Some` until dropped.
+    file: Option<CheckpointFile>,
+}
+
+impl Finishing {
+    pub async fn remove(&self) {
+        if let Some(f) = &self.file {
+            f.remove().await;
+        }
+    }
+}
+
+impl Drop for Finishing {
+    /// The lock goes first, then the mark: a waiter never sees the mark gone while the lock is
+    /// still held by this step.
+    fn drop(&mut self) {
+        if let Some(f) = self.file.take() {
+            let path = f.path.clone();
+            drop(f);
+            FINISHING
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&path);
+        }
     }
 }
 
@@ -712,6 +770,30 @@ mod tests {
         assert!(!gives_up_waiting(LOCK_WAIT + ms(1), true));
         assert!(!gives_up_waiting(FINISHING_LOCK_WAIT - ms(1), true));
         assert!(gives_up_waiting(FINISHING_LOCK_WAIT, true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_checkpoint_held_by_a_last_step_is_waited_for_longer() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = TransferOptions {
+            checkpoint_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        };
+        let open =
+            || CheckpointFile::new(&opts, Direction::Download, Path::new("/data/f"), "b", "k");
+        let last_step = open().await.unwrap().into_finishing();
+        let started = tokio::time::Instant::now();
+        let (second, ()) = tokio::join!(open(), async {
+            tokio::time::sleep(LOCK_WAIT * 4).await;
+            drop(last_step);
+        });
+        let second = second.expect("waited for the last step");
+        assert!(started.elapsed() >= LOCK_WAIT * 4);
+        // The mark went with the step: an ordinary holder is waited for LOCK_WAIT only.
+        let started = tokio::time::Instant::now();
+        assert!(open().await.is_err());
+        assert!(started.elapsed() < LOCK_WAIT * 2, "{:?}", started.elapsed());
+        drop(second);
     }
 
     #[tokio::test(start_paused = true)]

@@ -663,7 +663,10 @@ impl RangedDownload<'_> {
             .open(&self.temp)
             .await
             .map_err(|e| io_err(format!("opening {}", self.temp.display()), e))?;
-        let (temp, dest, cp_file, head) = (self.temp, self.dest, self.cp_file, self.head);
+        // Every checkpoint write has landed (flushed above): the lock is the last step's alone.
+        drop(writer);
+        let (temp, dest, head) = (self.temp, self.dest, self.head);
+        let cp_file = self.cp_file.map(CheckpointFile::into_finishing);
         commit_to_end(async move {
             finish_file(file, &temp, &dest, true).await?;
             guard.disarm();

@@ -37,9 +37,9 @@
 //!
 //! A checkpoint is held under an advisory lock (`<checkpoint>.lock`, released by the OS if the
 //! process dies): a second transfer of the same file and object — in another process or this
-//! one — waits up to 3 s for the first to end (up to 60 s while this process still finishes a
-//! dropped transfer, [`finishing::in_flight`], such as a large download's last fsync), then
-//! fails with an error naming the checkpoint instead of interleaving parts.
+//! one — waits up to 3 s for the first to end (up to 60 s for a download's last step in this
+//! process, which runs on after its transfer is dropped and may fsync a large file), then fails
+//! with an error naming the checkpoint instead of interleaving parts.
 //! The upload metadata is fingerprinted from a versioned byte encoding (`v1:` + SHA-256), not
 //! from Rust's `Debug` text; a checkpoint written before this encoding looks stale once and
 //! that upload starts over.
