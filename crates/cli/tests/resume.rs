@@ -83,6 +83,20 @@ async fn kill_midway(
     checkpoint_part_numbers(cp_dir, direction).expect("the checkpoint survives the kill")
 }
 
+/// Ctrl-C: SIGINT to this child's PID only, then its output once it exits (within 20 s).
+async fn ctrl_c(child: tokio::process::Child) -> std::process::Output {
+    let pid = child.id().expect("the child is running");
+    let st = std::process::Command::new("kill")
+        .args(["-s", "INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("exits promptly after Ctrl-C")
+        .unwrap()
+}
+
 struct LogLine {
     status: u16,
     operation: String,
@@ -349,22 +363,12 @@ async fn ctrl_c_exits_5_and_the_rerun_resumes() {
     cmd.args(args);
     env.install_faults(hold_beyond("UploadPart", 3)).await;
     let child = cmd.spawn().unwrap();
-    let pid = child.id().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while checkpoint_parts(&cp_dir, "upload").unwrap_or(0) < 3 {
         assert!(Instant::now() < deadline, "no progress");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // SIGINT to this child's PID only.
-    let st = std::process::Command::new("kill")
-        .args(["-s", "INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let o = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("exits promptly after Ctrl-C")
-        .unwrap();
+    let o = ctrl_c(child).await;
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("rerun the same command"), "{stderr}");
@@ -405,7 +409,6 @@ async fn ctrl_c_exits_5_and_the_rerun_resumes() {
     cmd.args(nr);
     env.install_faults(hold_beyond("UploadPart", 3)).await;
     let child = cmd.spawn().unwrap();
-    let pid = child.id().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ups = c.list_multipart_uploads("bkt-int", "nr.bin").await.unwrap();
@@ -422,14 +425,7 @@ async fn ctrl_c_exits_5_and_the_rerun_resumes() {
         assert!(Instant::now() < deadline, "no progress");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    std::process::Command::new("kill")
-        .args(["-s", "INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    let o = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let o = ctrl_c(child).await;
     env.emu.faults().clear();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(5), "{stderr}");
@@ -467,7 +463,6 @@ async fn ctrl_c_during_the_complete() {
     ]});
     for resumable in [true, false] {
         env.install_faults(hold.to_string()).await;
-        let injected = || async { env.fault_stats().await["injected"].as_u64().unwrap_or(0) };
         let key = format!("oss://bkt-commit/{resumable}");
         let mut args = vec!["--part-size", "1M"];
         if !resumable {
@@ -483,21 +478,15 @@ async fn ctrl_c_during_the_complete() {
         let mut cmd = env.cmd();
         cmd.args(&args);
         let child = cmd.spawn().unwrap();
-        let pid = child.id().unwrap();
         // The stall fires once the server has completed the object.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while injected().await == 0 {
-            assert!(Instant::now() < deadline, "no Complete");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        std::process::Command::new("kill")
-            .args(["-s", "INT", &pid.to_string()])
-            .status()
-            .unwrap();
-        let o = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-            .await
-            .expect("exits promptly after Ctrl-C")
-            .unwrap();
+        assert!(
+            env.emu
+                .faults()
+                .wait_injected(1, Duration::from_secs(30))
+                .await,
+            "no Complete"
+        );
+        let o = ctrl_c(child).await;
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(5), "{resumable}: {stderr}");
         if resumable {

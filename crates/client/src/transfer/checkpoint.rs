@@ -34,27 +34,25 @@ pub(crate) const VERSION: u32 = 1;
 /// holder may be what a dropped transfer left running — a checkpoint write on the blocking
 /// pool — which a rerun straight after the drop meets.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
-/// The wait for a checkpoint held by a download's last step in this process ([`Finishing`]):
-/// that step runs to its end even when its transfer is dropped, fsyncing a possibly large file
-/// (about 0.6 s per GiB on a slow disk) before it removes the checkpoint.
-const FINISHING_LOCK_WAIT: Duration = Duration::from_secs(60);
-
-/// Checkpoints held by a [`Finishing`] last step in this process.
-static FINISHING: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
-
-fn held_by_a_last_step(path: &Path) -> bool {
-    FINISHING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(path)
-}
 const LOCK_POLL: Duration = Duration::from_millis(25);
+/// The wait for a checkpoint held by a download's last step in this process
+/// ([`LastStepCheckpoint`]): that step runs to its end even when its transfer is dropped,
+/// fsyncing a possibly large file (about 0.6 s per GiB on a slow disk) before it removes the
+/// checkpoint.
+const LAST_STEP_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Paths of the checkpoints held as [`LastStepCheckpoint`]s in this process.
+static LAST_STEPS: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
+
+fn last_steps() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    LAST_STEPS.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Whether a transfer that has waited `waited` for a held checkpoint gives up.
 fn gives_up_waiting(waited: Duration, held_by_a_last_step: bool) -> bool {
     waited
         >= match held_by_a_last_step {
-            true => FINISHING_LOCK_WAIT,
+            true => LAST_STEP_LOCK_WAIT,
             false => LOCK_WAIT,
         }
 }
@@ -164,7 +162,7 @@ impl CheckpointFile {
                     lock: Arc::new(lock),
                 });
             }
-            if gives_up_waiting(started.elapsed(), held_by_a_last_step(&path)) {
+            if gives_up_waiting(started.elapsed(), last_steps().contains(&path)) {
                 // Once more: the holder may have ended since the first try.
                 if let Some(lock) = CheckpointLock::try_acquire(&path)? {
                     return Ok(Self {
@@ -190,13 +188,10 @@ impl CheckpointFile {
     }
 
     /// Hands the checkpoint to a transfer's last step (see `commit_to_end`): while it lives, a
-    /// rerun of the same transfer waits for it up to [`FINISHING_LOCK_WAIT`], not [`LOCK_WAIT`].
-    pub fn into_finishing(self) -> Finishing {
-        FINISHING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(self.path.clone());
-        Finishing { file: Some(self) }
+    /// rerun of the same transfer waits for it up to [`LAST_STEP_LOCK_WAIT`], not [`LOCK_WAIT`].
+    pub fn into_last_step(self) -> LastStepCheckpoint {
+        last_steps().insert(self.path.clone());
+        LastStepCheckpoint { file: Some(self) }
     }
 
     /// [`new`](Self::new) when a checkpoint of this transfer may be on disk; `None` (after one
@@ -305,14 +300,14 @@ impl CheckpointFile {
     }
 }
 
-/// A checkpoint held by a transfer's last step ([`CheckpointFile::into_finishing`]).
+/// A checkpoint held by a transfer's last step ([`CheckpointFile::into_last_step`]).
 #[derive(Debug)]
-pub(crate) struct Finishing {
+pub(crate) struct LastStepCheckpoint {
     /// `Some` until dropped.
     file: Option<CheckpointFile>,
 }
 
-impl Finishing {
+impl LastStepCheckpoint {
     pub async fn remove(&self) {
         if let Some(f) = &self.file {
             f.remove().await;
@@ -320,17 +315,14 @@ impl Finishing {
     }
 }
 
-impl Drop for Finishing {
+impl Drop for LastStepCheckpoint {
     /// The lock goes first, then the mark: a waiter never sees the mark gone while the lock is
     /// still held by this step.
     fn drop(&mut self) {
         if let Some(f) = self.file.take() {
             let path = f.path.clone();
             drop(f);
-            FINISHING
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&path);
+            last_steps().remove(&path);
         }
     }
 }
@@ -768,8 +760,8 @@ mod tests {
         assert!(!gives_up_waiting(LOCK_WAIT - ms(1), false));
         assert!(gives_up_waiting(LOCK_WAIT, false));
         assert!(!gives_up_waiting(LOCK_WAIT + ms(1), true));
-        assert!(!gives_up_waiting(FINISHING_LOCK_WAIT - ms(1), true));
-        assert!(gives_up_waiting(FINISHING_LOCK_WAIT, true));
+        assert!(!gives_up_waiting(LAST_STEP_LOCK_WAIT - ms(1), true));
+        assert!(gives_up_waiting(LAST_STEP_LOCK_WAIT, true));
     }
 
     #[tokio::test(start_paused = true)]
@@ -781,7 +773,7 @@ mod tests {
         };
         let open =
             || CheckpointFile::new(&opts, Direction::Download, Path::new("/data/f"), "b", "k");
-        let last_step = open().await.unwrap().into_finishing();
+        let last_step = open().await.unwrap().into_last_step();
         let started = tokio::time::Instant::now();
         let (second, ()) = tokio::join!(open(), async {
             tokio::time::sleep(LOCK_WAIT * 4).await;

@@ -666,7 +666,7 @@ impl RangedDownload<'_> {
         // Every checkpoint write has landed (flushed above): the lock is the last step's alone.
         drop(writer);
         let (temp, dest, head) = (self.temp, self.dest, self.head);
-        let cp_file = self.cp_file.map(CheckpointFile::into_finishing);
+        let cp_file = self.cp_file.map(CheckpointFile::into_last_step);
         commit_to_end(async move {
             finish_file(file, &temp, &dest, true).await?;
             guard.disarm();
