@@ -77,7 +77,7 @@ pub struct GlobalArgs {
     /// Do not resume interrupted transfers (and keep no checkpoint).
     #[arg(long, global = true)]
     pub no_resume: bool,
-    /// Retries after a failed attempt (default 3, i.e. 4 attempts); 0 = never retry.
+    /// Retries after a failed attempt (default 4, i.e. 5 attempts); 0 = never retry.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: Option<u32>,
     /// Do not retry (same as --retries 0).
@@ -655,7 +655,7 @@ mod policy_tests {
         };
         let p = policy(&g);
         assert!(p.breaker.is_none() && p.hedge.is_none() && p.retry.max_attempts == 1);
-        assert_eq!(policy(&GlobalArgs::default()).retry.max_attempts, 4);
+        assert_eq!(policy(&GlobalArgs::default()).retry.max_attempts, 5);
     }
 }
 

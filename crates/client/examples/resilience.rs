@@ -22,11 +22,11 @@ use ossguard_emulator::faults::FaultConfig;
 /// what your workload needs. Every field is spelled out here to show the knobs.
 fn policy() -> Policy {
     let mut p = Policy::default();
-    // Retries: up to 4 attempts in all. Transient failures (5xx, resets, timeouts) wait a
+    // Retries: up to 5 attempts in all. Transient failures (5xx, resets, timeouts) wait a
     // random time in [0, min(cap, base·2ⁿ)] ("full jitter") so that many clients failing
     // together do not come back together; throttling (429, 503 SlowDown) starts at 1 s and
     // honours the server's requested delay.
-    p.retry.max_attempts = 4;
+    p.retry.max_attempts = 5;
     p.retry.transient = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
     // Retry budget: every retry costs tokens and every success earns one back, so retries stop
     // when most requests fail — retrying harder against a struggling endpoint only adds load.

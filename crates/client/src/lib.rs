@@ -78,7 +78,7 @@
 //!
 //! # Policies
 //!
-//! [`Policy::default()`] is the resilient client of DESIGN.md §4: 4 attempts with full-jitter
+//! [`Policy::default()`] is the resilient client of DESIGN.md §4: 5 attempts with full-jitter
 //! backoff, a retry budget, an adaptive circuit breaker, hedged reads at the p99 (at most
 //! 3 × the p90), a 30 s deadline per metadata operation and an idle/throughput guard on data
 //! bodies.

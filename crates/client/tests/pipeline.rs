@@ -621,8 +621,9 @@ mod corruption {
             .unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::Integrity { .. }), "{e}");
         let reads = emu.faults().stats().injected;
+        let cap = Policy::default().retry.max_attempts as u64;
         assert!(
-            (2..=4).contains(&reads),
+            (2..=cap).contains(&reads),
             "{reads} corrupted reads before giving up"
         );
     }

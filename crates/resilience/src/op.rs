@@ -536,21 +536,26 @@ mod tests {
             assert!(matches!(op.start(&mut ep, now), Step::Send { .. }));
         }
         assert_eq!(op.attempts(), 11);
-        // Without progress the cap (4) stops it.
-        let mut stops = 0;
-        for _ in 0..4 {
+        // Without progress the cap stops it: the attempt that last made progress counts as
+        // the first, so `max_attempts` attempts in all since then.
+        let cap = RetryConfig::default().max_attempts;
+        let mut since_progress = 2;
+        let stop = loop {
             match op.body_failed(&mut ep, now, reset, false) {
                 Next::Retry { .. } => {
                     op.start(&mut ep, now);
+                    since_progress += 1;
                 }
-                Next::Stop(r) => {
-                    assert_eq!(r, StopReason::AttemptsExhausted);
-                    stops += 1;
-                    break;
-                }
+                Next::Stop(r) => break r,
                 Next::Done => unreachable!(),
             }
-        }
-        assert_eq!(stops, 1);
+            assert!(
+                since_progress <= cap,
+                "{since_progress} attempts without progress"
+            );
+        };
+        assert_eq!(stop, StopReason::AttemptsExhausted);
+        assert_eq!(since_progress, cap);
+        assert_eq!(op.attempts(), 11 + cap - 2);
     }
 }

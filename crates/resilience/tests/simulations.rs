@@ -142,6 +142,73 @@ fn budget_drains_on_a_dead_endpoint_and_refills_after() {
     );
 }
 
+/// The default policies at the drill's F1-10: a third each of 500s, throttling 503s and
+/// resets, 10 % of attempts in all, 60 operations per second. An operation fails only when
+/// every attempt does — with four attempts one in ~10⁴, so a run of a few thousand operations
+/// showed a failure more often than not (a drill's 99.9 % bar over 720 operations allows none).
+#[test]
+fn ten_percent_random_failures_fail_about_one_operation_in_a_hundred_thousand() {
+    const GET: OpSpec = OpSpec {
+        idempotent: true,
+        class: OpClass::ObjectRead,
+        hedgeable: false,
+    };
+    let mut ep = Endpoint::new(
+        EndpointConfig {
+            retry: RetryConfig::default(),
+            budget: BudgetConfig::default(),
+            breaker: Some(BreakerConfig::default()),
+            hedge: None,
+            first_byte: AdaptiveTimeout {
+                floor: Duration::from_secs(1),
+                initial: Duration::from_secs(10),
+                margin: 2.0,
+                min_samples: 1000,
+            },
+        },
+        11,
+    );
+    let mut faults = SplitMix64::new(12);
+    let ops = 300_000u32;
+    let (mut failed, mut attempts, mut refused) = (0u32, 0u64, 0u32);
+    for i in 0..ops {
+        let mut now = MS * (i * 50 / 3);
+        let mut op = Op::new(GET, Deadline::after(now, Duration::from_secs(30)));
+        loop {
+            if let Step::Refused(_) = op.start(&mut ep, now) {
+                refused += 1;
+                failed += 1;
+                break;
+            }
+            attempts += 1;
+            now += 5 * MS;
+            let draw = faults.unit();
+            // 500s and resets are both transient to the policies.
+            let outcome = if draw < 0.1 / 3.0 {
+                Outcome::Throttled { hint: None }
+            } else if draw < 0.1 {
+                TRANSIENT
+            } else {
+                Outcome::Success
+            };
+            match op.finish(&mut ep, now, outcome, Some(5 * MS), true) {
+                Next::Done => break,
+                Next::Retry { after } => now += after,
+                Next::Stop(_) => {
+                    failed += 1;
+                    break;
+                }
+            }
+        }
+    }
+    let per_op = attempts as f64 / ops as f64;
+    println!("F1-10: {failed} of {ops} operations failed ({refused} refused by the breaker), {per_op:.4} attempts/op");
+    // Expected 0.1⁵ · 300,000 = 3 with five attempts (30 with four).
+    assert!(failed <= 10, "{failed} failed");
+    assert_eq!(refused, 0, "the breaker stays closed at 10 % failures");
+    assert!(per_op <= 1.12, "{per_op}");
+}
+
 /// 1,000 req/s; the endpoint is healthy, dead (instant connection refusal) from `down` to `up`.
 #[test]
 fn breaker_sheds_a_dead_endpoint_and_recovers_fast() {

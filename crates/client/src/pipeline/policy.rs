@@ -24,7 +24,7 @@ pub struct Policy {
     pub hedge: Option<HedgeConfig>,
     /// Overall deadline of one logical operation that moves no object data (all attempts,
     /// backoff and reading its small XML answer). Default 30 s: DESIGN §4 (the SDKs' operation
-    /// timeout order of magnitude; 4 attempts with the backoff caps fit in it).
+    /// timeout order of magnitude; 5 attempts with the backoff caps fit in it).
     pub deadline: Duration,
     /// Deadline of an operation that moves object data (PutObject, UploadPart, AppendObject,
     /// GetObject including its body and every resume). Default `None`: no guess at the link
