@@ -181,6 +181,15 @@ impl std::fmt::Display for Error {
                 "network failure (tls_handshake): {message}; check that the endpoint serves HTTPS \
                  on that port with a certificate valid for its host name (Mozilla's roots are trusted)"
             ),
+            ErrorKind::Transport {
+                failure: TransportFailure::TlsCertificate,
+                message,
+            } => write!(
+                f,
+                "the server's TLS certificate was refused (tls_certificate): {message}; check that the \
+                 endpoint's host name is the one its certificate names (Mozilla's roots are trusted) \
+                 and that nothing intercepts the connection — not retried, retrying gets the same certificate"
+            ),
             ErrorKind::Transport { failure, message } => write!(
                 f,
                 "network failure ({}): {message}; check the endpoint and your connection, retrying usually helps",

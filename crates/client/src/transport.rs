@@ -133,16 +133,20 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Whether a TLS error (rustls', which hyper-rustls hands over wrapped in `io::Error`s) is in
-/// the chain: the TCP connection was made, the handshake failed.
-fn tls_failed(e: &(dyn std::error::Error + 'static)) -> bool {
+/// The TLS failure in the chain, if any (rustls' error, which hyper-rustls hands over wrapped
+/// in `io::Error`s): the TCP connection was made, the handshake failed — on the server's
+/// certificate, or otherwise.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<TransportFailure> {
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = src {
         // `io::Error::source` skips the error it wraps: unwrap those by hand (seen two deep).
         let mut wrapped = Some(s);
         while let Some(w) = wrapped {
-            if w.downcast_ref::<rustls::Error>().is_some() {
-                return true;
+            if let Some(tls) = w.downcast_ref::<rustls::Error>() {
+                return Some(match tls {
+                    rustls::Error::InvalidCertificate(_) => TransportFailure::TlsCertificate,
+                    _ => TransportFailure::TlsHandshake,
+                });
             }
             wrapped = w
                 .downcast_ref::<std::io::Error>()
@@ -151,21 +155,20 @@ fn tls_failed(e: &(dyn std::error::Error + 'static)) -> bool {
         }
         src = s.source();
     }
-    false
+    None
 }
 
 /// Maps a failure to send a request (or to receive its head) onto an [`Error`] the resilience
-/// layer classifies: a connection that could not be made, or one that broke — both transient.
+/// layer classifies: a connection that could not be made or that broke (transient), or a
+/// server certificate refused (not retried).
 /// Requests that cannot be built never get here (the URI is checked first).
 pub(crate) fn send_error(e: &hyper_util::client::legacy::Error) -> Error {
     let msg = chain(e);
     let failure = if e.is_connect() {
         if timed_out(e) {
             TransportFailure::ConnectTimeout
-        } else if tls_failed(e) {
-            TransportFailure::TlsHandshake
         } else {
-            TransportFailure::ConnectFailed
+            tls_failure(e).unwrap_or(TransportFailure::ConnectFailed)
         }
     } else if timed_out(e) {
         TransportFailure::FirstByteTimeout

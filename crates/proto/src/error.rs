@@ -71,7 +71,12 @@ pub enum TransportFailure {
     /// DNS or connect refused / unreachable: the request never left.
     ConnectFailed,
     ConnectTimeout,
+    /// The TLS handshake failed (the peer does not speak TLS, or broke it off).
     TlsHandshake,
+    /// The server's certificate was refused (unknown issuer, not valid for the host name,
+    /// expired): the next attempt gets the same certificate, and a stale copy served around it
+    /// would hide an endpoint that is not the one configured. Not retried, not a fallback case.
+    TlsCertificate,
     /// The connection broke after (part of) the request was written.
     ConnectionReset,
     /// The connection closed before a response status line.
@@ -92,6 +97,7 @@ impl TransportFailure {
     pub fn class(self) -> ErrorClass {
         match self {
             Self::Cancelled => ErrorClass::Cancelled,
+            Self::TlsCertificate => ErrorClass::Client,
             _ => ErrorClass::Transient,
         }
     }
@@ -101,7 +107,7 @@ impl TransportFailure {
     pub fn request_never_sent(self) -> bool {
         matches!(
             self,
-            Self::ConnectFailed | Self::ConnectTimeout | Self::TlsHandshake
+            Self::ConnectFailed | Self::ConnectTimeout | Self::TlsHandshake | Self::TlsCertificate
         )
     }
 
@@ -118,6 +124,7 @@ impl TransportFailure {
             Self::ConnectFailed => "connect_failed",
             Self::ConnectTimeout => "connect_timeout",
             Self::TlsHandshake => "tls_handshake",
+            Self::TlsCertificate => "tls_certificate",
             Self::ConnectionReset => "connection_reset",
             Self::EofBeforeResponse => "eof_before_response",
             Self::FirstByteTimeout => "first_byte_timeout",
@@ -276,6 +283,10 @@ mod tests {
         assert!(TransportFailure::ConnectFailed.request_never_sent());
         assert!(!TransportFailure::ConnectionReset.request_never_sent());
         assert_eq!(TransportFailure::CrcMismatch.class(), ErrorClass::Transient);
+        assert_eq!(TransportFailure::TlsHandshake.class(), ErrorClass::Transient);
+        // The same certificate comes back on every attempt.
+        assert_eq!(TransportFailure::TlsCertificate.class(), ErrorClass::Client);
+        assert!(TransportFailure::TlsCertificate.request_never_sent());
     }
 
     #[test]

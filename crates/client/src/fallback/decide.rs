@@ -57,6 +57,7 @@ mod tests {
                 actual: 2,
             }),
             Error::transport(TransportFailure::ConnectFailed, "refused"),
+            Error::transport(TransportFailure::TlsHandshake, "not TLS"),
             Error::transport(TransportFailure::DeadlineExceeded, "deadline"),
             Error::transport(TransportFailure::FirstByteTimeout, "slow"),
         ] {
@@ -69,6 +70,7 @@ mod tests {
             service(403, "RequestTimeTooSkewed"),
             Error::invalid_input("bad key"),
             Error::transport(TransportFailure::Cancelled, "dropped"),
+            Error::transport(TransportFailure::TlsCertificate, "UnknownIssuer"),
         ] {
             assert_eq!(classify(&e), Failure::Answered, "{e}");
         }

@@ -34,9 +34,10 @@ use report::{OpReport, Target};
 /// How the policies see a failed attempt.
 pub(crate) fn outcome_of(e: &Error) -> Outcome {
     match e.kind() {
-        ErrorKind::Transport { failure, .. } => match failure {
-            TransportFailure::Cancelled => Outcome::Cancelled,
-            f => Outcome::Transient {
+        ErrorKind::Transport { failure: f, .. } => match f.class() {
+            ErrorClass::Cancelled => Outcome::Cancelled,
+            ErrorClass::Client => Outcome::Client,
+            _ => Outcome::Transient {
                 timeout: f.is_timeout(),
                 never_sent: f.request_never_sent(),
             },
