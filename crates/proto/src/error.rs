@@ -283,7 +283,10 @@ mod tests {
         assert!(TransportFailure::ConnectFailed.request_never_sent());
         assert!(!TransportFailure::ConnectionReset.request_never_sent());
         assert_eq!(TransportFailure::CrcMismatch.class(), ErrorClass::Transient);
-        assert_eq!(TransportFailure::TlsHandshake.class(), ErrorClass::Transient);
+        assert_eq!(
+            TransportFailure::TlsHandshake.class(),
+            ErrorClass::Transient
+        );
         // The same certificate comes back on every attempt.
         assert_eq!(TransportFailure::TlsCertificate.class(), ErrorClass::Client);
         assert!(TransportFailure::TlsCertificate.request_never_sent());

@@ -227,6 +227,73 @@ impl Operation {
         })
     }
 
+    /// The first query parameter of a request routed to `self` that names an API or an option
+    /// this operation does not implement, e.g. `tagging` in `PUT /key?tagging`
+    /// (PutObjectTagging), which [`identify`](Self::identify) reads as PutObject. Answered as the
+    /// plain operation it would overwrite the object with the tag XML and report success (and
+    /// `DELETE /?lifecycle` would delete an empty bucket); a server refuses it instead.
+    ///
+    /// Checked: the V1 sub-resource names (each an API or an option of one) and `regions`
+    /// (DescribeRegions, `GET /?regions`). `versionId` passes only as `null` (the one version
+    /// of an unversioned object).
+    pub fn unhandled_parameter(self, query: &[(String, String)]) -> Option<&str> {
+        if self == Options {
+            return None;
+        }
+        let understood = self.parameters();
+        query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .find_map(|(k, v)| {
+                let checked = crate::auth::v1::is_subresource(k) || k == "regions";
+                let fine = match k {
+                    // Any request may carry these: STS in a V1 presigned URL, who pays.
+                    "security-token" | "x-oss-request-payer" => true,
+                    "versionId" => v == "null" && understood.contains(&k),
+                    _ => understood.contains(&k),
+                };
+                (checked && !fine).then_some(k)
+            })
+    }
+
+    /// The sub-resource parameters this operation reads (or may safely ignore: a traffic
+    /// limit only slows a transfer down).
+    fn parameters(self) -> &'static [&'static str] {
+        const LIMIT: &str = "x-oss-traffic-limit";
+        match self {
+            GetBucketInfo => &["bucketInfo"],
+            GetBucketLocation => &["location"],
+            PutBucketAcl | GetBucketAcl => &["acl"],
+            PutObjectAcl | GetObjectAcl => &["acl", "versionId"],
+            PutBucketCors | GetBucketCors | DeleteBucketCors => &["cors"],
+            PutBucketLogging | GetBucketLogging | DeleteBucketLogging => &["logging"],
+            ListObjectsV2 => &["continuation-token"],
+            DeleteMultipleObjects => &["delete"],
+            PutObject | CopyObject => &[LIMIT],
+            // `objectMeta`: the Go SDK (1.5) sends GetObjectMeta as `GET ?objectMeta`, answered
+            // as a GetObject (the headers it reads are the same).
+            GetObject => &[
+                "response-content-type",
+                "response-content-language",
+                "response-expires",
+                "response-cache-control",
+                "response-content-disposition",
+                "response-content-encoding",
+                "versionId",
+                "objectMeta",
+                LIMIT,
+            ],
+            HeadObject | DeleteObject => &["versionId"],
+            GetObjectMeta => &["objectMeta", "versionId"],
+            AppendObject => &["append", "position", LIMIT],
+            InitiateMultipartUpload => &["uploads", "sequential"],
+            UploadPart | UploadPartCopy => &["partNumber", "uploadId", LIMIT],
+            CompleteMultipartUpload | AbortMultipartUpload | ListParts => &["uploadId"],
+            ListMultipartUploads => &["uploads"],
+            ListBuckets | PutBucket | DeleteBucket | ListObjects | Options => &[],
+        }
+    }
+
     /// The HTTP method the operation is sent with.
     pub fn method(self) -> Method {
         self.wire().0
@@ -428,6 +495,137 @@ mod tests {
             }
             let got = Operation::identify(&r.method, b, k, &r.query, &r.headers);
             assert_eq!(got, Some(op), "{op}");
+            assert_eq!(op.unhandled_parameter(&r.query), None, "{op}");
+        }
+    }
+
+    fn routed(method: Method, key: Option<&str>, query: &str) -> (Operation, Option<String>) {
+        let q: Vec<(String, String)> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (p.to_owned(), String::new()),
+            })
+            .collect();
+        let op = Operation::identify(&method, Some("b"), key, &q, &HeaderMap::new()).unwrap();
+        (op, op.unhandled_parameter(&q).map(str::to_owned))
+    }
+
+    /// APIs this project does not implement are routed to a plain operation by method alone;
+    /// the parameter that names them must make the request fail, not run as that operation.
+    #[test]
+    fn unimplemented_apis_are_named_not_run_as_the_plain_operation() {
+        let k = Some("k");
+        for (method, key, query, plain, named) in [
+            (Method::PUT, k, "tagging", PutObject, "tagging"),
+            (Method::GET, k, "tagging", GetObject, "tagging"),
+            (Method::DELETE, k, "tagging", DeleteObject, "tagging"),
+            (Method::PUT, k, "symlink", PutObject, "symlink"),
+            (Method::GET, k, "symlink", GetObject, "symlink"),
+            (
+                Method::GET,
+                k,
+                "x-oss-process=image/resize,w_10",
+                GetObject,
+                "x-oss-process",
+            ),
+            (Method::GET, k, "versionId=CAEQ", GetObject, "versionId"),
+            (
+                Method::DELETE,
+                k,
+                "versionId=CAEQ",
+                DeleteObject,
+                "versionId",
+            ),
+            (Method::PUT, k, "uploadId=U", PutObject, "uploadId"),
+            (Method::DELETE, None, "lifecycle", DeleteBucket, "lifecycle"),
+            (Method::DELETE, None, "tagging", DeleteBucket, "tagging"),
+            (Method::DELETE, None, "website", DeleteBucket, "website"),
+            (Method::GET, None, "stat", ListObjects, "stat"),
+            (Method::GET, None, "versioning", ListObjects, "versioning"),
+            (Method::GET, None, "versions", ListObjects, "versions"),
+            (Method::GET, None, "policy", ListObjects, "policy"),
+            (
+                Method::GET,
+                None,
+                "continuation-token=x",
+                ListObjects,
+                "continuation-token",
+            ),
+            (Method::PUT, None, "lifecycle", PutBucket, "lifecycle"),
+            (Method::PUT, None, "versioning", PutBucket, "versioning"),
+        ] {
+            assert_eq!(
+                routed(method.clone(), key, query),
+                (plain, Some(named.to_owned())),
+                "{method} {query}"
+            );
+        }
+        let q = vec![("regions".to_owned(), String::new())];
+        let op = Operation::identify(&Method::GET, None, None, &q, &HeaderMap::new()).unwrap();
+        assert_eq!(op.unhandled_parameter(&q), Some("regions"));
+    }
+
+    /// What the SDKs send with the operations that are implemented passes.
+    #[test]
+    fn parameters_of_implemented_operations_pass() {
+        let k = Some("k");
+        for (method, key, query, op) in [
+            (
+                Method::GET,
+                k,
+                "response-content-type=a/b&response-expires=x",
+                GetObject,
+            ),
+            (Method::GET, k, "versionId=null", GetObject),
+            (Method::GET, k, "objectMeta", GetObject),
+            (Method::HEAD, k, "objectMeta", GetObjectMeta),
+            (Method::GET, k, "x-oss-traffic-limit=819200", GetObject),
+            (
+                Method::PUT,
+                k,
+                "partNumber=1&uploadId=U&x-oss-traffic-limit=819200",
+                UploadPart,
+            ),
+            (Method::POST, k, "append&position=0", AppendObject),
+            (
+                Method::POST,
+                k,
+                "uploads&sequential",
+                InitiateMultipartUpload,
+            ),
+            (
+                Method::GET,
+                k,
+                "security-token=t&OSSAccessKeyId=a&Expires=1&Signature=s",
+                GetObject,
+            ),
+            (
+                Method::GET,
+                None,
+                "list-type=2&continuation-token=x&prefix=p",
+                ListObjectsV2,
+            ),
+            (
+                Method::GET,
+                None,
+                "prefix=p&marker=m&max-keys=5&encoding-type=url",
+                ListObjects,
+            ),
+            (
+                Method::GET,
+                None,
+                "uploads&key-marker=a",
+                ListMultipartUploads,
+            ),
+            (Method::POST, None, "delete", DeleteMultipleObjects),
+        ] {
+            assert_eq!(
+                routed(method.clone(), key, query),
+                (op, None),
+                "{method} {query}"
+            );
         }
     }
 

@@ -53,6 +53,18 @@ impl ApiError {
         )
     }
 
+    /// A request naming an API (or an option of one) by a sub-resource this server does not
+    /// implement, e.g. `?tagging` or `?symlink`.
+    pub fn unsupported_parameter(name: &str) -> Self {
+        Self::new(
+            501,
+            "NotImplemented",
+            format!(
+                "The sub-resource or parameter '{name}' is not implemented by ossguard serve; the request was not executed."
+            ),
+        )
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,

@@ -485,6 +485,11 @@ async fn route_api(
     ) else {
         return Err((ApiError::method_not_allowed(), None));
     };
+    // `PUT /key?tagging` routes as PutObject by its method: run as that, it would overwrite the
+    // object with the tag XML and answer 200.
+    if let Some(p) = op.unhandled_parameter(&req.query) {
+        return Err((ApiError::unsupported_parameter(p), None));
+    }
     let logged = access_log::Entry::new(&req, op);
     let logged = if req.bucket.is_some() {
         Some(logged)

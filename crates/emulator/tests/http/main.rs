@@ -23,3 +23,4 @@ mod logging;
 mod metrics;
 mod multipart;
 mod sts;
+mod unsupported;

@@ -117,6 +117,12 @@ const SUBRESOURCES: &[&str] = &[
 /// per-operation ones such as `cors` itself, but never these on object reads).
 const PYTHON_V2_UNSIGNED: &[&str] = &["x-oss-process", "x-oss-traffic-limit"];
 
+/// Whether `name` is a V1 sub-resource parameter (the documented list): each names an API or an
+/// option of one, so a server must not ignore one it does not implement.
+pub fn is_subresource(name: &str) -> bool {
+    Subresources::Standard.contains(name)
+}
+
 /// Which parameters count as V1 sub-resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Subresources {

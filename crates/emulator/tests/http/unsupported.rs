@@ -1,0 +1,120 @@
+//! APIs the emulator does not implement (object tagging, symlinks, bucket lifecycle …) are
+//! named by a sub-resource on a method that alone would route to a plain operation. They are
+//! answered 501 NotImplemented and not executed: run as PutObject, `PUT /k?tagging` replaced the
+//! object's bytes with the tag XML and answered 200; `DELETE /?lifecycle` deleted an empty
+//! bucket.
+
+use http::Method;
+use ossguard_proto::Request;
+
+use crate::client::{Reply, Sig, TestServer};
+
+const TAGS: &str = "<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag></TagSet></Tagging>";
+
+async fn call(s: &TestServer, method: Method, key: Option<&str>, sub: &str, sig: Sig) -> Reply {
+    let (name, value) = sub.split_once('=').unwrap_or((sub, ""));
+    let req = Request::new(method.clone(), Some("keep"), key).with_query(name, value);
+    let body = if method == Method::PUT {
+        TAGS.as_bytes().to_vec()
+    } else {
+        vec![]
+    };
+    s.send(req, body, sig).await
+}
+
+#[tokio::test]
+async fn unimplemented_apis_are_refused_and_change_nothing() {
+    let s = TestServer::start().await;
+    s.create_bucket("keep").await;
+    assert_eq!(s.put("keep", "k", b"the object").await.status, 200);
+    let k = Some("k");
+    for sig in [Sig::V1, Sig::V4] {
+        for (method, key, sub) in [
+            (Method::PUT, k, "tagging"),
+            (Method::GET, k, "tagging"),
+            (Method::DELETE, k, "tagging"),
+            (Method::PUT, k, "symlink"),
+            (Method::GET, k, "symlink"),
+            (Method::DELETE, k, "versionId=CAEQNhiBgM"),
+            (Method::GET, k, "x-oss-process=image/resize,w_10"),
+            (Method::PUT, None, "lifecycle"),
+            (Method::GET, None, "lifecycle"),
+            (Method::DELETE, None, "lifecycle"),
+            (Method::DELETE, None, "tagging"),
+            (Method::DELETE, None, "website"),
+            (Method::DELETE, None, "policy"),
+            (Method::GET, None, "stat"),
+            (Method::GET, None, "versioning"),
+            (Method::GET, None, "versions"),
+        ] {
+            let r = call(&s, method.clone(), key, sub, sig).await;
+            let what = format!("{sig:?} {method} {key:?}?{sub}");
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (501, "NotImplemented"),
+                "{what}: {}",
+                r.text()
+            );
+            let name = sub.split('=').next().unwrap();
+            assert!(
+                r.text().contains(&format!("'{name}'")),
+                "{what}: {}",
+                r.text()
+            );
+        }
+    }
+    // Nothing was executed: the object and the (otherwise empty) bucket are as they were.
+    let got = s.get("keep", "k").await;
+    assert_eq!((got.status, &got.body[..]), (200, &b"the object"[..]));
+    let r = s
+        .send(
+            Request::new(Method::DELETE, Some("keep"), Some("k")),
+            vec![],
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = call(&s, Method::DELETE, None, "lifecycle", Sig::V4).await;
+    assert_eq!(r.status, 501);
+    let r = s
+        .send(
+            Request::new(Method::GET, Some("keep"), None).with_query("bucketInfo", ""),
+            vec![],
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "the empty bucket is still there: {}",
+        r.text()
+    );
+}
+
+/// A bad signature still comes first; an anonymous request is refused too (nothing runs).
+#[tokio::test]
+async fn unimplemented_apis_still_need_a_valid_signature() {
+    let s = TestServer::start().await;
+    s.create_bucket("keep").await;
+    assert_eq!(s.put("keep", "k", b"the object").await.status, 200);
+    let req = || Request::new(Method::PUT, Some("keep"), Some("k")).with_query("tagging", "");
+    let wrong = ossguard_proto::Credentials::new(crate::client::AK, "not-the-secret");
+    let r = s
+        .send_as(
+            req(),
+            TAGS.into(),
+            Sig::V4,
+            &wrong,
+            std::time::SystemTime::now(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "SignatureDoesNotMatch"),
+        "{}",
+        r.text()
+    );
+    let r = s.send(req(), TAGS.into(), Sig::None).await;
+    assert!(matches!(r.status, 403 | 501), "{}", r.text());
+    assert_eq!(s.get("keep", "k").await.body, b"the object");
+}
