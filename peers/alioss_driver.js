@@ -46,7 +46,8 @@ const ALL_OPS = [
   'ListObjects[prefix]', 'ListObjects[delimiter]', 'ListObjects[paging]', 'ListObjects[special-keys]',
   'ListObjectsV2[prefix]', 'ListObjectsV2[delimiter]', 'ListObjectsV2[paging]',
   'ListObjectsV2[special-keys]',
-  'PutObjectAcl', 'GetObjectAcl', 'DeleteObject',
+  'PutObjectAcl', 'GetObjectAcl',
+  'PutObjectTagging', 'GetObjectTagging', 'DeleteObjectTagging', 'DeleteObject',
   'DeleteMultipleObjects', 'DeleteMultipleObjects[quiet]',
   'InitiateMultipartUpload', 'UploadPart', 'UploadPartCopy', 'ListParts', 'ListMultipartUploads',
   'CompleteMultipartUpload', 'AbortMultipartUpload',
@@ -605,6 +606,27 @@ async function drive() {
     const acl = (await client.getACL(MAIN_KEY)).acl;
     check(acl === 'public-read', `acl ${acl}`);
   }, ['PutObjectAcl']);
+  const TAG_KEY = 'tag/obj.txt';
+  const TAG_BODY = Buffer.from('tagged object\n');
+  const TAGS = { project: 'ossguard', note: 'a b+c=d:e/f' };
+  await run('PutObjectTagging', async () => {
+    await client.put(TAG_KEY, TAG_BODY);
+    await client.putObjectTagging(TAG_KEY, TAGS);
+  }, ['PutObject']);
+  await run('GetObjectTagging', async () => {
+    const { tag } = await client.getObjectTagging(TAG_KEY);
+    const sorted = o => JSON.stringify(Object.entries(o).sort());
+    check(sorted(tag) === sorted(TAGS), `tags ${JSON.stringify(tag)}`);
+    const n = (await client.head(TAG_KEY)).res.headers['x-oss-tagging-count'];
+    check(n === String(Object.keys(TAGS).length), `x-oss-tagging-count ${n}`);
+  }, ['PutObjectTagging']);
+  await run('DeleteObjectTagging', async () => {
+    await client.deleteObjectTagging(TAG_KEY);
+    const { tag } = await client.getObjectTagging(TAG_KEY);
+    check(Object.keys(tag).length === 0, `tags after delete ${JSON.stringify(tag)}`);
+    const body = (await client.get(TAG_KEY)).content;
+    check(Buffer.compare(body, TAG_BODY) === 0, 'object bytes changed');
+  }, ['GetObjectTagging']);
   await run('DeleteObject', async () => {
     await client.put('del/single.txt', Buffer.from('x'));
     await client.delete('del/single.txt');

@@ -34,7 +34,8 @@ ALL_OPS = [
     "ListObjects[prefix]", "ListObjects[delimiter]", "ListObjects[paging]", "ListObjects[special-keys]",
     "ListObjectsV2[prefix]", "ListObjectsV2[delimiter]", "ListObjectsV2[paging]",
     "ListObjectsV2[special-keys]",
-    "PutObjectAcl", "GetObjectAcl", "DeleteObject",
+    "PutObjectAcl", "GetObjectAcl",
+    "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging", "DeleteObject",
     "DeleteMultipleObjects", "DeleteMultipleObjects[quiet]",
     "InitiateMultipartUpload", "UploadPart", "UploadPartCopy", "ListParts", "ListMultipartUploads",
     "CompleteMultipartUpload", "AbortMultipartUpload",
@@ -55,6 +56,10 @@ MAIN_META = {"author": "alice", "project": "ossguard"}
 SPECIAL_KEYS = ["目录/文件 ü.txt", "a+b.txt", "100%.txt", "dir/sub/x.txt", "with space.txt"]
 LIST_KEYS = ["list/a.txt", "list/b.txt", "list/c.txt", "list/d/1.txt", "list/d/2.txt", "list/e/3.txt"]
 CORS_ORIGIN = "https://example.com"
+# Object tagging: its own key (the main object's headers stay as other checks expect them).
+TAG_KEY, TAG_BODY = "tag/obj.txt", b"tagged object\n"
+# Keys and values: letters, digits, spaces and + - = . _ : / (ali-oss checks before sending).
+TAGS = {"project": "ossguard", "note": "a b+c=d:e/f"}
 PART = 100 * 1024
 # STS policy checks: written by the main key; OUTSIDE_KEY shares "ro" but is not under "ro/".
 RO_KEY, RO_BODY = "ro/obj.txt", b"readable with the GetObject-only token\n"

@@ -387,6 +387,28 @@ def drive(env, R):
         check(acl == oss2.OBJECT_ACL_PUBLIC_READ, "acl %r" % acl)
     R.run("GetObjectAcl", get_object_acl, needs=["PutObjectAcl"])
 
+    def put_object_tagging():
+        bucket.put_object(C.TAG_KEY, C.TAG_BODY)
+        rule = oss2.models.TaggingRule()
+        for k, v in C.TAGS.items():
+            rule.add(k, v)
+        bucket.put_object_tagging(C.TAG_KEY, oss2.models.Tagging(rule))
+    R.run("PutObjectTagging", put_object_tagging, needs=["PutObject"])
+
+    def get_object_tagging():
+        got = bucket.get_object_tagging(C.TAG_KEY).tag_set.tagging_rule
+        check(got == C.TAGS, "tags %r" % got)
+        n = bucket.head_object(C.TAG_KEY).headers.get("x-oss-tagging-count")
+        check(n == str(len(C.TAGS)), "x-oss-tagging-count %r" % n)
+    R.run("GetObjectTagging", get_object_tagging, needs=["PutObjectTagging"])
+
+    def delete_object_tagging():
+        bucket.delete_object_tagging(C.TAG_KEY)
+        got = bucket.get_object_tagging(C.TAG_KEY).tag_set.tagging_rule
+        check(got == {}, "tags after delete %r" % got)
+        check(bucket.get_object(C.TAG_KEY).read() == C.TAG_BODY, "object bytes changed")
+    R.run("DeleteObjectTagging", delete_object_tagging, needs=["GetObjectTagging"])
+
     def delete_object():
         bucket.put_object("del/single.txt", b"x")
         bucket.delete_object("del/single.txt")

@@ -13,6 +13,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import alibabacloud_oss_v2 as oss  # noqa: E402
 from alibabacloud_oss_v2 import exceptions as oerr  # noqa: E402
+# Object tags (the package also exports bucket tagging's `Tag`/`Tagging` under the same names).
+from alibabacloud_oss_v2.models.object_basic import (  # noqa: E402
+    Tag as ObjTag, TagSet as ObjTagSet, Tagging as ObjTagging)
 
 import driver_common as C  # noqa: E402
 from driver_common import check, CheckFailed  # noqa: E402
@@ -425,6 +428,31 @@ def drive(env, R):
         acl = client.get_object_acl(oss.GetObjectAclRequest(bucket=B, key=C.MAIN_KEY)).acl
         check(acl == "public-read", "acl %r" % acl)
     R.run("GetObjectAcl", get_object_acl, needs=["PutObjectAcl"])
+
+    def put_object_tagging():
+        put(C.TAG_KEY, C.TAG_BODY)
+        tags = [ObjTag(key=k, value=v) for k, v in C.TAGS.items()]
+        client.put_object_tagging(oss.PutObjectTaggingRequest(
+            bucket=B, key=C.TAG_KEY, tagging=ObjTagging(tag_set=ObjTagSet(tags=tags))))
+    R.run("PutObjectTagging", put_object_tagging, needs=["PutObject"])
+
+    def tags_now():
+        r = client.get_object_tagging(oss.GetObjectTaggingRequest(bucket=B, key=C.TAG_KEY))
+        return {t.key: t.value for t in ((r.tag_set and r.tag_set.tags) or [])}
+
+    def get_object_tagging():
+        got = tags_now()
+        check(got == C.TAGS, "tags %r" % got)
+        n = client.head_object(oss.HeadObjectRequest(bucket=B, key=C.TAG_KEY)).tagging_count
+        check(n == len(C.TAGS), "tagging_count %r" % n)
+    R.run("GetObjectTagging", get_object_tagging, needs=["PutObjectTagging"])
+
+    def delete_object_tagging():
+        client.delete_object_tagging(oss.DeleteObjectTaggingRequest(bucket=B, key=C.TAG_KEY))
+        got = tags_now()
+        check(got == {}, "tags after delete %r" % got)
+        check(get_bytes(C.TAG_KEY) == C.TAG_BODY, "object bytes changed")
+    R.run("DeleteObjectTagging", delete_object_tagging, needs=["GetObjectTagging"])
 
     def delete_object():
         put("del/single.txt", b"x")

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    match which % 12 {
+    match which % 13 {
         0 => check::<ListBucketResult>(body),
         1 => check::<ListAllMyBucketsResult>(body),
         2 => check::<CompleteMultipartUpload>(body),
@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         8 => check::<DeleteResult>(body),
         9 => check::<CorsConfiguration>(body),
         10 => check::<BucketLoggingStatus>(body),
+        11 => check::<Tagging>(body),
         _ => check::<ErrorBody>(body),
     }
 });

@@ -33,6 +33,9 @@ pub enum Operation {
     AppendObject,
     PutObjectAcl,
     GetObjectAcl,
+    PutObjectTagging,
+    GetObjectTagging,
+    DeleteObjectTagging,
     InitiateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -75,6 +78,9 @@ impl Operation {
             AppendObject => "AppendObject",
             PutObjectAcl => "PutObjectAcl",
             GetObjectAcl => "GetObjectAcl",
+            PutObjectTagging => "PutObjectTagging",
+            GetObjectTagging => "GetObjectTagging",
+            DeleteObjectTagging => "DeleteObjectTagging",
             InitiateMultipartUpload => "InitiateMultipartUpload",
             UploadPart => "UploadPart",
             UploadPartCopy => "UploadPartCopy",
@@ -120,6 +126,9 @@ impl Operation {
             CopyObject => "oss:PutObject",
             PutObjectAcl => "oss:PutObjectAcl",
             GetObjectAcl => "oss:GetObjectAcl",
+            PutObjectTagging => "oss:PutObjectTagging",
+            GetObjectTagging => "oss:GetObjectTagging",
+            DeleteObjectTagging => "oss:DeleteObjectTagging",
             ListMultipartUploads => "oss:ListMultipartUploads",
             ListParts => "oss:ListParts",
         }
@@ -209,15 +218,18 @@ impl Operation {
         }
         Some(match *method {
             Method::PUT if has("acl") => PutObjectAcl,
+            Method::PUT if has("tagging") => PutObjectTagging,
             Method::PUT if has("partNumber") && has("uploadId") && copy => UploadPartCopy,
             Method::PUT if has("partNumber") && has("uploadId") => UploadPart,
             Method::PUT if copy => CopyObject,
             Method::PUT => PutObject,
             Method::GET if has("acl") => GetObjectAcl,
+            Method::GET if has("tagging") => GetObjectTagging,
             Method::GET if has("uploadId") => ListParts,
             Method::GET => GetObject,
             Method::HEAD if has("objectMeta") => GetObjectMeta,
             Method::HEAD => HeadObject,
+            Method::DELETE if has("tagging") => DeleteObjectTagging,
             Method::DELETE if has("uploadId") => AbortMultipartUpload,
             Method::DELETE => DeleteObject,
             Method::POST if has("uploads") => InitiateMultipartUpload,
@@ -228,10 +240,10 @@ impl Operation {
     }
 
     /// The first query parameter of a request routed to `self` that names an API or an option
-    /// this operation does not implement, e.g. `tagging` in `PUT /key?tagging`
-    /// (PutObjectTagging), which [`identify`](Self::identify) reads as PutObject. Answered as the
-    /// plain operation it would overwrite the object with the tag XML and report success (and
-    /// `DELETE /?lifecycle` would delete an empty bucket); a server refuses it instead.
+    /// this operation does not implement, e.g. `symlink` in `PUT /key?symlink` (PutSymlink),
+    /// which [`identify`](Self::identify) reads as PutObject. Answered as the plain operation it
+    /// would overwrite the object with an empty one and report success (and `DELETE /?lifecycle`
+    /// would delete an empty bucket); a server refuses it instead.
     ///
     /// Checked: the V1 sub-resource names (each an API or an option of one) and `regions`
     /// (DescribeRegions, `GET /?regions`). `versionId` passes only as `null` (the one version
@@ -265,6 +277,7 @@ impl Operation {
             GetBucketLocation => &["location"],
             PutBucketAcl | GetBucketAcl => &["acl"],
             PutObjectAcl | GetObjectAcl => &["acl", "versionId"],
+            PutObjectTagging | GetObjectTagging | DeleteObjectTagging => &["tagging", "versionId"],
             PutBucketCors | GetBucketCors | DeleteBucketCors => &["cors"],
             PutBucketLogging | GetBucketLogging | DeleteBucketLogging => &["logging"],
             ListObjectsV2 => &["continuation-token"],
@@ -323,6 +336,9 @@ impl Operation {
             GetBucketLocation => (Method::GET, Some("location")),
             PutBucketAcl | PutObjectAcl => (Method::PUT, Some("acl")),
             GetBucketAcl | GetObjectAcl => (Method::GET, Some("acl")),
+            PutObjectTagging => (Method::PUT, Some("tagging")),
+            GetObjectTagging => (Method::GET, Some("tagging")),
+            DeleteObjectTagging => (Method::DELETE, Some("tagging")),
             PutBucketCors => (Method::PUT, Some("cors")),
             GetBucketCors => (Method::GET, Some("cors")),
             DeleteBucketCors => (Method::DELETE, Some("cors")),
@@ -379,6 +395,9 @@ pub const ALL: &[Operation] = &[
     AppendObject,
     PutObjectAcl,
     GetObjectAcl,
+    PutObjectTagging,
+    GetObjectTagging,
+    DeleteObjectTagging,
     InitiateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -518,9 +537,6 @@ mod tests {
     fn unimplemented_apis_are_named_not_run_as_the_plain_operation() {
         let k = Some("k");
         for (method, key, query, plain, named) in [
-            (Method::PUT, k, "tagging", PutObject, "tagging"),
-            (Method::GET, k, "tagging", GetObject, "tagging"),
-            (Method::DELETE, k, "tagging", DeleteObject, "tagging"),
             (Method::PUT, k, "symlink", PutObject, "symlink"),
             (Method::GET, k, "symlink", GetObject, "symlink"),
             (
@@ -620,6 +636,9 @@ mod tests {
                 ListMultipartUploads,
             ),
             (Method::POST, None, "delete", DeleteMultipleObjects),
+            (Method::PUT, k, "tagging", PutObjectTagging),
+            (Method::GET, k, "tagging&versionId=null", GetObjectTagging),
+            (Method::DELETE, k, "tagging", DeleteObjectTagging),
         ] {
             assert_eq!(
                 routed(method.clone(), key, query),

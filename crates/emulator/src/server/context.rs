@@ -232,21 +232,26 @@ fn acl_allows_anonymous(acl: BucketAcl, write: bool) -> bool {
     }
 }
 
-fn is_write(op: Operation) -> bool {
+/// What a public ACL can open an operation to: `Some(false)` a read (public-read),
+/// `Some(true)` a write (public-read-write), `None` nothing — ACLs and tags are the owner's
+/// whatever the ACL (a list, so that an operation added later starts closed).
+fn public_access(op: Operation) -> Option<bool> {
     use Operation::*;
-    matches!(
-        op,
+    match op {
+        GetObject | HeadObject | GetObjectMeta | ListParts | ListObjects | ListObjectsV2 => {
+            Some(false)
+        }
         PutObject
-            | DeleteObject
-            | CopyObject
-            | AppendObject
-            | DeleteMultipleObjects
-            | InitiateMultipartUpload
-            | UploadPart
-            | UploadPartCopy
-            | CompleteMultipartUpload
-            | AbortMultipartUpload
-    )
+        | DeleteObject
+        | CopyObject
+        | AppendObject
+        | InitiateMultipartUpload
+        | UploadPart
+        | UploadPartCopy
+        | CompleteMultipartUpload
+        | AbortMultipartUpload => Some(true),
+        _ => None,
+    }
 }
 
 /// Who may do what: STS keys only what their policy allows; anonymous requests only what the
@@ -298,17 +303,15 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
             let Some(bucket) = ctx.req.bucket.as_deref() else {
                 return Err(denied());
             };
-            let object_op = ctx.req.key.is_some() || matches!(op, ListObjects | ListObjectsV2);
-            if !object_op {
+            let Some(write) = public_access(op) else {
                 return Err(denied());
-            }
+            };
             let info = ctx
                 .st
                 .store
                 .bucket_info(bucket)
                 .await
                 .map_err(ApiError::from)?;
-            let write = is_write(op);
             let mut allowed = acl_allows_anonymous(info.acl, write);
             if let (Some(key), false) = (ctx.req.key.as_deref(), write) {
                 if let Ok(obj) = ctx.st.store.head_object(bucket, key).await {

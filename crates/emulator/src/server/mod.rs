@@ -16,6 +16,7 @@ mod multipart_ops;
 mod object_ops;
 pub mod ram_policy;
 mod response;
+mod tagging;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -485,8 +486,8 @@ async fn route_api(
     ) else {
         return Err((ApiError::method_not_allowed(), None));
     };
-    // `PUT /key?tagging` routes as PutObject by its method: run as that, it would overwrite the
-    // object with the tag XML and answer 200.
+    // `PUT /key?symlink` routes as PutObject by its method: run as that, it would overwrite the
+    // object with an empty one and answer 200.
     if let Some(p) = op.unhandled_parameter(&req.query) {
         return Err((ApiError::unsupported_parameter(p), None));
     }
@@ -545,5 +546,6 @@ async fn dispatch(ctx: Ctx) -> Result<Response, ApiError> {
         | PutObjectAcl
         | GetObjectAcl
         | DeleteMultipleObjects => object_ops::handle(ctx).await,
+        PutObjectTagging | GetObjectTagging | DeleteObjectTagging => tagging::handle(ctx).await,
     }
 }

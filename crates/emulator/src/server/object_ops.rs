@@ -81,7 +81,8 @@ pub fn acl_policy(grant: &str) -> AccessControlPolicy {
     }
 }
 
-/// Metadata a PUT, initiate or REPLACE-copy sets, from request headers.
+/// Metadata a PUT, initiate, append or REPLACE-copy sets, from request headers (tags included:
+/// a copy takes its tags by `x-oss-tagging-directive` instead).
 pub fn headers_from_request(ctx: &Ctx) -> Result<ObjectHeaders, ApiError> {
     let mut h = ObjectHeaders {
         content_type: ctx.header("content-type"),
@@ -97,6 +98,9 @@ pub fn headers_from_request(ctx: &Ctx) -> Result<ObjectHeaders, ApiError> {
     }
     if let Some(sc) = ctx.header("x-oss-storage-class") {
         h.storage_class = StorageClass::from_str(&sc)?;
+    }
+    if let Some(t) = ctx.header("x-oss-tagging") {
+        h.tags = super::tagging::from_header(&t)?;
     }
     let mut meta_len = 0;
     for (name, value) in ctx.req.headers.iter() {
@@ -412,6 +416,20 @@ async fn copy(ctx: &Ctx) -> Result<Response, ApiError> {
             .header("x-oss-storage-class")
             .map(|s| StorageClass::from_str(&s))
             .transpose()?,
+        tags: match ctx.header("x-oss-tagging-directive") {
+            Some(d) if d.eq_ignore_ascii_case("replace") => Some(
+                ctx.header("x-oss-tagging")
+                    .map(|t| super::tagging::from_header(&t))
+                    .transpose()?
+                    .unwrap_or_default(),
+            ),
+            Some(d) if !d.eq_ignore_ascii_case("copy") => {
+                return Err(ApiError::invalid_argument(format!(
+                    "x-oss-tagging-directive is Copy or Replace, not '{d}'."
+                )))
+            }
+            _ => None,
+        },
         forbid_overwrite: ctx
             .header("x-oss-forbid-overwrite")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),

@@ -82,6 +82,9 @@ pub fn object_headers(resp: &mut Response, info: &ObjectInfo) {
     if info.object_type == ObjectType::Appendable {
         set_dynamic(resp, "x-oss-next-append-position", &info.size.to_string());
     }
+    if !h.tags.is_empty() {
+        set_dynamic(resp, "x-oss-tagging-count", &h.tags.len().to_string());
+    }
 }
 
 /// Overrides from `response-content-type` & co.

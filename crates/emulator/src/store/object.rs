@@ -1,5 +1,6 @@
 //! Simple objects: put, get, head, delete, copy, ACL.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::ops::Range;
@@ -16,7 +17,9 @@ use super::durable::{fresh_path, sync_dir, PendingFile, DATA_SUFFIX};
 use super::names::{record_file_name, validate_key};
 use super::read_pins::PinnedSegments;
 use super::state::{ObjectRecord, Segment};
-use super::types::{CopyOptions, MetadataDirective, ObjectAcl, ObjectInfo, ObjectType, PutOptions};
+use super::types::{
+    CopyOptions, MetadataDirective, ObjectAcl, ObjectHeaders, ObjectInfo, ObjectType, PutOptions,
+};
 use super::{blocking, Result, Store, StoreError};
 
 /// What [`Store::get_object`] returns: the object's metadata and a reader over the range.
@@ -281,7 +284,12 @@ impl Store {
             info.key = dst_key;
             info.last_modified_ms = now;
             if let MetadataDirective::Replace(headers) = options.metadata {
+                let tags = std::mem::take(&mut info.headers.tags);
                 info.headers = headers.normalized();
+                info.headers.tags = tags;
+            }
+            if let Some(tags) = options.tags {
+                info.headers.tags = tags;
             }
             if let Some(acl) = options.acl {
                 info.headers.acl = acl;
@@ -314,6 +322,30 @@ impl Store {
         key: &str,
         acl: ObjectAcl,
     ) -> Result<ObjectInfo> {
+        self.update_object_headers(bucket, key, |h| h.acl = acl)
+            .await
+    }
+
+    /// Replaces an object's tags, keeping everything else (including Last-Modified and the
+    /// ETag, as OSS does).
+    pub async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Result<ObjectInfo> {
+        self.update_object_headers(bucket, key, |h| h.tags = tags.clone())
+            .await
+    }
+
+    /// Applies `change` to the current version's headers, keeping its bytes and its
+    /// Last-Modified; a version replaced meanwhile is changed instead.
+    async fn update_object_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl Fn(&mut ObjectHeaders),
+    ) -> Result<ObjectInfo> {
         validate_key(key)?;
         let b = self.bucket(bucket)?;
         // Appends take the same lock, so only a put/copy/delete can race us: then retry on the
@@ -327,7 +359,7 @@ impl Store {
                 .cloned()
                 .ok_or_else(|| StoreError::NoSuchKey(key.to_owned()))?;
             let mut record = snapshot.clone();
-            record.info.headers.acl = acl;
+            change(&mut record.info.headers);
             let raced = Arc::new(AtomicBool::new(false));
             let raced_flag = raced.clone();
             let result = self
@@ -353,7 +385,7 @@ impl Store {
             }
         }
         Err(StoreError::Io(io::Error::other(
-            "object kept changing while setting its ACL; retry",
+            "object kept changing while setting its headers; retry",
         )))
     }
 }

@@ -91,7 +91,8 @@ oss_strings!(ObjectType, "object type", {
     Normal => "Normal", Multipart => "Multipart", Appendable => "Appendable",
 });
 
-/// The settable metadata of an object: standard headers, user metadata, ACL, storage class.
+/// The settable metadata of an object: standard headers, user metadata, ACL, storage class,
+/// tags.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ObjectHeaders {
     pub content_type: Option<String>,
@@ -104,7 +105,15 @@ pub struct ObjectHeaders {
     pub user_meta: BTreeMap<String, String>,
     pub acl: ObjectAcl,
     pub storage_class: StorageClass,
+    /// Object tags (`x-oss-tagging`, PutObjectTagging), at most [`MAX_TAGS`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
+
+/// OSS's limits on object tags: count, key and value length (bytes).
+pub const MAX_TAGS: usize = 10;
+pub const MAX_TAG_KEY: usize = 128;
+pub const MAX_TAG_VALUE: usize = 256;
 
 impl ObjectHeaders {
     /// Lower-cases user metadata names (OSS returns them lower-cased).
@@ -198,6 +207,9 @@ pub struct CopyOptions {
     /// Applied after the directive (OSS lets these be set on a copy in either mode).
     pub acl: Option<ObjectAcl>,
     pub storage_class: Option<StorageClass>,
+    /// `Some`: the copy's tags (`x-oss-tagging-directive: Replace`); `None`: the source's,
+    /// whatever the metadata directive (OSS directs tags separately).
+    pub tags: Option<BTreeMap<String, String>>,
     pub forbid_overwrite: bool,
     /// Copy only the source version with this ETag, checked atomically with the copy (the
     /// server checks the copy-source conditions against a HEAD, then pins that version with

@@ -89,6 +89,28 @@ async fn public_read_bucket_allows_anonymous_reads_only() {
         anonymous(&s, Method::PUT, Some("new"), b"w").await.status,
         200
     );
+    // An object's ACL and tags stay the owner's whatever the bucket's ACL (PutObjectAcl used to
+    // pass as a "read").
+    let tags = "<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag></TagSet></Tagging>";
+    for (method, sub, body) in [
+        (Method::PUT, "acl", ""),
+        (Method::GET, "acl", ""),
+        (Method::PUT, "tagging", tags),
+        (Method::GET, "tagging", ""),
+        (Method::DELETE, "tagging", ""),
+    ] {
+        let req = with_headers(
+            Request::new(method.clone(), Some("acl"), Some("doc")).with_query(sub, ""),
+            &[("x-oss-object-acl", "public-read-write")],
+        );
+        let r = s.send(req, body.as_bytes().to_vec(), Sig::None).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AccessDenied"),
+            "{method} ?{sub}"
+        );
+    }
+    assert_eq!(grant(&s, Some("doc")).await, "default");
     set_bucket_acl(&s, "private").await;
     assert_eq!(
         anonymous(&s, Method::GET, Some("new"), b"").await.status,

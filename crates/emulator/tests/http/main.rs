@@ -23,4 +23,5 @@ mod logging;
 mod metrics;
 mod multipart;
 mod sts;
+mod tagging;
 mod unsupported;

@@ -23,7 +23,9 @@ pub use multipart::{
     InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, PartSummary,
     UploadSummary,
 };
-pub use object::{CopyObjectResult, Delete, DeleteResult, DeletedObject, ObjectIdentifier};
+pub use object::{
+    CopyObjectResult, Delete, DeleteResult, DeletedObject, ObjectIdentifier, Tag, TagSet, Tagging,
+};
 
 use std::borrow::Cow;
 

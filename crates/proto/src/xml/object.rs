@@ -1,4 +1,4 @@
-//! Object operation bodies: DeleteMultipleObjects and CopyObject.
+//! Object operation bodies: DeleteMultipleObjects, CopyObject and object tagging.
 
 use serde::{Deserialize, Serialize};
 
@@ -139,4 +139,30 @@ mod tests {
             "\"AB\""
         );
     }
+}
+
+/// PutObjectTagging request / GetObjectTagging response.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename = "Tagging", default)]
+pub struct Tagging {
+    #[serde(rename = "TagSet")]
+    pub tag_set: TagSet,
+}
+
+/// `<TagSet>` of a [`Tagging`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TagSet {
+    #[serde(rename = "Tag")]
+    pub tags: Vec<Tag>,
+}
+
+/// One `<Tag>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Tag {
+    #[serde(rename = "Key")]
+    pub key: String,
+    #[serde(rename = "Value")]
+    pub value: String,
 }

@@ -1,0 +1,135 @@
+//! Object tagging: PutObjectTagging / GetObjectTagging / DeleteObjectTagging, the
+//! `x-oss-tagging` header of writes and `x-oss-tagging-count` on reads.
+
+use std::collections::BTreeMap;
+
+use axum::response::Response;
+use ossguard_proto::encoding::parse_query;
+use ossguard_proto::xml::{self, Tag, TagSet, Tagging};
+use ossguard_proto::Operation;
+
+use super::context::Ctx;
+use super::error::ApiError;
+use super::response;
+use crate::store::{MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE};
+
+pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
+    match ctx.op {
+        Operation::PutObjectTagging => {
+            let body = ctx.xml_body().await?;
+            let doc: Tagging = xml::from_xml(&body)?;
+            let tags = checked(doc.tag_set.tags.into_iter().map(|t| (t.key, t.value)))?;
+            ctx.st
+                .store
+                .set_object_tags(ctx.bucket()?, ctx.key()?, tags)
+                .await?;
+            Ok(response::status(200))
+        }
+        Operation::GetObjectTagging => {
+            let info = ctx.st.store.head_object(ctx.bucket()?, ctx.key()?).await?;
+            let tags = info.headers.tags.into_iter();
+            Ok(response::xml(&Tagging {
+                tag_set: TagSet {
+                    tags: tags.map(|(key, value)| Tag { key, value }).collect(),
+                },
+            }))
+        }
+        Operation::DeleteObjectTagging => {
+            ctx.st
+                .store
+                .set_object_tags(ctx.bucket()?, ctx.key()?, BTreeMap::new())
+                .await?;
+            Ok(response::status(204))
+        }
+        _ => Err(ApiError::not_implemented()),
+    }
+}
+
+/// The tags of an `x-oss-tagging` header (`k1=v1&k2=v2`, URL-encoded; `k` alone: empty value).
+pub fn from_header(value: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    let pairs = parse_query(value).map_err(|e| {
+        ApiError::invalid_argument(format!("x-oss-tagging is not URL-encoded pairs: {e}"))
+    })?;
+    checked(pairs)
+}
+
+/// What a tag key or value may contain (OSS's rule, which ali-oss also checks before sending).
+fn allowed(c: char) -> bool {
+    c.is_alphanumeric() || " +-=._:/".contains(c)
+}
+
+/// OSS's rules: at most 10 tags, keys of 1–128 bytes and values of at most 256, made of letters,
+/// digits, spaces and `+ - = . _ : /`, each key once.
+fn checked(
+    tags: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let invalid = |m: String| ApiError::new(400, "InvalidTag", m);
+    let mut out = BTreeMap::new();
+    for (k, v) in tags {
+        if k.is_empty() || k.len() > MAX_TAG_KEY {
+            return Err(invalid(format!(
+                "A tag key has 1 to {MAX_TAG_KEY} bytes; got {}.",
+                k.len()
+            )));
+        }
+        if v.len() > MAX_TAG_VALUE {
+            return Err(invalid(format!(
+                "A tag value has at most {MAX_TAG_VALUE} bytes; got {}.",
+                v.len()
+            )));
+        }
+        if let Some(c) = k.chars().chain(v.chars()).find(|c| !allowed(*c)) {
+            return Err(invalid(format!(
+                "Tags may contain letters, digits, spaces and + - = . _ : / only, not {c:?}."
+            )));
+        }
+        if out.insert(k, v).is_some() {
+            return Err(invalid("A tag key appears twice.".into()));
+        }
+    }
+    if out.len() > MAX_TAGS {
+        return Err(invalid(format!(
+            "An object has at most {MAX_TAGS} tags; got {}.",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_is_url_encoded_pairs() {
+        let t = from_header("a=1&b%20c=x%2By%3Dz&flag&k%C3%BC=%E5%80%BC").unwrap();
+        let want: BTreeMap<String, String> =
+            [("a", "1"), ("b c", "x+y=z"), ("flag", ""), ("kü", "值")]
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
+        assert_eq!(t, want);
+        assert!(from_header("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn oss_limits_are_enforced() {
+        let code = |r: Result<BTreeMap<String, String>, ApiError>| r.unwrap_err().code;
+        assert_eq!(code(from_header("a=1&a=2")), "InvalidTag");
+        assert_eq!(code(from_header("=1")), "InvalidTag");
+        let long_key = "k".repeat(MAX_TAG_KEY + 1);
+        assert_eq!(code(from_header(&format!("{long_key}=1"))), "InvalidTag");
+        let long_value = "v".repeat(MAX_TAG_VALUE + 1);
+        assert_eq!(code(from_header(&format!("k={long_value}"))), "InvalidTag");
+        let eleven: Vec<String> = (0..=MAX_TAGS).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(code(from_header(&eleven.join("&"))), "InvalidTag");
+        let ten: Vec<String> = (0..MAX_TAGS).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(from_header(&ten.join("&")).unwrap().len(), MAX_TAGS);
+        let edge = format!("{}={}", "k".repeat(MAX_TAG_KEY), "v".repeat(MAX_TAG_VALUE));
+        assert!(from_header(&edge).is_ok());
+        assert_eq!(code(from_header("a=%ZZ")), "InvalidArgument");
+        for bad in ["a=x%26y", "a%3Fb=1", "a=%3Cb%3E", "a=b%0A"] {
+            assert_eq!(code(from_header(bad)), "InvalidTag", "{bad}");
+        }
+    }
+}
