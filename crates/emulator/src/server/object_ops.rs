@@ -247,7 +247,27 @@ fn not_modified_response(info: &ObjectInfo) -> Response {
     r
 }
 
+/// How often a GET starts over when the object is replaced between the check of its
+/// conditions and range and the read.
+const GET_RACE_TRIES: usize = 8;
+
 async fn get(ctx: &Ctx, head_only: bool) -> Result<Response, ApiError> {
+    for _ in 0..GET_RACE_TRIES {
+        if let Some(resp) = get_version(ctx, head_only).await? {
+            return Ok(resp);
+        }
+    }
+    Err(ApiError::new(
+        503,
+        "ServiceUnavailable",
+        "The object kept being replaced while it was read; retry.",
+    ))
+}
+
+/// One GET or HEAD: `None` when the object was replaced after its conditions and range were
+/// checked — answering with the new version would break an If-Match (or send a range
+/// computed on the old size), so the caller starts over.
+async fn get_version(ctx: &Ctx, head_only: bool) -> Result<Option<Response>, ApiError> {
     let (bucket, key) = (ctx.bucket()?, ctx.key()?);
     let info = ctx.st.store.head_object(bucket, key).await?;
     let conds = check_conditions(
@@ -258,7 +278,7 @@ async fn get(ctx: &Ctx, head_only: bool) -> Result<Response, ApiError> {
         ctx.header("if-modified-since"),
     );
     match conds {
-        Err(e) if e.status == 304 => return Ok(not_modified_response(&info)),
+        Err(e) if e.status == 304 => return Ok(Some(not_modified_response(&info))),
         Err(e) => return Err(e),
         Ok(()) => {}
     }
@@ -288,9 +308,12 @@ async fn get(ctx: &Ctx, head_only: bool) -> Result<Response, ApiError> {
         object_headers(&mut resp, &info);
     } else {
         let r = range.map(|(a, b)| a..b + 1);
-        let out = ctx.st.store.get_object(bucket, key, r).await?;
+        let out = match ctx.st.store.get_object(bucket, key, r).await {
+            Ok(out) if out.info.etag == info.etag => out,
+            Ok(_) | Err(crate::store::StoreError::InvalidRange { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         len = out.range.end - out.range.start;
-        // The object may have been replaced between HEAD and GET: describe what we send.
         resp = Response::new(Body::from_stream(out.body.into_chunks().await));
         object_headers(&mut resp, &out.info);
         if let Some((a, b)) = range {
@@ -304,7 +327,7 @@ async fn get(ctx: &Ctx, head_only: bool) -> Result<Response, ApiError> {
     }
     response::header(&mut resp, "content-length", &len.to_string());
     apply_overrides(&mut resp, &ctx.req.query);
-    Ok(resp)
+    Ok(Some(resp))
 }
 
 async fn meta(ctx: &Ctx) -> Result<Response, ApiError> {
