@@ -53,6 +53,10 @@ pub fn classify_response(status: u16, code: &str) -> ErrorClass {
     if code == "RequestTimeTooSkewed" {
         return ErrorClass::ClockSkew;
     }
+    // The server does not implement what was asked: the same answer every time.
+    if status == 501 || code == "NotImplemented" {
+        return ErrorClass::Client;
+    }
     if status == 429 || is_throttle_code(code) || (status == 503 && code.is_empty()) {
         return ErrorClass::Throttled;
     }
@@ -277,6 +281,8 @@ mod tests {
             (409, "BucketNotEmpty"),
             (412, "PreconditionFailed"),
             (416, "InvalidRange"),
+            (501, "NotImplemented"),
+            (501, ""),
         ] {
             assert_eq!(classify_response(s, c), ErrorClass::Client, "{c}");
         }

@@ -268,6 +268,15 @@ impl Operation {
             })
     }
 
+    /// The sub-resource named by a request no operation matched (`POST /key?restore`), for a
+    /// "not implemented" answer rather than "method not allowed".
+    pub fn unknown_subresource(query: &[(String, String)]) -> Option<&str> {
+        query
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| crate::auth::v1::is_subresource(k) && *k != "security-token")
+    }
+
     /// The sub-resource parameters this operation reads (or may safely ignore: a traffic
     /// limit only slows a transfer down).
     fn parameters(self) -> &'static [&'static str] {
@@ -581,6 +590,27 @@ mod tests {
         let q = vec![("regions".to_owned(), String::new())];
         let op = Operation::identify(&Method::GET, None, None, &q, &HeaderMap::new()).unwrap();
         assert_eq!(op.unhandled_parameter(&q), Some("regions"));
+        // No operation matches `POST /k?restore`: the sub-resource is still named.
+        let q = |pairs: &[&str]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|k| ((*k).to_owned(), String::new()))
+                .collect()
+        };
+        let restore = q(&["security-token", "restore"]);
+        let none = Operation::identify(
+            &Method::POST,
+            Some("b"),
+            Some("k"),
+            &restore,
+            &HeaderMap::new(),
+        );
+        assert_eq!(none, None);
+        assert_eq!(Operation::unknown_subresource(&restore), Some("restore"));
+        assert_eq!(
+            Operation::unknown_subresource(&q(&["security-token", "foo"])),
+            None
+        );
     }
 
     /// What the SDKs send with the operations that are implemented passes.

@@ -171,8 +171,10 @@ fn ten_percent_random_failures_fail_about_one_operation_in_a_hundred_thousand() 
     let mut faults = SplitMix64::new(12);
     let ops = 300_000u32;
     let (mut failed, mut attempts, mut refused) = (0u32, 0u64, 0u32);
+    let mut clock = Duration::ZERO;
     for i in 0..ops {
-        let mut now = MS * (i * 50 / 3);
+        // One operation at a time: the next arrives on schedule or after this one's retries.
+        let mut now = clock.max(MS * (i * 50 / 3));
         let mut op = Op::new(GET, Deadline::after(now, Duration::from_secs(30)));
         loop {
             if let Step::Refused(_) = op.start(&mut ep, now) {
@@ -200,6 +202,7 @@ fn ten_percent_random_failures_fail_about_one_operation_in_a_hundred_thousand() 
                 }
             }
         }
+        clock = now;
     }
     let per_op = attempts as f64 / ops as f64;
     println!("F1-10: {failed} of {ops} operations failed ({refused} refused by the breaker), {per_op:.4} attempts/op");

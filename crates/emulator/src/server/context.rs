@@ -254,10 +254,51 @@ fn public_access(op: Operation) -> Option<bool> {
     }
 }
 
+/// A permission a request needs besides its operation's own.
+struct Extra {
+    action: &'static str,
+    bucket: String,
+    key: Option<String>,
+}
+
+/// What else the request touches: a copy reads its source (`oss:GetObject`), a write that
+/// carries tags sets them (`oss:PutObjectTagging`).
+fn extras(ctx: &Ctx) -> Result<Vec<Extra>, ApiError> {
+    use Operation::*;
+    let mut v = Vec::new();
+    if matches!(ctx.op, CopyObject | UploadPartCopy) {
+        if let Some(src) = ctx.header("x-oss-copy-source") {
+            let (bucket, key) = super::object_ops::parse_copy_source(&src)?;
+            v.push(Extra {
+                action: "oss:GetObject",
+                bucket,
+                key: Some(key),
+            });
+        }
+    }
+    let sets_tags = match ctx.op {
+        PutObject | InitiateMultipartUpload | AppendObject => ctx.header("x-oss-tagging").is_some(),
+        CopyObject => ctx
+            .header("x-oss-tagging-directive")
+            .is_some_and(|d| d.eq_ignore_ascii_case("replace")),
+        _ => false,
+    };
+    if let (true, Some(bucket)) = (sets_tags, ctx.req.bucket.clone()) {
+        v.push(Extra {
+            action: "oss:PutObjectTagging",
+            bucket,
+            key: ctx.req.key.clone(),
+        });
+    }
+    Ok(v)
+}
+
 /// Who may do what: STS keys only what their policy allows; anonymous requests only what the
-/// bucket or object ACL makes public (object reads and writes, never bucket configuration).
+/// bucket or object ACL makes public (object reads and writes, never bucket configuration,
+/// ACLs or tags). A copy's source must be readable by the same caller.
 pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
     let op = ctx.op;
+    let extras = extras(ctx)?;
     match &ctx.principal {
         Principal::Key { access_key_id, .. } => {
             let policies = ctx.st.keys.policies(access_key_id);
@@ -265,7 +306,7 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
                 return Ok(());
             }
             let listing = matches!(op, Operation::ListObjects | Operation::ListObjectsV2);
-            let request = RequestContext {
+            let own = RequestContext {
                 action: op.action(),
                 bucket: ctx.req.bucket.as_deref(),
                 key: ctx.req.key.as_deref(),
@@ -273,26 +314,37 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
                 prefix: listing.then(|| ctx.req.query_param("prefix").unwrap_or("")),
                 delimiter: listing.then(|| ctx.req.query_param("delimiter")).flatten(),
             };
-            // Every document (the key's own and its issuer's) must allow; a Deny anywhere wins.
-            let verdicts: Vec<Verdict> = policies.iter().map(|p| p.evaluate(&request)).collect();
-            let resource = resource_name(ctx.req.bucket.as_deref(), ctx.req.key.as_deref());
-            if verdicts.contains(&Verdict::ExplicitlyDenied) {
-                return Err(ApiError::access_denied(format!(
-                    "A Deny statement in the STS policy of this key forbids {} on {resource}.",
-                    op.action()
-                )));
-            }
-            if verdicts.iter().any(|v| *v != Verdict::Allowed) {
-                return Err(ApiError::access_denied(format!(
-                    "The STS policy of this key does not allow {} on {resource}.",
-                    op.action()
-                )));
+            let more = extras.iter().map(|x| RequestContext {
+                action: x.action,
+                bucket: Some(&x.bucket),
+                key: x.key.as_deref(),
+                region: &ctx.st.region,
+                prefix: None,
+                delimiter: None,
+            });
+            for request in std::iter::once(own).chain(more) {
+                // Every document (the key's own and its issuer's) must allow; a Deny anywhere
+                // wins.
+                let verdicts: Vec<Verdict> =
+                    policies.iter().map(|p| p.evaluate(&request)).collect();
+                let resource = resource_name(request.bucket, request.key);
+                if verdicts.contains(&Verdict::ExplicitlyDenied) {
+                    return Err(ApiError::access_denied(format!(
+                        "A Deny statement in the STS policy of this key forbids {} on {resource}.",
+                        request.action
+                    )));
+                }
+                if verdicts.iter().any(|v| *v != Verdict::Allowed) {
+                    return Err(ApiError::access_denied(format!(
+                        "The STS policy of this key does not allow {} on {resource}.",
+                        request.action
+                    )));
+                }
             }
             Ok(())
         }
         Principal::Anonymous => {
-            use Operation::*;
-            if op == Options {
+            if op == Operation::Options {
                 return Ok(());
             }
             let denied = || {
@@ -300,33 +352,45 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
                     "You have no right to access this object because of bucket acl; sign the request.",
                 )
             };
-            let Some(bucket) = ctx.req.bucket.as_deref() else {
+            let (Some(bucket), Some(write)) = (ctx.req.bucket.as_deref(), public_access(op)) else {
                 return Err(denied());
             };
-            let Some(write) = public_access(op) else {
+            // An ACL or tags sent with a public write are the owner's to set.
+            if ctx.header("x-oss-object-acl").is_some() {
                 return Err(denied());
-            };
-            let info = ctx
-                .st
-                .store
-                .bucket_info(bucket)
-                .await
-                .map_err(ApiError::from)?;
-            let mut allowed = acl_allows_anonymous(info.acl, write);
-            if let (Some(key), false) = (ctx.req.key.as_deref(), write) {
-                if let Ok(obj) = ctx.st.store.head_object(bucket, key).await {
-                    allowed = match obj.headers.acl {
-                        ObjectAcl::Default => allowed,
-                        ObjectAcl::Private => false,
-                        ObjectAcl::PublicRead | ObjectAcl::PublicReadWrite => true,
-                    };
+            }
+            if !public(ctx, bucket, ctx.req.key.as_deref(), write).await? {
+                return Err(denied());
+            }
+            for x in &extras {
+                let read = x.action == "oss:GetObject";
+                if !read || !public(ctx, &x.bucket, x.key.as_deref(), false).await? {
+                    return Err(denied());
                 }
             }
-            if allowed {
-                Ok(())
-            } else {
-                Err(denied())
-            }
+            Ok(())
         }
     }
+}
+
+/// Whether the bucket's ACL (and, for a read of an existing object, the object's) opens this
+/// access to anyone.
+async fn public(ctx: &Ctx, bucket: &str, key: Option<&str>, write: bool) -> Result<bool, ApiError> {
+    let info = ctx
+        .st
+        .store
+        .bucket_info(bucket)
+        .await
+        .map_err(ApiError::from)?;
+    let mut allowed = acl_allows_anonymous(info.acl, write);
+    if let (Some(key), false) = (key, write) {
+        if let Ok(obj) = ctx.st.store.head_object(bucket, key).await {
+            allowed = match obj.headers.acl {
+                ObjectAcl::Default => allowed,
+                ObjectAcl::Private => false,
+                ObjectAcl::PublicRead | ObjectAcl::PublicReadWrite => true,
+            };
+        }
+    }
+    Ok(allowed)
 }

@@ -484,7 +484,11 @@ async fn route_api(
         &req.query,
         &req.headers,
     ) else {
-        return Err((ApiError::method_not_allowed(), None));
+        let e = match Operation::unknown_subresource(&req.query) {
+            Some(p) => ApiError::unsupported_parameter(p),
+            None => ApiError::method_not_allowed(),
+        };
+        return Err((e, None));
     };
     // `PUT /key?symlink` routes as PutObject by its method: run as that, it would overwrite the
     // object with an empty one and answer 200.

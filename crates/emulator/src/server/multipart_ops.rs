@@ -12,7 +12,7 @@ use ossguard_proto::Operation;
 
 use super::context::{content_md5, Ctx};
 use super::error::ApiError;
-use super::object_ops::{check_copy_source_conditions, headers_from_request, parse_copy_source};
+use super::object_ops::{check_copy_source_conditions, new_object_headers, parse_copy_source};
 use super::response::{self, iso_ms};
 
 pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
@@ -59,7 +59,7 @@ fn enc(url: bool, s: &str) -> String {
 }
 
 async fn initiate(ctx: &Ctx) -> Result<Response, ApiError> {
-    let headers = headers_from_request(ctx)?;
+    let headers = new_object_headers(ctx)?;
     let (bucket, key) = (ctx.bucket()?, ctx.key()?);
     let info = ctx
         .st

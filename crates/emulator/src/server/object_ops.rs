@@ -81,8 +81,17 @@ pub fn acl_policy(grant: &str) -> AccessControlPolicy {
     }
 }
 
-/// Metadata a PUT, initiate, append or REPLACE-copy sets, from request headers (tags included:
-/// a copy takes its tags by `x-oss-tagging-directive` instead).
+/// Metadata a PUT, initiate or append sets, from request headers: [`headers_from_request`]
+/// and the tags of `x-oss-tagging`.
+pub fn new_object_headers(ctx: &Ctx) -> Result<ObjectHeaders, ApiError> {
+    let mut h = headers_from_request(ctx)?;
+    if let Some(t) = ctx.header("x-oss-tagging") {
+        h.tags = super::tagging::from_header(&t)?;
+    }
+    Ok(h)
+}
+
+/// Metadata a REPLACE-copy sets, from request headers (tags have their own directive).
 pub fn headers_from_request(ctx: &Ctx) -> Result<ObjectHeaders, ApiError> {
     let mut h = ObjectHeaders {
         content_type: ctx.header("content-type"),
@@ -98,9 +107,6 @@ pub fn headers_from_request(ctx: &Ctx) -> Result<ObjectHeaders, ApiError> {
     }
     if let Some(sc) = ctx.header("x-oss-storage-class") {
         h.storage_class = StorageClass::from_str(&sc)?;
-    }
-    if let Some(t) = ctx.header("x-oss-tagging") {
-        h.tags = super::tagging::from_header(&t)?;
     }
     let mut meta_len = 0;
     for (name, value) in ctx.req.headers.iter() {
@@ -146,7 +152,7 @@ fn write_headers(resp: &mut Response, info: &ObjectInfo) {
 async fn put(ctx: &mut Ctx) -> Result<Response, ApiError> {
     check_size(ctx)?;
     let options = PutOptions {
-        headers: headers_from_request(ctx)?,
+        headers: new_object_headers(ctx)?,
         forbid_overwrite: ctx
             .header("x-oss-forbid-overwrite")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -502,7 +508,7 @@ async fn append(ctx: &mut Ctx) -> Result<Response, ApiError> {
         .ok_or_else(|| {
             ApiError::invalid_argument("AppendObject needs ?position=<current length>")
         })?;
-    let headers = headers_from_request(ctx)?;
+    let headers = new_object_headers(ctx)?;
     let (bucket, key) = (ctx.bucket()?.to_owned(), ctx.key()?.to_owned());
     let expected = content_md5(ctx)?;
     let (body, digest_failed) = ctx.body_reader_md5(expected);

@@ -58,24 +58,23 @@ fn allowed(c: char) -> bool {
     c.is_alphanumeric() || " +-=._:/".contains(c)
 }
 
-/// OSS's rules: at most 10 tags, keys of 1–128 bytes and values of at most 256, made of letters,
-/// digits, spaces and `+ - = . _ : /`, each key once.
+/// OSS's rules: at most 10 tags, keys of 1–128 characters and values of at most 256, made of
+/// letters, digits, spaces and `+ - = . _ : /`, each key once.
 fn checked(
     tags: impl IntoIterator<Item = (String, String)>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let invalid = |m: String| ApiError::new(400, "InvalidTag", m);
     let mut out = BTreeMap::new();
     for (k, v) in tags {
-        if k.is_empty() || k.len() > MAX_TAG_KEY {
+        let (kn, vn) = (k.chars().count(), v.chars().count());
+        if kn == 0 || kn > MAX_TAG_KEY {
             return Err(invalid(format!(
-                "A tag key has 1 to {MAX_TAG_KEY} bytes; got {}.",
-                k.len()
+                "A tag key has 1 to {MAX_TAG_KEY} characters; got {kn}."
             )));
         }
-        if v.len() > MAX_TAG_VALUE {
+        if vn > MAX_TAG_VALUE {
             return Err(invalid(format!(
-                "A tag value has at most {MAX_TAG_VALUE} bytes; got {}.",
-                v.len()
+                "A tag value has at most {MAX_TAG_VALUE} characters; got {vn}."
             )));
         }
         if let Some(c) = k.chars().chain(v.chars()).find(|c| !allowed(*c)) {
@@ -127,6 +126,14 @@ mod tests {
         assert_eq!(from_header(&ten.join("&")).unwrap().len(), MAX_TAGS);
         let edge = format!("{}={}", "k".repeat(MAX_TAG_KEY), "v".repeat(MAX_TAG_VALUE));
         assert!(from_header(&edge).is_ok());
+        // Characters, not bytes: 128 CJK characters are 384 bytes.
+        let wide: String = std::iter::repeat_n("键", MAX_TAG_KEY).collect();
+        let t = checked([(wide.clone(), "值".into())]).unwrap();
+        assert_eq!(t[&wide], "值");
+        assert_eq!(
+            code(checked([(format!("{wide}键"), String::new())])),
+            "InvalidTag"
+        );
         assert_eq!(code(from_header("a=%ZZ")), "InvalidArgument");
         for bad in ["a=x%26y", "a%3Fb=1", "a=%3Cb%3E", "a=b%0A"] {
             assert_eq!(code(from_header(bad)), "InvalidTag", "{bad}");

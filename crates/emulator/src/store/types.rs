@@ -110,7 +110,7 @@ pub struct ObjectHeaders {
     pub tags: BTreeMap<String, String>,
 }
 
-/// OSS's limits on object tags: count, key and value length (bytes).
+/// OSS's limits on object tags: count, key and value length (characters).
 pub const MAX_TAGS: usize = 10;
 pub const MAX_TAG_KEY: usize = 128;
 pub const MAX_TAG_VALUE: usize = 256;

@@ -111,6 +111,40 @@ async fn public_read_bucket_allows_anonymous_reads_only() {
         );
     }
     assert_eq!(grant(&s, Some("doc")).await, "default");
+    // A public write may not carry an ACL or tags, nor copy what the caller cannot read.
+    let req = with_headers(
+        Request::new(Method::PUT, Some("acl"), Some("closed-src")),
+        &[("x-oss-object-acl", "private")],
+    );
+    assert_eq!(
+        s.send(req, b"private words".to_vec(), Sig::V4).await.status,
+        200
+    );
+    for (key, header) in [
+        ("with-acl", ("x-oss-object-acl", "public-read")),
+        ("with-tags", ("x-oss-tagging", "a=1")),
+        ("copied", ("x-oss-copy-source", "/acl/closed-src")),
+    ] {
+        let req = with_headers(Request::new(Method::PUT, Some("acl"), Some(key)), &[header]);
+        let r = s.send(req, b"w".to_vec(), Sig::None).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AccessDenied"),
+            "{key}"
+        );
+        assert_eq!(s.get("acl", key).await.status, 404, "{key}");
+    }
+    let req = with_headers(
+        Request::new(Method::PUT, Some("acl"), Some("copied")),
+        &[("x-oss-copy-source", "/acl/doc")],
+    );
+    let r = s.send(req, vec![], Sig::None).await;
+    assert_eq!(
+        r.status,
+        200,
+        "a readable source may be copied: {}",
+        r.text()
+    );
     set_bucket_acl(&s, "private").await;
     assert_eq!(
         anonymous(&s, Method::GET, Some("new"), b"").await.status,

@@ -277,3 +277,69 @@ async fn a_policy_that_cannot_be_read_exactly_issues_no_token() {
         assert!(!r.text().contains("access_key_secret"), "{body}");
     }
 }
+
+/// A copy reads its source: a key allowed to write one bucket cannot copy objects out of
+/// another it may not read. Tags sent with a write need `oss:PutObjectTagging` too.
+#[tokio::test]
+async fn copies_need_their_source_and_tags_their_own_permission() {
+    let s = TestServer::start().await;
+    s.create_bucket("box").await;
+    s.create_bucket("vault").await;
+    assert_eq!(s.put("vault", "secret", b"not yours").await.status, 200);
+    assert_eq!(s.put("box", "mine", b"yours").await.status, 200);
+    let creds = creds_for(
+        &s,
+        serde_json::json!({"Version": "1", "Statement": [
+            {"Effect": "Allow", "Action": "oss:*", "Resource": "acs:oss:*:*:box/*"},
+            {"Effect": "Deny", "Action": "oss:PutObjectTagging", "Resource": "acs:oss:*:*:box/*"}
+        ]}),
+    )
+    .await;
+    let copy = |src: &str, dst: &str| {
+        let mut req = Request::new(Method::PUT, Some("box"), Some(dst));
+        req.set_header("x-oss-copy-source", src).unwrap();
+        req
+    };
+    for sig in [Sig::V1, Sig::V4] {
+        let now = SystemTime::now();
+        let r = s
+            .send_as(copy("/vault/secret", "stolen"), vec![], sig, &creds, now)
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AccessDenied"),
+            "{}",
+            r.text()
+        );
+        assert!(
+            r.text()
+                .contains("oss:GetObject on acs:oss:*:*:vault/secret"),
+            "{}",
+            r.text()
+        );
+        let r = s
+            .send_as(copy("/box/mine", "copy"), vec![], sig, &creds, now)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+
+        let mut tagged = Request::new(Method::PUT, Some("box"), Some("tagged"));
+        tagged.set_header("x-oss-tagging", "a=1").unwrap();
+        let r = s.send_as(tagged, b"v".to_vec(), sig, &creds, now).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AccessDenied"),
+            "{}",
+            r.text()
+        );
+        assert!(r.text().contains("oss:PutObjectTagging"), "{}", r.text());
+        let plain = Request::new(Method::PUT, Some("box"), Some("plain"));
+        assert_eq!(
+            s.send_as(plain, b"v".to_vec(), sig, &creds, now)
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(s.get("box", "stolen").await.status, 404);
+    assert_eq!(s.get("box", "tagged").await.status, 404);
+}

@@ -194,6 +194,22 @@ async fn writes_take_tags_from_the_header_and_copies_by_directive() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(tags_of(&s, "c2").await, want);
+    // A tag header the Copy directive ignores is not judged.
+    let r = s
+        .send(
+            copy(
+                "c2b",
+                &[
+                    ("x-oss-metadata-directive", "REPLACE"),
+                    ("x-oss-tagging", "a=1&a=2"),
+                ],
+            ),
+            vec![],
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(tags_of(&s, "c2b").await, want);
     // … the header's with Replace (none when there is no header).
     let r = s
         .send(

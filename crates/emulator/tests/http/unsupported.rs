@@ -47,6 +47,9 @@ async fn unimplemented_apis_are_refused_and_change_nothing() {
             (Method::GET, None, "stat"),
             (Method::GET, None, "versioning"),
             (Method::GET, None, "versions"),
+            (Method::POST, k, "restore"),
+            (Method::POST, k, "x-oss-process=image/resize,w_10"),
+            (Method::POST, None, "worm"),
         ] {
             let r = call(&s, method.clone(), key, sub, sig).await;
             let what = format!("{sig:?} {method} {key:?}?{sub}");
