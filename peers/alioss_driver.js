@@ -34,6 +34,8 @@ const ALL_OPS = [
   'PutBucketAcl', 'GetBucketAcl',
   'PutBucketCors', 'GetBucketCors', 'CorsPreflight', 'OptionObject', 'DeleteBucketCors',
   'PutBucketLogging', 'GetBucketLogging', 'DeleteBucketLogging',
+  'PutBucketLifecycle', 'GetBucketLifecycle', 'DeleteBucketLifecycle',
+  'PutBucketTags', 'GetBucketTags', 'DeleteBucketTags', 'GetBucketVersioning',
   'PutObject', 'GetObject',
   'GetObjectRange[bytes=0-4]', 'GetObjectRange[bytes=5-]', 'GetObjectRange[bytes=-3]',
   'GetObjectIfMatch', 'GetObjectIfNoneMatch', 'GetObjectIfMatchMismatch',
@@ -47,7 +49,7 @@ const ALL_OPS = [
   'ListObjectsV2[prefix]', 'ListObjectsV2[delimiter]', 'ListObjectsV2[paging]',
   'ListObjectsV2[special-keys]',
   'PutObjectAcl', 'GetObjectAcl',
-  'PutObjectTagging', 'GetObjectTagging', 'DeleteObjectTagging', 'DeleteObject',
+  'PutObjectTagging', 'GetObjectTagging', 'DeleteObjectTagging', 'GetBucketStat', 'DeleteObject',
   'DeleteMultipleObjects', 'DeleteMultipleObjects[quiet]',
   'InitiateMultipartUpload', 'UploadPart', 'UploadPartCopy', 'ListParts', 'ListMultipartUploads',
   'CompleteMultipartUpload', 'AbortMultipartUpload',
@@ -382,6 +384,40 @@ async function drive() {
     check(!r.enable, 'still logging');
   }, ['PutBucketLogging']);
 
+  await run('PutBucketLifecycle', async () => {
+    await client.putBucketLifecycle(B, [
+      { id: 'expire-logs', prefix: 'logs/', status: 'Enabled', expiration: { days: 3 } },
+    ]);
+  }, ['PutBucket']);
+  await run('GetBucketLifecycle', async () => {
+    const { rules } = await client.getBucketLifecycle(B);
+    check(rules && rules.length === 1, `rules ${JSON.stringify(rules)}`);
+    const r = rules[0];
+    const got = [r.id, r.prefix, r.status, String(r.expiration && r.expiration.days)];
+    check(JSON.stringify(got) === JSON.stringify(['expire-logs', 'logs/', 'Enabled', '3']),
+      `rule ${JSON.stringify(r)}`);
+  }, ['PutBucketLifecycle']);
+  await run('DeleteBucketLifecycle', async () => {
+    await client.deleteBucketLifecycle(B);
+  }, ['PutBucketLifecycle']);
+  const BUCKET_TAGS = { owner: 'ossguard', env: 'conformance' };
+  const sortedTags = o => JSON.stringify(Object.entries(o || {}).sort());
+  await run('PutBucketTags', async () => { await client.putBucketTags(B, BUCKET_TAGS); }, ['PutBucket']);
+  await run('GetBucketTags', async () => {
+    const { tag } = await client.getBucketTags(B);
+    check(sortedTags(tag) === sortedTags(BUCKET_TAGS), `tags ${JSON.stringify(tag)}`);
+  }, ['PutBucketTags']);
+  await run('DeleteBucketTags', async () => {
+    await client.deleteBucketTags(B);
+    const { tag } = await client.getBucketTags(B);
+    check(Object.keys(tag || {}).length === 0, `tags after delete ${JSON.stringify(tag)}`);
+  }, ['GetBucketTags']);
+  await run('GetBucketVersioning', async () => {
+    const { versionStatus } = await client.getBucketVersioning(B);
+    check(versionStatus === undefined || versionStatus === null,
+      `status ${versionStatus} (never enabled)`);
+  }, ['PutBucket']);
+
   // ---------------------------------------------------------------- objects
   await run('PutObject', async () => {
     const r = await client.put(MAIN_KEY, body, { mime: MAIN_CTYPE, meta: { author: 'alice', project: 'ossguard' } });
@@ -627,6 +663,12 @@ async function drive() {
     const body = (await client.get(TAG_KEY)).content;
     check(Buffer.compare(body, TAG_BODY) === 0, 'object bytes changed');
   }, ['GetObjectTagging']);
+  await run('GetBucketStat', async () => {
+    const { stat } = await client.getBucketStat(B);
+    const [objects, bytes] = [Number(stat.ObjectCount), Number(stat.Storage)];
+    check(objects >= 2 && bytes >= TAG_BODY.length, `objects ${objects}, bytes ${bytes}`);
+    check(Number(stat.StandardObjectCount) === objects, `standard ${stat.StandardObjectCount}`);
+  }, ['PutObjectTagging']);
   await run('DeleteObject', async () => {
     await client.put('del/single.txt', Buffer.from('x'));
     await client.delete('del/single.txt');

@@ -22,6 +22,8 @@ ALL_OPS = [
     "PutBucketAcl", "GetBucketAcl",
     "PutBucketCors", "GetBucketCors", "CorsPreflight", "OptionObject", "DeleteBucketCors",
     "PutBucketLogging", "GetBucketLogging", "DeleteBucketLogging",
+    "PutBucketLifecycle", "GetBucketLifecycle", "DeleteBucketLifecycle",
+    "PutBucketTags", "GetBucketTags", "DeleteBucketTags", "GetBucketVersioning",
     "PutObject", "GetObject",
     "GetObjectRange[bytes=0-4]", "GetObjectRange[bytes=5-]", "GetObjectRange[bytes=-3]",
     "GetObjectIfMatch", "GetObjectIfNoneMatch", "GetObjectIfMatchMismatch",
@@ -35,7 +37,7 @@ ALL_OPS = [
     "ListObjectsV2[prefix]", "ListObjectsV2[delimiter]", "ListObjectsV2[paging]",
     "ListObjectsV2[special-keys]",
     "PutObjectAcl", "GetObjectAcl",
-    "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging", "DeleteObject",
+    "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging", "GetBucketStat", "DeleteObject",
     "DeleteMultipleObjects", "DeleteMultipleObjects[quiet]",
     "InitiateMultipartUpload", "UploadPart", "UploadPartCopy", "ListParts", "ListMultipartUploads",
     "CompleteMultipartUpload", "AbortMultipartUpload",
@@ -58,6 +60,9 @@ LIST_KEYS = ["list/a.txt", "list/b.txt", "list/c.txt", "list/d/1.txt", "list/d/2
 CORS_ORIGIN = "https://example.com"
 # Object tagging: its own key (the main object's headers stay as other checks expect them).
 TAG_KEY, TAG_BODY = "tag/obj.txt", b"tagged object\n"
+# Bucket configuration: one lifecycle rule (stored by the emulator, not applied), bucket tags.
+LIFECYCLE_ID, LIFECYCLE_PREFIX, LIFECYCLE_DAYS = "expire-logs", "logs/", 3
+BUCKET_TAGS = {"owner": "ossguard", "env": "conformance"}
 # Keys and values: letters, digits, spaces and + - = . _ : / (ali-oss checks before sending).
 TAGS = {"project": "ossguard", "note": "a b+c=d:e/f"}
 PART = 100 * 1024

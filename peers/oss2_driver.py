@@ -144,6 +144,47 @@ def drive(env, R):
         check(not r.target_bucket, "still logging to %r" % r.target_bucket)
     R.run("DeleteBucketLogging", delete_logging, needs=["PutBucketLogging"])
 
+    def put_lifecycle():
+        rule = oss2.models.LifecycleRule(
+            C.LIFECYCLE_ID, C.LIFECYCLE_PREFIX, status=oss2.models.LifecycleRule.ENABLED,
+            expiration=oss2.models.LifecycleExpiration(days=C.LIFECYCLE_DAYS))
+        bucket.put_bucket_lifecycle(oss2.models.BucketLifecycle([rule]))
+    R.run("PutBucketLifecycle", put_lifecycle, needs=["PutBucket"])
+
+    def get_lifecycle():
+        rules = bucket.get_bucket_lifecycle().rules
+        check(len(rules) == 1, "rules %r" % len(rules))
+        r = rules[0]
+        got = (r.id, r.prefix, r.status, r.expiration.days)
+        want = (C.LIFECYCLE_ID, C.LIFECYCLE_PREFIX, "Enabled", C.LIFECYCLE_DAYS)
+        check(got == want, "rule %r" % (got,))
+    R.run("GetBucketLifecycle", get_lifecycle, needs=["PutBucketLifecycle"])
+    R.run("DeleteBucketLifecycle", lambda: bucket.delete_bucket_lifecycle() and None,
+          needs=["PutBucketLifecycle"])
+
+    def put_bucket_tags():
+        rule = oss2.models.TaggingRule()
+        for k, v in C.BUCKET_TAGS.items():
+            rule.add(k, v)
+        bucket.put_bucket_tagging(oss2.models.Tagging(rule))
+    R.run("PutBucketTags", put_bucket_tags, needs=["PutBucket"])
+
+    def get_bucket_tags():
+        got = bucket.get_bucket_tagging().tag_set.tagging_rule
+        check(got == C.BUCKET_TAGS, "tags %r" % got)
+    R.run("GetBucketTags", get_bucket_tags, needs=["PutBucketTags"])
+
+    def delete_bucket_tags():
+        bucket.delete_bucket_tagging()
+        got = bucket.get_bucket_tagging().tag_set.tagging_rule
+        check(got == {}, "tags after delete %r" % got)
+    R.run("DeleteBucketTags", delete_bucket_tags, needs=["GetBucketTags"])
+
+    def get_versioning():
+        status = bucket.get_bucket_versioning().status
+        check(status is None, "status %r (never enabled)" % status)
+    R.run("GetBucketVersioning", get_versioning, needs=["PutBucket"])
+
     # ------------------------------------------------------------ objects
     body = C.MAIN_BODY
 
@@ -408,6 +449,13 @@ def drive(env, R):
         check(got == {}, "tags after delete %r" % got)
         check(bucket.get_object(C.TAG_KEY).read() == C.TAG_BODY, "object bytes changed")
     R.run("DeleteObjectTagging", delete_object_tagging, needs=["GetObjectTagging"])
+
+    def bucket_stat():
+        st = bucket.get_bucket_stat()
+        check(st.object_count >= 2 and st.storage_size_in_bytes >= len(C.MAIN_BODY) + len(C.TAG_BODY),
+              "objects %r, bytes %r" % (st.object_count, st.storage_size_in_bytes))
+        check(st.standard_object_count == st.object_count, "standard %r" % st.standard_object_count)
+    R.run("GetBucketStat", bucket_stat, needs=["PutObjectTagging"])
 
     def delete_object():
         bucket.put_object("del/single.txt", b"x")

@@ -16,6 +16,7 @@ from alibabacloud_oss_v2 import exceptions as oerr  # noqa: E402
 # Object tags (the package also exports bucket tagging's `Tag`/`Tagging` under the same names).
 from alibabacloud_oss_v2.models.object_basic import (  # noqa: E402
     Tag as ObjTag, TagSet as ObjTagSet, Tagging as ObjTagging)
+from alibabacloud_oss_v2.models.bucket_tags import Tagging as BucketTagging  # noqa: E402
 
 import driver_common as C  # noqa: E402
 from driver_common import check, CheckFailed  # noqa: E402
@@ -184,6 +185,55 @@ def drive(env, R):
         check(s is None or s.logging_enabled is None or not s.logging_enabled.target_bucket,
               "still logging")
     R.run("DeleteBucketLogging", delete_logging, needs=["PutBucketLogging"])
+
+    def put_lifecycle():
+        rule = oss.LifecycleRule(
+            id=C.LIFECYCLE_ID, prefix=C.LIFECYCLE_PREFIX, status="Enabled",
+            expiration=oss.LifecycleRuleExpiration(days=C.LIFECYCLE_DAYS))
+        client.put_bucket_lifecycle(oss.PutBucketLifecycleRequest(
+            bucket=B, lifecycle_configuration=oss.LifecycleConfiguration(rules=[rule])))
+    R.run("PutBucketLifecycle", put_lifecycle, needs=["PutBucket"])
+
+    def get_lifecycle():
+        cfg = client.get_bucket_lifecycle(
+            oss.GetBucketLifecycleRequest(bucket=B)).lifecycle_configuration
+        rules = (cfg and cfg.rules) or []
+        check(len(rules) == 1, "rules %r" % len(rules))
+        r = rules[0]
+        got = (r.id, r.prefix, r.status, r.expiration and r.expiration.days)
+        want = (C.LIFECYCLE_ID, C.LIFECYCLE_PREFIX, "Enabled", C.LIFECYCLE_DAYS)
+        check(got == want, "rule %r" % (got,))
+    R.run("GetBucketLifecycle", get_lifecycle, needs=["PutBucketLifecycle"])
+    R.run("DeleteBucketLifecycle", lambda: client.delete_bucket_lifecycle(
+        oss.DeleteBucketLifecycleRequest(bucket=B)) and None, needs=["PutBucketLifecycle"])
+
+    def bucket_tags_now():
+        t = client.get_bucket_tags(oss.GetBucketTagsRequest(bucket=B)).tagging
+        tags = (t and t.tag_set and t.tag_set.tags) or []
+        return {x.key: x.value for x in tags}
+
+    def put_bucket_tags():
+        tags = [ObjTag(key=k, value=v) for k, v in C.BUCKET_TAGS.items()]
+        client.put_bucket_tags(oss.PutBucketTagsRequest(
+            bucket=B, tagging=BucketTagging(tag_set=ObjTagSet(tags=tags))))
+    R.run("PutBucketTags", put_bucket_tags, needs=["PutBucket"])
+
+    def get_bucket_tags():
+        got = bucket_tags_now()
+        check(got == C.BUCKET_TAGS, "tags %r" % got)
+    R.run("GetBucketTags", get_bucket_tags, needs=["PutBucketTags"])
+
+    def delete_bucket_tags():
+        client.delete_bucket_tags(oss.DeleteBucketTagsRequest(bucket=B))
+        got = bucket_tags_now()
+        check(got == {}, "tags after delete %r" % got)
+    R.run("DeleteBucketTags", delete_bucket_tags, needs=["GetBucketTags"])
+
+    def get_versioning():
+        status = client.get_bucket_versioning(
+            oss.GetBucketVersioningRequest(bucket=B)).version_status
+        check(status is None, "status %r (never enabled)" % status)
+    R.run("GetBucketVersioning", get_versioning, needs=["PutBucket"])
 
     # ------------------------------------------------------------ objects
     body = C.MAIN_BODY
@@ -453,6 +503,13 @@ def drive(env, R):
         check(got == {}, "tags after delete %r" % got)
         check(get_bytes(C.TAG_KEY) == C.TAG_BODY, "object bytes changed")
     R.run("DeleteObjectTagging", delete_object_tagging, needs=["GetObjectTagging"])
+
+    def bucket_stat():
+        st = client.get_bucket_stat(oss.GetBucketStatRequest(bucket=B))
+        check(st.object_count >= 2 and st.storage >= len(C.MAIN_BODY) + len(C.TAG_BODY),
+              "objects %r, bytes %r" % (st.object_count, st.storage))
+        check(st.standard_object_count == st.object_count, "standard %r" % st.standard_object_count)
+    R.run("GetBucketStat", bucket_stat, needs=["PutObjectTagging"])
 
     def delete_object():
         put("del/single.txt", b"x")

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    match which % 13 {
+    match which % 16 {
         0 => check::<ListBucketResult>(body),
         1 => check::<ListAllMyBucketsResult>(body),
         2 => check::<CompleteMultipartUpload>(body),
@@ -32,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
         9 => check::<CorsConfiguration>(body),
         10 => check::<BucketLoggingStatus>(body),
         12 => check::<Tagging>(body),
+        13 => check::<LifecycleConfiguration>(body),
+        14 => check::<BucketStat>(body),
+        15 => check::<VersioningConfiguration>(body),
         // 11 (the `error` seed's selector byte).
         _ => check::<ErrorBody>(body),
     }

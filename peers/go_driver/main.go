@@ -42,6 +42,8 @@ var allOps = []string{
 	"PutBucketAcl", "GetBucketAcl",
 	"PutBucketCors", "GetBucketCors", "CorsPreflight", "OptionObject", "DeleteBucketCors",
 	"PutBucketLogging", "GetBucketLogging", "DeleteBucketLogging",
+	"PutBucketLifecycle", "GetBucketLifecycle", "DeleteBucketLifecycle",
+	"PutBucketTags", "GetBucketTags", "DeleteBucketTags", "GetBucketVersioning",
 	"PutObject", "GetObject",
 	"GetObjectRange[bytes=0-4]", "GetObjectRange[bytes=5-]", "GetObjectRange[bytes=-3]",
 	"GetObjectIfMatch", "GetObjectIfNoneMatch", "GetObjectIfMatchMismatch",
@@ -55,7 +57,7 @@ var allOps = []string{
 	"ListObjectsV2[prefix]", "ListObjectsV2[delimiter]", "ListObjectsV2[paging]",
 	"ListObjectsV2[special-keys]",
 	"PutObjectAcl", "GetObjectAcl",
-	"PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging", "DeleteObject",
+	"PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging", "GetBucketStat", "DeleteObject",
 	"DeleteMultipleObjects", "DeleteMultipleObjects[quiet]",
 	"InitiateMultipartUpload", "UploadPart", "UploadPartCopy", "ListParts", "ListMultipartUploads",
 	"CompleteMultipartUpload", "AbortMultipartUpload",
@@ -629,6 +631,28 @@ func drive(env envT, R *runner) {
 		return ""
 	})
 
+	R.run("PutBucketLifecycle", pb, func() string {
+		rule := oss.BuildLifecycleRuleByDays("expire-logs", "logs/", true, 3)
+		must(client.SetBucketLifecycle(B, []oss.LifecycleRule{rule}))
+		return ""
+	})
+	R.run("GetBucketLifecycle", []string{"PutBucketLifecycle"}, func() string {
+		res, err := client.GetBucketLifecycle(B)
+		must(err)
+		check(len(res.Rules) == 1, "rules %d", len(res.Rules))
+		r := res.Rules[0]
+		check(r.ID == "expire-logs" && r.Prefix == "logs/" && r.Status == "Enabled" && r.Expiration.Days == 3,
+			"rule %+v", r)
+		return ""
+	})
+	R.run("DeleteBucketLifecycle", []string{"PutBucketLifecycle"}, func() string {
+		must(client.DeleteBucketLifecycle(B))
+		return ""
+	})
+	for _, op := range []string{"PutBucketTags", "GetBucketTags", "DeleteBucketTags", "GetBucketVersioning"} {
+		R.notOffered(op, "not offered by SDK (no bucket tags or versioning in Debian 1.5.0)")
+	}
+
 	// ---------------------------------------------------------------- objects
 	po := []string{"PutObject"}
 	R.run("PutObject", pb, func() string {
@@ -914,8 +938,8 @@ func drive(env envT, R *runner) {
 		check(res.ACL == "public-read", "acl %q", res.ACL)
 		return ""
 	})
-	for _, op := range []string{"PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging"} {
-		R.notOffered(op, "not offered by SDK (no object tagging in Debian 1.5.0)")
+	for _, op := range []string{"PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging", "GetBucketStat"} {
+		R.notOffered(op, "not offered by SDK (no object tagging or bucket stat in Debian 1.5.0)")
 	}
 	R.run("DeleteObject", pb, func() string {
 		must(bucket.PutObject("del/single.txt", bytes.NewReader([]byte("x"))))

@@ -13,6 +13,7 @@ pub enum Operation {
     DeleteBucket,
     GetBucketInfo,
     GetBucketLocation,
+    GetBucketStat,
     PutBucketAcl,
     GetBucketAcl,
     PutBucketCors,
@@ -21,6 +22,13 @@ pub enum Operation {
     PutBucketLogging,
     GetBucketLogging,
     DeleteBucketLogging,
+    PutBucketTags,
+    GetBucketTags,
+    DeleteBucketTags,
+    PutBucketLifecycle,
+    GetBucketLifecycle,
+    DeleteBucketLifecycle,
+    GetBucketVersioning,
     ListObjects,
     ListObjectsV2,
     DeleteMultipleObjects,
@@ -58,6 +66,7 @@ impl Operation {
             DeleteBucket => "DeleteBucket",
             GetBucketInfo => "GetBucketInfo",
             GetBucketLocation => "GetBucketLocation",
+            GetBucketStat => "GetBucketStat",
             PutBucketAcl => "PutBucketAcl",
             GetBucketAcl => "GetBucketAcl",
             PutBucketCors => "PutBucketCors",
@@ -66,6 +75,13 @@ impl Operation {
             PutBucketLogging => "PutBucketLogging",
             GetBucketLogging => "GetBucketLogging",
             DeleteBucketLogging => "DeleteBucketLogging",
+            PutBucketTags => "PutBucketTags",
+            GetBucketTags => "GetBucketTags",
+            DeleteBucketTags => "DeleteBucketTags",
+            PutBucketLifecycle => "PutBucketLifecycle",
+            GetBucketLifecycle => "GetBucketLifecycle",
+            DeleteBucketLifecycle => "DeleteBucketLifecycle",
+            GetBucketVersioning => "GetBucketVersioning",
             ListObjects => "ListObjects",
             ListObjectsV2 => "ListObjectsV2",
             DeleteMultipleObjects => "DeleteMultipleObjects",
@@ -111,6 +127,7 @@ impl Operation {
             DeleteBucket => "oss:DeleteBucket",
             GetBucketInfo => "oss:GetBucketInfo",
             GetBucketLocation => "oss:GetBucketLocation",
+            GetBucketStat => "oss:GetBucketStat",
             PutBucketAcl => "oss:PutBucketAcl",
             GetBucketAcl => "oss:GetBucketAcl",
             PutBucketCors => "oss:PutBucketCors",
@@ -119,6 +136,13 @@ impl Operation {
             PutBucketLogging => "oss:PutBucketLogging",
             GetBucketLogging => "oss:GetBucketLogging",
             DeleteBucketLogging => "oss:DeleteBucketLogging",
+            PutBucketTags => "oss:PutBucketTagging",
+            GetBucketTags => "oss:GetBucketTagging",
+            DeleteBucketTags => "oss:DeleteBucketTagging",
+            PutBucketLifecycle => "oss:PutBucketLifecycle",
+            GetBucketLifecycle => "oss:GetBucketLifecycle",
+            DeleteBucketLifecycle => "oss:DeleteBucketLifecycle",
+            GetBucketVersioning => "oss:GetBucketVersioning",
             ListObjects => "oss:ListObjects",
             PutObject => "oss:PutObject",
             GetObject => "oss:GetObject",
@@ -198,12 +222,18 @@ impl Operation {
                 Method::PUT if has("acl") => PutBucketAcl,
                 Method::PUT if has("cors") => PutBucketCors,
                 Method::PUT if has("logging") => PutBucketLogging,
+                Method::PUT if has("tagging") => PutBucketTags,
+                Method::PUT if has("lifecycle") => PutBucketLifecycle,
                 Method::PUT => PutBucket,
                 Method::GET if has("acl") => GetBucketAcl,
                 Method::GET if has("cors") => GetBucketCors,
                 Method::GET if has("logging") => GetBucketLogging,
+                Method::GET if has("tagging") => GetBucketTags,
+                Method::GET if has("lifecycle") => GetBucketLifecycle,
+                Method::GET if has("versioning") => GetBucketVersioning,
                 Method::GET if has("bucketInfo") => GetBucketInfo,
                 Method::GET if has("location") => GetBucketLocation,
+                Method::GET if has("stat") => GetBucketStat,
                 Method::GET if has("uploads") => ListMultipartUploads,
                 Method::GET if query.iter().any(|(k, v)| k == "list-type" && v == "2") => {
                     ListObjectsV2
@@ -211,6 +241,8 @@ impl Operation {
                 Method::GET => ListObjects,
                 Method::DELETE if has("cors") => DeleteBucketCors,
                 Method::DELETE if has("logging") => DeleteBucketLogging,
+                Method::DELETE if has("tagging") => DeleteBucketTags,
+                Method::DELETE if has("lifecycle") => DeleteBucketLifecycle,
                 Method::DELETE => DeleteBucket,
                 Method::POST if has("delete") => DeleteMultipleObjects,
                 _ => return None,
@@ -284,11 +316,15 @@ impl Operation {
         match self {
             GetBucketInfo => &["bucketInfo"],
             GetBucketLocation => &["location"],
+            GetBucketStat => &["stat"],
             PutBucketAcl | GetBucketAcl => &["acl"],
             PutObjectAcl | GetObjectAcl => &["acl", "versionId"],
             PutObjectTagging | GetObjectTagging | DeleteObjectTagging => &["tagging", "versionId"],
             PutBucketCors | GetBucketCors | DeleteBucketCors => &["cors"],
             PutBucketLogging | GetBucketLogging | DeleteBucketLogging => &["logging"],
+            PutBucketTags | GetBucketTags | DeleteBucketTags => &["tagging"],
+            PutBucketLifecycle | GetBucketLifecycle | DeleteBucketLifecycle => &["lifecycle"],
+            GetBucketVersioning => &["versioning"],
             ListObjectsV2 => &["continuation-token"],
             DeleteMultipleObjects => &["delete"],
             PutObject | CopyObject => &[LIMIT],
@@ -343,6 +379,7 @@ impl Operation {
             DeleteBucket => (Method::DELETE, None),
             GetBucketInfo => (Method::GET, Some("bucketInfo")),
             GetBucketLocation => (Method::GET, Some("location")),
+            GetBucketStat => (Method::GET, Some("stat")),
             PutBucketAcl | PutObjectAcl => (Method::PUT, Some("acl")),
             GetBucketAcl | GetObjectAcl => (Method::GET, Some("acl")),
             PutObjectTagging => (Method::PUT, Some("tagging")),
@@ -354,6 +391,13 @@ impl Operation {
             PutBucketLogging => (Method::PUT, Some("logging")),
             GetBucketLogging => (Method::GET, Some("logging")),
             DeleteBucketLogging => (Method::DELETE, Some("logging")),
+            PutBucketTags => (Method::PUT, Some("tagging")),
+            GetBucketTags => (Method::GET, Some("tagging")),
+            DeleteBucketTags => (Method::DELETE, Some("tagging")),
+            PutBucketLifecycle => (Method::PUT, Some("lifecycle")),
+            GetBucketLifecycle => (Method::GET, Some("lifecycle")),
+            DeleteBucketLifecycle => (Method::DELETE, Some("lifecycle")),
+            GetBucketVersioning => (Method::GET, Some("versioning")),
             ListObjects => (Method::GET, None),
             ListObjectsV2 => (Method::GET, None),
             DeleteMultipleObjects => (Method::POST, Some("delete")),
@@ -384,6 +428,7 @@ pub const ALL: &[Operation] = &[
     DeleteBucket,
     GetBucketInfo,
     GetBucketLocation,
+    GetBucketStat,
     PutBucketAcl,
     GetBucketAcl,
     PutBucketCors,
@@ -392,6 +437,13 @@ pub const ALL: &[Operation] = &[
     PutBucketLogging,
     GetBucketLogging,
     DeleteBucketLogging,
+    PutBucketTags,
+    GetBucketTags,
+    DeleteBucketTags,
+    PutBucketLifecycle,
+    GetBucketLifecycle,
+    DeleteBucketLifecycle,
+    GetBucketVersioning,
     ListObjects,
     ListObjectsV2,
     DeleteMultipleObjects,
@@ -493,6 +545,7 @@ mod tests {
                 | DeleteBucket
                 | GetBucketInfo
                 | GetBucketLocation
+                | GetBucketStat
                 | PutBucketAcl
                 | GetBucketAcl
                 | PutBucketCors
@@ -501,6 +554,13 @@ mod tests {
                 | PutBucketLogging
                 | GetBucketLogging
                 | DeleteBucketLogging
+                | PutBucketTags
+                | GetBucketTags
+                | DeleteBucketTags
+                | PutBucketLifecycle
+                | GetBucketLifecycle
+                | DeleteBucketLifecycle
+                | GetBucketVersioning
                 | ListObjects
                 | ListObjectsV2
                 | DeleteMultipleObjects
@@ -564,11 +624,7 @@ mod tests {
                 "versionId",
             ),
             (Method::PUT, k, "uploadId=U", PutObject, "uploadId"),
-            (Method::DELETE, None, "lifecycle", DeleteBucket, "lifecycle"),
-            (Method::DELETE, None, "tagging", DeleteBucket, "tagging"),
             (Method::DELETE, None, "website", DeleteBucket, "website"),
-            (Method::GET, None, "stat", ListObjects, "stat"),
-            (Method::GET, None, "versioning", ListObjects, "versioning"),
             (Method::GET, None, "versions", ListObjects, "versions"),
             (Method::GET, None, "policy", ListObjects, "policy"),
             (
@@ -578,7 +634,6 @@ mod tests {
                 ListObjects,
                 "continuation-token",
             ),
-            (Method::PUT, None, "lifecycle", PutBucket, "lifecycle"),
             (Method::PUT, None, "versioning", PutBucket, "versioning"),
         ] {
             assert_eq!(

@@ -69,6 +69,42 @@ pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
                 location: b.location,
             }))
         }
+        PutBucketLifecycle => {
+            let body = ctx.xml_body().await?;
+            let cfg: xml::LifecycleConfiguration = xml::from_xml(&body)?;
+            check_lifecycle(&cfg)?;
+            let document = String::from_utf8(body)
+                .map_err(|_| ApiError::new(400, "MalformedXML", "The XML is not UTF-8."))?;
+            store
+                .set_bucket_lifecycle(ctx.bucket()?, Some(document))
+                .await?;
+            Ok(response::status(200))
+        }
+        GetBucketLifecycle => {
+            let b = store.bucket_info(ctx.bucket()?).await?;
+            let document = b.lifecycle.ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NoSuchLifecycle",
+                    "No lifecycle configuration is set on this bucket.",
+                )
+            })?;
+            Ok(response::raw_xml(document))
+        }
+        DeleteBucketLifecycle => {
+            store.set_bucket_lifecycle(ctx.bucket()?, None).await?;
+            Ok(response::status(204))
+        }
+        // Versioning is never enabled here (PutBucketVersioning is not implemented): the
+        // answer of a bucket that never had it.
+        GetBucketVersioning => {
+            store.bucket_info(ctx.bucket()?).await?;
+            Ok(response::xml(&xml::VersioningConfiguration::default()))
+        }
+        GetBucketStat => {
+            let t = store.bucket_totals(ctx.bucket()?).await?;
+            Ok(response::xml(&bucket_stat(&t)))
+        }
         PutBucketAcl => {
             let acl = ctx.header("x-oss-acl").ok_or_else(|| {
                 ApiError::invalid_argument("PutBucketAcl needs the x-oss-acl header")
@@ -344,4 +380,61 @@ async fn list_objects(ctx: &Ctx, v2: bool) -> Result<Response, ApiError> {
         }
     };
     Ok(response::xml(&result))
+}
+
+/// GetBucketStat's answer; no live channels or delete markers here (no live streaming, no
+/// versioning). Per class, "Storage" is billed bytes and "RealStorage" the bytes held.
+fn bucket_stat(t: &crate::store::BucketTotals) -> xml::BucketStat {
+    let billed = |i: usize| t.billed_by_class[i];
+    let (real, count) = (|i: usize| t.by_class[i].0, |i: usize| t.by_class[i].1);
+    xml::BucketStat {
+        storage: t.bytes,
+        object_count: t.objects,
+        multipart_upload_count: t.uploads,
+        live_channel_count: 0,
+        last_modified_time: t.last_modified_ms / 1000,
+        standard_storage: real(0),
+        standard_object_count: count(0),
+        infrequent_access_storage: billed(1),
+        infrequent_access_real_storage: real(1),
+        infrequent_access_object_count: count(1),
+        archive_storage: billed(2),
+        archive_real_storage: real(2),
+        archive_object_count: count(2),
+        cold_archive_storage: billed(3),
+        cold_archive_real_storage: real(3),
+        cold_archive_object_count: count(3),
+        deep_cold_archive_storage: billed(4),
+        deep_cold_archive_real_storage: real(4),
+        deep_cold_archive_object_count: count(4),
+        multipart_part_count: t.parts,
+        delete_marker_count: 0,
+    }
+}
+
+/// OSS's checks of a lifecycle configuration, as far as the emulator reads it: 1 to 1,000 rules,
+/// each Enabled or Disabled, IDs unique. The rules themselves are stored, not applied.
+fn check_lifecycle(cfg: &xml::LifecycleConfiguration) -> Result<(), ApiError> {
+    let bad = |m: String| ApiError::new(400, "InvalidArgument", m);
+    if cfg.rules.is_empty() || cfg.rules.len() > 1000 {
+        return Err(bad(format!(
+            "A lifecycle configuration has 1 to 1000 rules; got {}.",
+            cfg.rules.len()
+        )));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for r in &cfg.rules {
+        if !matches!(r.status.as_str(), "Enabled" | "Disabled") {
+            return Err(bad(format!(
+                "A rule's Status is Enabled or Disabled, not '{}'.",
+                r.status
+            )));
+        }
+        if let Some(id) = r.id.as_deref().filter(|id| !id.is_empty()) {
+            if !ids.insert(id) {
+                return Err(bad(format!("The rule ID '{id}' appears twice.")));
+            }
+        }
+    }
+    Ok(())
 }

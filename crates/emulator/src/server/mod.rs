@@ -529,10 +529,27 @@ async fn route_api(
 async fn dispatch(ctx: Ctx) -> Result<Response, ApiError> {
     use Operation::*;
     match ctx.op {
-        ListBuckets | PutBucket | DeleteBucket | GetBucketInfo | GetBucketLocation
-        | PutBucketAcl | GetBucketAcl | PutBucketCors | GetBucketCors | DeleteBucketCors
-        | PutBucketLogging | GetBucketLogging | DeleteBucketLogging | ListObjects
-        | ListObjectsV2 | Options => bucket_ops::handle(ctx).await,
+        ListBuckets
+        | PutBucket
+        | DeleteBucket
+        | GetBucketInfo
+        | GetBucketLocation
+        | GetBucketStat
+        | PutBucketAcl
+        | GetBucketAcl
+        | PutBucketCors
+        | GetBucketCors
+        | DeleteBucketCors
+        | PutBucketLogging
+        | GetBucketLogging
+        | DeleteBucketLogging
+        | PutBucketLifecycle
+        | GetBucketLifecycle
+        | DeleteBucketLifecycle
+        | GetBucketVersioning
+        | ListObjects
+        | ListObjectsV2
+        | Options => bucket_ops::handle(ctx).await,
         InitiateMultipartUpload
         | UploadPart
         | UploadPartCopy
@@ -550,6 +567,7 @@ async fn dispatch(ctx: Ctx) -> Result<Response, ApiError> {
         | PutObjectAcl
         | GetObjectAcl
         | DeleteMultipleObjects => object_ops::handle(ctx).await,
-        PutObjectTagging | GetObjectTagging | DeleteObjectTagging => tagging::handle(ctx).await,
+        PutObjectTagging | GetObjectTagging | DeleteObjectTagging | PutBucketTags
+        | GetBucketTags | DeleteBucketTags => tagging::handle(ctx).await,
     }
 }

@@ -39,6 +39,14 @@ pub fn xml<T: Serialize>(value: &T) -> Response {
     r
 }
 
+/// An XML document kept as it was sent (a stored configuration).
+pub fn raw_xml(document: String) -> Response {
+    let mut r = Response::new(Body::from(document));
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/xml"));
+    r
+}
+
 pub fn http_date_ms(ms: u64) -> String {
     ossguard_proto::time::rfc1123(UNIX_EPOCH + Duration::from_millis(ms))
 }

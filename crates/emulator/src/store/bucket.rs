@@ -8,7 +8,9 @@ use super::commit::commit_file;
 use super::durable::{fresh_path, move_aside, purge, sync_dir, write_new_file, TEMP_SUFFIX};
 use super::layout::BUCKET_FILE;
 use super::state::{Bucket, BucketState};
-use super::types::{BucketAcl, BucketInfo, CreateBucketOptions};
+use super::types::{
+    BucketAcl, BucketInfo, BucketTotals, CreateBucketOptions, StorageClass, MIN_BILLED_SIZE,
+};
 use super::{blocking, validate_bucket_name, Result, Store, StoreError};
 
 impl Store {
@@ -35,6 +37,8 @@ impl Store {
                 .unwrap_or_else(|| self.inner.default_location.clone()),
             cors: None,
             logging: None,
+            lifecycle: None,
+            tags: Default::default(),
         };
         let this = self.clone();
         let created = info.clone();
@@ -133,6 +137,30 @@ impl Store {
         Ok(self.bucket(name)?.lock().info.clone())
     }
 
+    /// Sizes and counts of one bucket (GetBucketStat), from the in-memory index.
+    pub async fn bucket_totals(&self, name: &str) -> Result<BucketTotals> {
+        let bucket = self.bucket(name)?;
+        let state = bucket.lock();
+        let mut t = BucketTotals::default();
+        for record in state.objects.values() {
+            let info = &record.info;
+            t.bytes += info.size;
+            t.objects += 1;
+            t.last_modified_ms = t.last_modified_ms.max(info.last_modified_ms);
+            let class = info.headers.storage_class;
+            let (bytes, count) = &mut t.by_class[class.index()];
+            *bytes += info.size;
+            *count += 1;
+            t.billed_by_class[class.index()] += match class {
+                StorageClass::Standard => info.size,
+                _ => info.size.max(MIN_BILLED_SIZE),
+            };
+        }
+        t.uploads = state.uploads.len() as u64;
+        t.parts = state.uploads.values().map(|u| u.parts.len() as u64).sum();
+        Ok(t)
+    }
+
     /// Sets the bucket ACL.
     pub async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> Result<BucketInfo> {
         self.update_bucket(name, move |info| info.acl = acl).await
@@ -151,6 +179,25 @@ impl Store {
     ) -> Result<BucketInfo> {
         self.update_bucket(name, move |info| info.logging = logging)
             .await
+    }
+
+    /// Stores (or with `None` removes) the lifecycle configuration, kept verbatim.
+    pub async fn set_bucket_lifecycle(
+        &self,
+        name: &str,
+        lifecycle: Option<String>,
+    ) -> Result<BucketInfo> {
+        self.update_bucket(name, move |info| info.lifecycle = lifecycle)
+            .await
+    }
+
+    /// Replaces the bucket's tags (empty: none).
+    pub async fn set_bucket_tags(
+        &self,
+        name: &str,
+        tags: std::collections::BTreeMap<String, String>,
+    ) -> Result<BucketInfo> {
+        self.update_bucket(name, move |info| info.tags = tags).await
     }
 
     /// Read-modify-write of `bucket.json`, one at a time per bucket.

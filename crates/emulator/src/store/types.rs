@@ -110,10 +110,14 @@ pub struct ObjectHeaders {
     pub tags: BTreeMap<String, String>,
 }
 
-/// OSS's limits on object tags: count, key and value length (characters).
+/// OSS's limits on tags: count, key and value length (characters), for objects …
 pub const MAX_TAGS: usize = 10;
 pub const MAX_TAG_KEY: usize = 128;
 pub const MAX_TAG_VALUE: usize = 256;
+/// … and for buckets.
+pub const MAX_BUCKET_TAGS: usize = 20;
+pub const MAX_BUCKET_TAG_KEY: usize = 64;
+pub const MAX_BUCKET_TAG_VALUE: usize = 128;
 
 impl ObjectHeaders {
     /// Lower-cases user metadata names (OSS returns them lower-cased).
@@ -171,6 +175,45 @@ pub struct BucketInfo {
     pub cors: Option<String>,
     /// Logging configuration, opaque like `cors`.
     pub logging: Option<String>,
+    /// Lifecycle configuration as sent (stored and returned; the emulator applies no rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
+    /// Bucket tags (PutBucketTags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What GetBucketStat reports of one bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketTotals {
+    pub bytes: u64,
+    pub objects: u64,
+    /// Multipart uploads in progress, and their parts.
+    pub uploads: u64,
+    pub parts: u64,
+    /// The newest object's Last-Modified (0 when empty).
+    pub last_modified_ms: u64,
+    /// (bytes, objects) per storage class, in [`StorageClass::index`] order.
+    pub by_class: [(u64, u64); 5],
+    /// Billed bytes per storage class: objects below [`MIN_BILLED_SIZE`] count as that much
+    /// outside Standard.
+    pub billed_by_class: [u64; 5],
+}
+
+/// OSS bills an IA or archive object below 64 KiB as 64 KiB.
+pub const MIN_BILLED_SIZE: u64 = 64 * 1024;
+
+impl StorageClass {
+    /// Standard 0, IA 1, Archive 2, ColdArchive 3, DeepColdArchive 4.
+    pub fn index(self) -> usize {
+        match self {
+            Self::Standard => 0,
+            Self::InfrequentAccess => 1,
+            Self::Archive => 2,
+            Self::ColdArchive => 3,
+            Self::DeepColdArchive => 4,
+        }
+    }
 }
 
 /// Options for [`Store::create_bucket`](super::Store::create_bucket).

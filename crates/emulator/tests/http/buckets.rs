@@ -167,3 +167,73 @@ async fn delete_multiple_objects() {
     assert!(r.text().contains("Content-MD5"));
     assert_eq!(s.get("dmo", "b").await.status, 200);
 }
+
+async fn stat(s: &TestServer) -> ossguard_proto::xml::BucketStat {
+    let req = Request::new(Method::GET, Some("stat"), None).with_query("stat", "");
+    let r = s.send(req, vec![], Sig::V4).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.xml()
+}
+
+/// GetBucketStat counts what the bucket holds: bytes and objects (per storage class, IA billed
+/// at 64 KiB at least), uploads in progress and their parts.
+#[tokio::test]
+async fn bucket_stat_counts_objects_and_uploads() {
+    let s = TestServer::start().await;
+    s.create_bucket("stat").await;
+    assert_eq!(stat(&s).await, ossguard_proto::xml::BucketStat::default());
+
+    assert_eq!(s.put("stat", "a", &[1; 10]).await.status, 200);
+    assert_eq!(s.put("stat", "b", &[2; 20]).await.status, 200);
+    let ia = with_headers(
+        Request::new(Method::PUT, Some("stat"), Some("cold")),
+        &[("x-oss-storage-class", "IA")],
+    );
+    assert_eq!(s.send(ia, vec![3; 5], Sig::V4).await.status, 200);
+    let upload = initiate(&s, "stat", "big").await;
+    let part = Request::new(Method::PUT, Some("stat"), Some("big"))
+        .with_query("partNumber", "1")
+        .with_query("uploadId", &upload);
+    assert_eq!(s.send(part, vec![4; 100], Sig::V4).await.status, 200);
+
+    let st = stat(&s).await;
+    assert_eq!(
+        (
+            st.storage,
+            st.object_count,
+            st.multipart_upload_count,
+            st.multipart_part_count
+        ),
+        (35, 3, 1, 1)
+    );
+    assert_eq!((st.standard_storage, st.standard_object_count), (30, 2));
+    assert_eq!(
+        (
+            st.infrequent_access_storage,
+            st.infrequent_access_real_storage,
+            st.infrequent_access_object_count
+        ),
+        (64 * 1024, 5, 1)
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        now.abs_diff(st.last_modified_time) < 300,
+        "{}",
+        st.last_modified_time
+    );
+    // Another bucket's objects are not counted; an absent bucket is 404.
+    s.create_bucket("other").await;
+    assert_eq!(s.put("other", "x", b"x").await.status, 200);
+    assert_eq!(stat(&s).await.object_count, 3);
+    let r = s
+        .send(
+            Request::new(Method::GET, Some("absent"), None).with_query("stat", ""),
+            vec![],
+            Sig::V4,
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchBucket"));
+}

@@ -13,6 +13,7 @@ mod bad_xml;
 // Behaviour.
 mod acl;
 mod admin_auth;
+mod bucket_config;
 mod buckets;
 mod copy_append;
 mod copy_limits;

@@ -1,8 +1,8 @@
-//! APIs the emulator does not implement (symlinks, bucket lifecycle, stat …) are named by a
+//! APIs the emulator does not implement (symlinks, bucket website, policy …) are named by a
 //! sub-resource on a method that alone would route to a plain operation. They are answered 501
 //! NotImplemented and not executed: run as PutObject, `PUT /k?symlink` replaced the object with
 //! an empty one and answered 200 (as `PUT /k?tagging` did with the tag XML before tagging was
-//! implemented); `DELETE /?lifecycle` deleted an empty bucket.
+//! implemented); `DELETE /?website` deleted an empty bucket (as `?lifecycle` did).
 
 use http::Method;
 use ossguard_proto::Request;
@@ -38,14 +38,14 @@ async fn unimplemented_apis_are_refused_and_change_nothing() {
             (Method::GET, k, "symlink"),
             (Method::DELETE, k, "versionId=CAEQNhiBgM"),
             (Method::GET, k, "x-oss-process=image/resize,w_10"),
-            (Method::PUT, None, "lifecycle"),
-            (Method::GET, None, "lifecycle"),
-            (Method::DELETE, None, "lifecycle"),
-            (Method::DELETE, None, "tagging"),
+            (Method::PUT, None, "website"),
+            (Method::GET, None, "website"),
+            (Method::GET, None, "referer"),
+            (Method::PUT, None, "versioning"),
+            (Method::DELETE, None, "encryption"),
             (Method::DELETE, None, "website"),
             (Method::DELETE, None, "policy"),
-            (Method::GET, None, "stat"),
-            (Method::GET, None, "versioning"),
+            (Method::GET, None, "inventory"),
             (Method::GET, None, "versions"),
             (Method::POST, k, "restore"),
             (Method::POST, k, "x-oss-process=image/resize,w_10"),
@@ -79,7 +79,7 @@ async fn unimplemented_apis_are_refused_and_change_nothing() {
         )
         .await;
     assert_eq!(r.status, 204);
-    let r = call(&s, Method::DELETE, None, "lifecycle", Sig::V4).await;
+    let r = call(&s, Method::DELETE, None, "website", Sig::V4).await;
     assert_eq!(r.status, 501);
     let r = s
         .send(

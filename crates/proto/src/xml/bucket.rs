@@ -442,3 +442,87 @@ mod tests {
         );
     }
 }
+
+/// GetBucketStat response (`GET /?stat`): sizes in bytes, counts, and the last change in Unix
+/// seconds. "Real" storage is the bytes held before the minimum billable size is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename = "BucketStat", default)]
+pub struct BucketStat {
+    #[serde(rename = "Storage")]
+    pub storage: u64,
+    #[serde(rename = "ObjectCount")]
+    pub object_count: u64,
+    #[serde(rename = "MultipartUploadCount")]
+    pub multipart_upload_count: u64,
+    #[serde(rename = "LiveChannelCount")]
+    pub live_channel_count: u64,
+    #[serde(rename = "LastModifiedTime")]
+    pub last_modified_time: u64,
+    #[serde(rename = "StandardStorage")]
+    pub standard_storage: u64,
+    #[serde(rename = "StandardObjectCount")]
+    pub standard_object_count: u64,
+    #[serde(rename = "InfrequentAccessStorage")]
+    pub infrequent_access_storage: u64,
+    #[serde(rename = "InfrequentAccessRealStorage")]
+    pub infrequent_access_real_storage: u64,
+    #[serde(rename = "InfrequentAccessObjectCount")]
+    pub infrequent_access_object_count: u64,
+    #[serde(rename = "ArchiveStorage")]
+    pub archive_storage: u64,
+    #[serde(rename = "ArchiveRealStorage")]
+    pub archive_real_storage: u64,
+    #[serde(rename = "ArchiveObjectCount")]
+    pub archive_object_count: u64,
+    #[serde(rename = "ColdArchiveStorage")]
+    pub cold_archive_storage: u64,
+    #[serde(rename = "ColdArchiveRealStorage")]
+    pub cold_archive_real_storage: u64,
+    #[serde(rename = "ColdArchiveObjectCount")]
+    pub cold_archive_object_count: u64,
+    #[serde(rename = "DeepColdArchiveStorage")]
+    pub deep_cold_archive_storage: u64,
+    #[serde(rename = "DeepColdArchiveRealStorage")]
+    pub deep_cold_archive_real_storage: u64,
+    #[serde(rename = "DeepColdArchiveObjectCount")]
+    pub deep_cold_archive_object_count: u64,
+    #[serde(rename = "MultipartPartCount")]
+    pub multipart_part_count: u64,
+    #[serde(rename = "DeleteMarkerCount")]
+    pub delete_marker_count: u64,
+}
+
+/// GetBucketVersioning response; no `<Status>` for a bucket whose versioning was never enabled.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename = "VersioningConfiguration", default)]
+pub struct VersioningConfiguration {
+    #[serde(
+        rename = "Status",
+        deserialize_with = "present_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub status: Option<String>,
+}
+
+/// What the emulator checks of a PutBucketLifecycle body (it stores the document as sent):
+/// its rules and their status. Other elements are kept, not read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename = "LifecycleConfiguration", default)]
+pub struct LifecycleConfiguration {
+    #[serde(rename = "Rule")]
+    pub rules: Vec<LifecycleRule>,
+}
+
+/// One `<Rule>` of a [`LifecycleConfiguration`], as far as it is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LifecycleRule {
+    #[serde(
+        rename = "ID",
+        deserialize_with = "present_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<String>,
+    #[serde(rename = "Status")]
+    pub status: String,
+}

@@ -13,8 +13,9 @@ mod object;
 
 pub use bucket::{
     AccessControlList, AccessControlPolicy, BucketDetail, BucketInfo, BucketLoggingStatus,
-    BucketPolicy, BucketSummary, Buckets, CorsConfiguration, CorsRule, CreateBucketConfiguration,
-    ListAllMyBucketsResult, LocationConstraint, LoggingEnabled, Owner, ServerSideEncryptionRule,
+    BucketPolicy, BucketStat, BucketSummary, Buckets, CorsConfiguration, CorsRule,
+    CreateBucketConfiguration, LifecycleConfiguration, LifecycleRule, ListAllMyBucketsResult,
+    LocationConstraint, LoggingEnabled, Owner, ServerSideEncryptionRule, VersioningConfiguration,
 };
 pub use error::ErrorBody;
 pub use list::{CommonPrefix, ListBucketResult, ObjectSummary};
