@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::response::Response;
 use ossguard_proto::encoding::parse_query;
-use ossguard_proto::xml::{self, Tag, TagSet, Tagging};
+use ossguard_proto::xml::{self, Tagging};
 use ossguard_proto::Operation;
 
 use super::context::Ctx;
@@ -40,10 +40,7 @@ pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
         Operation::PutObjectTagging => {
             let body = ctx.xml_body().await?;
             let doc: Tagging = xml::from_xml(&body)?;
-            let tags = checked(
-                doc.tag_set.tags.into_iter().map(|t| (t.key, t.value)),
-                OBJECT,
-            )?;
+            let tags = checked(doc.into_pairs(), OBJECT)?;
             ctx.st
                 .store
                 .set_object_tags(ctx.bucket()?, ctx.key()?, tags)
@@ -53,16 +50,13 @@ pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
         Operation::PutBucketTags => {
             let body = ctx.xml_body().await?;
             let doc: Tagging = xml::from_xml(&body)?;
-            let tags = checked(
-                doc.tag_set.tags.into_iter().map(|t| (t.key, t.value)),
-                BUCKET,
-            )?;
+            let tags = checked(doc.into_pairs(), BUCKET)?;
             ctx.st.store.set_bucket_tags(ctx.bucket()?, tags).await?;
             Ok(response::status(200))
         }
         Operation::GetBucketTags => {
             let info = ctx.st.store.bucket_info(ctx.bucket()?).await?;
-            Ok(response::xml(&document(info.tags)))
+            Ok(response::xml(&Tagging::from_pairs(info.tags)))
         }
         Operation::DeleteBucketTags => {
             ctx.st
@@ -73,7 +67,7 @@ pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
         }
         Operation::GetObjectTagging => {
             let info = ctx.st.store.head_object(ctx.bucket()?, ctx.key()?).await?;
-            Ok(response::xml(&document(info.headers.tags)))
+            Ok(response::xml(&Tagging::from_pairs(info.headers.tags)))
         }
         Operation::DeleteObjectTagging => {
             ctx.st
@@ -83,17 +77,6 @@ pub async fn handle(mut ctx: Ctx) -> Result<Response, ApiError> {
             Ok(response::status(204))
         }
         _ => Err(ApiError::not_implemented()),
-    }
-}
-
-fn document(tags: BTreeMap<String, String>) -> Tagging {
-    Tagging {
-        tag_set: TagSet {
-            tags: tags
-                .into_iter()
-                .map(|(key, value)| Tag { key, value })
-                .collect(),
-        },
     }
 }
 

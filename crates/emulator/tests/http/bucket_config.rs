@@ -2,7 +2,7 @@
 //! (never enabled here: GetBucketVersioning answers as for such a bucket).
 
 use http::Method;
-use ossguard_proto::xml::{Tag, TagSet, Tagging, VersioningConfiguration};
+use ossguard_proto::xml::{Tagging, VersioningConfiguration};
 use ossguard_proto::Request;
 
 use crate::client::{Reply, Sig, TestServer};
@@ -66,28 +66,13 @@ async fn lifecycle_is_stored_returned_and_deleted() {
 async fn bucket_tags_are_stored_returned_and_deleted() {
     let s = TestServer::start().await;
     s.create_bucket("conf").await;
-    let tags = |r: &Reply| -> Vec<(String, String)> {
-        let t: Tagging = r.xml();
-        t.tag_set
-            .tags
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect()
-    };
+    let tags = |r: &Reply| r.xml::<Tagging>().into_pairs();
     let r = call(&s, Method::GET, "tagging", "", Sig::V4).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(tags(&r).is_empty());
     let doc = |n: usize| {
-        ossguard_proto::xml::to_xml(&Tagging {
-            tag_set: TagSet {
-                tags: (0..n)
-                    .map(|i| Tag {
-                        key: format!("k{i:02}"),
-                        value: format!("v {i}"),
-                    })
-                    .collect(),
-            },
-        })
+        let pairs = (0..n).map(|i| (format!("k{i:02}"), format!("v {i}")));
+        ossguard_proto::xml::to_xml(&Tagging::from_pairs(pairs))
     };
     assert_eq!(
         call(&s, Method::PUT, "tagging", &doc(20), Sig::V1)

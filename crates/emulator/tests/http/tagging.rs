@@ -4,23 +4,14 @@
 //! limits — and a tag change never touches the object's bytes.
 
 use http::Method;
-use ossguard_proto::xml::{Tag, TagSet, Tagging};
+use ossguard_proto::xml::Tagging;
 use ossguard_proto::Request;
 
 use crate::client::{with_headers, Reply, Sig, TestServer};
 
 fn doc(tags: &[(&str, &str)]) -> String {
-    ossguard_proto::xml::to_xml(&Tagging {
-        tag_set: TagSet {
-            tags: tags
-                .iter()
-                .map(|(k, v)| Tag {
-                    key: (*k).into(),
-                    value: (*v).into(),
-                })
-                .collect(),
-        },
-    })
+    let pairs = tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+    ossguard_proto::xml::to_xml(&Tagging::from_pairs(pairs))
 }
 
 async fn tagging(s: &TestServer, method: Method, key: &str, body: String) -> Reply {
@@ -31,12 +22,7 @@ async fn tagging(s: &TestServer, method: Method, key: &str, body: String) -> Rep
 async fn tags_of(s: &TestServer, key: &str) -> Vec<(String, String)> {
     let r = tagging(s, Method::GET, key, String::new()).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let t: Tagging = r.xml();
-    t.tag_set
-        .tags
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect()
+    r.xml::<Tagging>().into_pairs()
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {

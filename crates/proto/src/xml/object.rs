@@ -149,6 +149,29 @@ pub struct Tagging {
     pub tag_set: TagSet,
 }
 
+impl Tagging {
+    /// A document of these (key, value) pairs, in their order.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Tagging {
+            tag_set: TagSet {
+                tags: pairs
+                    .into_iter()
+                    .map(|(key, value)| Tag { key, value })
+                    .collect(),
+            },
+        }
+    }
+
+    /// The (key, value) pairs, in document order.
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.tag_set
+            .tags
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect()
+    }
+}
+
 /// `<TagSet>` of a [`Tagging`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
