@@ -108,6 +108,19 @@ pub fn headers_from_request(ctx: &Ctx) -> Result<ObjectHeaders, ApiError> {
     if let Some(sc) = ctx.header("x-oss-storage-class") {
         h.storage_class = StorageClass::from_str(&sc)?;
     }
+    if let Some(sse) = ctx.header("x-oss-server-side-encryption") {
+        if !matches!(sse.as_str(), "AES256" | "KMS" | "SM4") {
+            return Err(ApiError::new(
+                400,
+                "InvalidEncryptionAlgorithmError",
+                "The Encryption request you specified is not valid. Supported value: AES256/KMS/SM4.",
+            ));
+        }
+        h.sse_key_id = (sse == "KMS")
+            .then(|| ctx.header("x-oss-server-side-encryption-key-id"))
+            .flatten();
+        h.sse = Some(sse);
+    }
     let mut meta_len = 0;
     for (name, value) in ctx.req.headers.iter() {
         if let Some(m) = name.as_str().strip_prefix("x-oss-meta-") {
@@ -147,6 +160,7 @@ fn write_headers(resp: &mut Response, info: &ObjectInfo) {
     if let Some(md5) = &info.content_md5 {
         response::header(resp, "content-md5", md5);
     }
+    response::encryption_headers(resp, &info.headers);
 }
 
 async fn put(ctx: &mut Ctx) -> Result<Response, ApiError> {
@@ -433,7 +447,7 @@ async fn copy(ctx: &Ctx) -> Result<Response, ApiError> {
     }
     let mut options = CopyOptions {
         metadata: if replace {
-            MetadataDirective::Replace(headers_from_request(ctx)?)
+            MetadataDirective::Replace(Box::new(headers_from_request(ctx)?))
         } else {
             MetadataDirective::Copy
         },

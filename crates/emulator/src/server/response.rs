@@ -7,7 +7,7 @@ use axum::response::Response;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde::Serialize;
 
-use crate::store::{ObjectInfo, ObjectType};
+use crate::store::{ObjectHeaders, ObjectInfo, ObjectType};
 
 pub fn set_headers(resp: &mut Response, headers: &[(&'static str, String)]) {
     for (n, v) in headers {
@@ -92,6 +92,17 @@ pub fn object_headers(resp: &mut Response, info: &ObjectInfo) {
     }
     if !h.tags.is_empty() {
         set_dynamic(resp, "x-oss-tagging-count", &h.tags.len().to_string());
+    }
+    encryption_headers(resp, h);
+}
+
+/// `x-oss-server-side-encryption` (and its KMS key id) as the object was written with.
+pub fn encryption_headers(resp: &mut Response, h: &ObjectHeaders) {
+    if let Some(sse) = &h.sse {
+        set_dynamic(resp, "x-oss-server-side-encryption", sse);
+    }
+    if let Some(id) = &h.sse_key_id {
+        set_dynamic(resp, "x-oss-server-side-encryption-key-id", id);
     }
 }
 

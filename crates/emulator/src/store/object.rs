@@ -285,7 +285,7 @@ impl Store {
             info.last_modified_ms = now;
             if let MetadataDirective::Replace(headers) = options.metadata {
                 let tags = std::mem::take(&mut info.headers.tags);
-                info.headers = headers.normalized();
+                info.headers = (*headers).normalized();
                 info.headers.tags = tags;
             }
             if let Some(tags) = options.tags {

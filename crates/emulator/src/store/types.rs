@@ -108,6 +108,12 @@ pub struct ObjectHeaders {
     /// Object tags (`x-oss-tagging`, PutObjectTagging), at most [`MAX_TAGS`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// Server-side encryption as requested (`AES256`, `KMS`, `SM4`) and, for KMS, the key id.
+    /// Recorded and reported; the emulator's files are not encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse_key_id: Option<String>,
 }
 
 /// OSS's limits on tags: count, key and value length (characters), for objects …
@@ -240,7 +246,8 @@ pub struct PutOptions {
 pub enum MetadataDirective {
     #[default]
     Copy,
-    Replace(ObjectHeaders),
+    /// Boxed: the headers are large, a Copy directive is nothing.
+    Replace(Box<ObjectHeaders>),
 }
 
 /// Options for [`Store::copy_object`](super::Store::copy_object).

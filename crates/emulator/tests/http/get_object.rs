@@ -329,3 +329,72 @@ async fn conditions_and_range_hold_for_the_version_that_is_read() {
         "{ranged} / {refused}: the race never ran"
     );
 }
+
+/// `x-oss-server-side-encryption` is recorded and reported on the write's answer and on reads
+/// (the SDKs' encryption checks read it back); a value OSS does not know is refused and
+/// nothing is stored.
+#[tokio::test]
+async fn server_side_encryption_is_reported_back() {
+    let s = server().await;
+    let put = |key: &'static str, headers: &'static [(&'static str, &'static str)]| {
+        with_headers(Request::new(Method::PUT, Some("get"), Some(key)), headers)
+    };
+    let r = s
+        .send(
+            put("aes", &[("x-oss-server-side-encryption", "AES256")]),
+            b"a".to_vec(),
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("x-oss-server-side-encryption").as_deref(),
+        Some("AES256")
+    );
+    let kms = &[
+        ("x-oss-server-side-encryption", "KMS"),
+        ("x-oss-server-side-encryption-key-id", "key-1"),
+    ];
+    assert_eq!(
+        s.send(put("kms", kms), b"k".to_vec(), Sig::V1).await.status,
+        200
+    );
+    for (key, sse, id) in [
+        ("aes", Some("AES256"), None),
+        ("kms", Some("KMS"), Some("key-1")),
+        ("digits", None, None),
+    ] {
+        for method in [Method::GET, Method::HEAD] {
+            let r = s
+                .send(
+                    Request::new(method.clone(), Some("get"), Some(key)),
+                    vec![],
+                    Sig::V4,
+                )
+                .await;
+            assert_eq!(r.status, 200);
+            assert_eq!(
+                r.header("x-oss-server-side-encryption").as_deref(),
+                sse,
+                "{method} {key}"
+            );
+            assert_eq!(
+                r.header("x-oss-server-side-encryption-key-id").as_deref(),
+                id,
+                "{key}"
+            );
+        }
+    }
+    let r = s
+        .send(
+            put("des", &[("x-oss-server-side-encryption", "DES")]),
+            b"d".to_vec(),
+            Sig::V4,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "InvalidEncryptionAlgorithmError")
+    );
+    assert_eq!(s.get("get", "des").await.status, 404);
+}

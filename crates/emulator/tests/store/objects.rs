@@ -27,6 +27,8 @@ fn headers() -> ObjectHeaders {
         acl: ObjectAcl::PublicRead,
         storage_class: StorageClass::InfrequentAccess,
         tags: BTreeMap::from([("team".into(), "storage".into())]),
+        sse: Some("AES256".into()),
+        sse_key_id: None,
     }
 }
 
@@ -373,7 +375,7 @@ async fn copy_object_modes() {
             BUCKET,
             "dst2",
             CopyOptions {
-                metadata: MetadataDirective::Replace(replaced_headers),
+                metadata: MetadataDirective::Replace(Box::new(replaced_headers)),
                 acl: Some(ObjectAcl::Private),
                 ..Default::default()
             },
@@ -399,7 +401,7 @@ async fn copy_object_modes() {
             BUCKET,
             "src",
             CopyOptions {
-                metadata: MetadataDirective::Replace(ObjectHeaders::default()),
+                metadata: MetadataDirective::Replace(Box::default()),
                 ..Default::default()
             },
         )
