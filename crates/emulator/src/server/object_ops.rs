@@ -341,7 +341,7 @@ async fn get_version(ctx: &Ctx, head_only: bool) -> Result<Option<Response>, Api
             response::header(
                 &mut resp,
                 "content-range",
-                &content_range(a, b.min(out.info.size - 1), out.info.size),
+                &content_range(a, b, out.info.size),
             );
         }
     }
